@@ -1,0 +1,40 @@
+"""Shared fixtures.
+
+Real SDC1 files are found through the data registry. When ``RADIOSEG_DATA`` is unset the
+tests point it at ``../shared/data/sdc1`` beside the checkout (present here and in CI);
+tests that need real data skip, with that reason, only when that folder is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_SDC1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdc1"
+
+if "RADIOSEG_DATA" not in os.environ and SHARED_SDC1.is_dir():
+    os.environ["RADIOSEG_DATA"] = str(SHARED_SDC1)
+
+
+@pytest.fixture(scope="session")
+def sdc1_dir() -> Path:
+    """Folder holding the real SDC1 files; skips the test when it is missing."""
+    path = Path(os.environ.get("RADIOSEG_DATA", SHARED_SDC1))
+    if not (path / "B1_1000h_0.05tr.fits").is_file():
+        pytest.skip(f"real SDC1 files not found in {path} (set RADIOSEG_DATA)")
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded random generator, so every test is deterministic."""
+    return np.random.default_rng(20261125)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_outputs(tmp_path, monkeypatch):
+    """Send generated outputs of every test to its own temporary folder."""
+    monkeypatch.setenv("RADIOSEG_OUTPUT", str(tmp_path / "generated"))
