@@ -45,3 +45,8 @@ def empty_catalogue(columns: tuple[str, ...] = SUBMISSION_COLUMNS) -> Table:
         table[name].unit = unit
         table[name].description = desc
     return table
+
+
+def wrap_ra(ra: np.ndarray | float) -> np.ndarray | float:
+    """Right ascension wrapped into the SDC1 convention -180 <= RA < 180 deg."""
+    return (np.asarray(ra, dtype=float) + 180.0) % 360.0 - 180.0

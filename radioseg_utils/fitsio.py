@@ -1,23 +1,422 @@
-"""FITS images in the SDC1 layout: WCS construction and writing.
+"""FITS images in the SDC1 layout: reading, streaming in tiles, WCS construction, writing.
 
 SDC1 images are 4-D ``(1, 1, ny, nx)`` big-endian float32 arrays in Jy/beam with a SIN
-projection centred on RA 0, Dec -30; the headers carry BMAJ/BMIN but no BPA.
+projection centred on RA 0, Dec -30; the headers carry BMAJ/BMIN but no BPA, and some have
+an invalid BLANK keyword on float data (ignored here). Reading is memory-mapped and only
+the requested section is copied, so a 32768² image (4.3 GB) is never loaded whole.
+
+Pixel convention: 0-based ``(x, y)`` = ``(column, row)`` of the 2-D array. The SDC1
+truth-catalogue ``x``, ``y`` columns put the field centre at 0-based pixel
+``(nx/2 - 1, ny/2 - 1)``, i.e. FITS ``CRPIX = nx/2``, which :func:`sdc1_wcs` follows.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
 from astropy.wcs import WCS
 
-from .bands import Band, get_band
+from .bands import Band, UnknownBandError, get_band
+from .catalogue import wrap_ra
+from .noise import estimate_noise
 
-__all__ = ["sdc1_wcs", "sdc1_header", "write_image"]
+__all__ = [
+    "SDC1FormatError",
+    "Beam",
+    "SkyImage",
+    "read_image",
+    "iter_tiles",
+    "tile_starts",
+    "image_info",
+    "sdc1_wcs",
+    "sdc1_header",
+    "write_image",
+    "SDC1_CENTRE",
+    "DEFAULT_TILE",
+    "DEFAULT_OVERLAP",
+]
+
+logger = logging.getLogger(__name__)
 
 #: SDC1 field centre (RA, Dec) in degrees.
 SDC1_CENTRE: tuple[float, float] = (0.0, -30.0)
+#: Default tile side of :func:`iter_tiles`, in pixels.
+DEFAULT_TILE: int = 1024
+#: Default overlap of neighbouring tiles, in pixels (a few beams of the largest sources).
+DEFAULT_OVERLAP: int = 64
+#: Side of the central box sampled by :func:`image_info` for the noise estimate, in pixels.
+INFO_NOISE_BOX: int = 1024
+#: Rows read at a time when :func:`image_info` counts non-finite pixels.
+INFO_SCAN_ROWS: int = 512
+
+_FITS_MAGIC = b"SIMPLE  ="
+
+
+class SDC1FormatError(ValueError):
+    """An input file is not an image (or catalogue) in the layout radioseg reads."""
+
+
+@dataclass(frozen=True)
+class Beam:
+    """Restoring beam of an image.
+
+    Attributes
+    ----------
+    bmaj, bmin : float
+        Major and minor FWHM in arcsec.
+    bpa : float
+        Position angle in degrees (0 when the header has no BPA, as in SDC1).
+    """
+
+    bmaj: float
+    bmin: float
+    bpa: float = 0.0
+
+
+@dataclass
+class SkyImage:
+    """A 2-D image (or a section of one) with its sky coordinates and beam.
+
+    Attributes
+    ----------
+    data : ndarray, shape (ny, nx), float32
+        Pixel values in ``header["BUNIT"]`` (Jy/beam for SDC1), native byte order.
+        NaN/inf pixels are kept; see :attr:`finite_mask` and :attr:`n_bad`.
+    wcs : astropy.wcs.WCS
+        2-D celestial WCS of ``data`` (shifted to the section when one was read).
+    header : astropy.io.fits.Header
+        Header of the whole file, unchanged.
+    band : Band
+        SDC1 band found from the frequency in the header.
+    beam : Beam
+        Restoring beam.
+    pixel_arcsec : float
+        Pixel size in arcsec (``|CDELT2|``).
+    path : Path
+        File the image was read from.
+    origin : (int, int)
+        0-based ``(y0, x0)`` of ``data[0, 0]`` in the file's image.
+    """
+
+    data: np.ndarray
+    wcs: WCS
+    header: fits.Header
+    band: Band
+    beam: Beam
+    pixel_arcsec: float
+    path: Path
+    origin: tuple[int, int] = (0, 0)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of :attr:`data`."""
+        return self.data.shape
+
+    @property
+    def finite_mask(self) -> np.ndarray:
+        """Boolean array, shape (ny, nx), True where the pixel is finite."""
+        return np.isfinite(self.data)
+
+    @property
+    def n_bad(self) -> int:
+        """Number of NaN or infinite pixels."""
+        return int(self.data.size - np.count_nonzero(self.finite_mask))
+
+    @property
+    def beam_fwhm_pix(self) -> tuple[float, float]:
+        """Beam ``(bmaj, bmin)`` FWHM in pixels."""
+        return self.beam.bmaj / self.pixel_arcsec, self.beam.bmin / self.pixel_arcsec
+
+
+@dataclass(frozen=True)
+class _ImageMeta:
+    """What :func:`_open_image` validated: everything but the pixel values."""
+
+    path: Path
+    header: fits.Header
+    wcs: WCS
+    band: Band
+    beam: Beam
+    pixel_arcsec: float
+    shape: tuple[int, int]
+
+
+@contextlib.contextmanager
+def _ignore_blank_warning() -> Iterator[None]:
+    """Silence only astropy's warning about a BLANK keyword on float data."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*BLANK.*", category=VerifyWarning)
+        yield
+
+
+def _band_from_header(header: fits.Header, path: Path) -> Band:
+    """Band from the FREQ axis (CRVALn), else RESTFRQ/RESTFREQ."""
+    candidates = [
+        (f"CRVAL{i}", header.get(f"CRVAL{i}"))
+        for i in range(1, header.get("NAXIS", 0) + 1)
+        if str(header.get(f"CTYPE{i}", "")).strip().upper().startswith("FREQ")
+    ]
+    candidates += [(key, header.get(key)) for key in ("RESTFRQ", "RESTFREQ") if key in header]
+    if not candidates:
+        raise SDC1FormatError(
+            f"{path}: no frequency in the header (no FREQ axis, RESTFRQ or RESTFREQ)"
+        )
+    key, value = candidates[0]
+    try:
+        return get_band(float(value))
+    except (UnknownBandError, TypeError, ValueError):
+        raise SDC1FormatError(
+            f"{path}: unknown frequency {key} = {value!r} Hz; expected 560, 1400 or 9200 MHz"
+        ) from None
+
+
+def _meta_from_hdu(hdu: fits.ImageHDU | fits.PrimaryHDU, path: Path) -> _ImageMeta:
+    header = hdu.header
+    naxis = int(header.get("NAXIS", 0))
+    dims = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
+    if naxis < 2:
+        raise SDC1FormatError(f"{path}: expected a 2-D or 4-D image, found NAXIS = {naxis}")
+    extra = {f"NAXIS{i + 1}": n for i, n in enumerate(dims) if i >= 2 and n != 1}
+    if extra:
+        raise SDC1FormatError(
+            f"{path}: expected one plane, but {', '.join(f'{k} = {v}' for k, v in extra.items())}"
+            " (cubes are not supported; extract a plane first)"
+        )
+    for key in ("CTYPE1", "CTYPE2"):
+        if key not in header:
+            raise SDC1FormatError(f"{path}: no WCS, header keyword {key} is missing")
+    for key in ("BMAJ", "BMIN"):
+        if key not in header:
+            raise SDC1FormatError(f"{path}: no restoring beam, header keyword {key} is missing")
+    wcs = WCS(header, naxis=2)
+    if not wcs.has_celestial or wcs.celestial.naxis != 2:
+        raise SDC1FormatError(
+            f"{path}: CTYPE1/CTYPE2 = {header['CTYPE1']!r}/{header['CTYPE2']!r} are not celestial"
+        )
+    beam = Beam(
+        bmaj=float(header["BMAJ"]) * 3600.0,
+        bmin=float(header["BMIN"]) * 3600.0,
+        bpa=float(header.get("BPA", 0.0)),
+    )
+    pixel_arcsec = float(abs(wcs.celestial.wcs.get_cdelt()[1]) * 3600.0)
+    return _ImageMeta(
+        path=path,
+        header=header,
+        wcs=wcs.celestial,
+        band=_band_from_header(header, path),
+        beam=beam,
+        pixel_arcsec=pixel_arcsec,
+        shape=(dims[1], dims[0]),
+    )
+
+
+@contextlib.contextmanager
+def _open_image(path: str | Path) -> Iterator[tuple[fits.PrimaryHDU, _ImageMeta]]:
+    """Open a FITS image memory-mapped and validate its header; yields ``(hdu, meta)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    with path.open("rb") as fh:
+        if fh.read(len(_FITS_MAGIC)) != _FITS_MAGIC:
+            raise SDC1FormatError(f"{path}: not a FITS file (does not start with 'SIMPLE  =')")
+    with _ignore_blank_warning(), fits.open(path, memmap=True, mode="readonly") as hdul:
+        hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) >= 2), None)
+        if hdu is None:
+            raise SDC1FormatError(f"{path}: no image HDU with NAXIS >= 2")
+        yield hdu, _meta_from_hdu(hdu, path)
+
+
+def _check_section(section: tuple[slice, slice] | None, shape: tuple[int, int], path: Path):
+    """Normalise ``section`` to two unit-step slices inside ``shape``."""
+    if section is None:
+        return slice(0, shape[0]), slice(0, shape[1])
+    if len(section) != 2 or not all(isinstance(s, slice) for s in section):
+        raise ValueError(f"{path}: section must be a pair of slices (slice_y, slice_x)")
+    out = []
+    for s, n, axis in zip(section, shape, "yx"):
+        start, stop, step = s.indices(n)
+        if step != 1 or stop <= start:
+            raise ValueError(
+                f"{path}: section along {axis} {s} is empty or strided in an axis of {n} pixels"
+            )
+        out.append(slice(start, stop))
+    return tuple(out)
+
+
+def _read_section(hdu, meta: _ImageMeta, section) -> SkyImage:
+    ys, xs = _check_section(section, meta.shape, meta.path)
+    index = (0,) * (hdu.header["NAXIS"] - 2) + (ys, xs)
+    with _ignore_blank_warning():
+        data = np.ascontiguousarray(hdu.section[index], dtype=np.float32)
+    return SkyImage(
+        data=data,
+        wcs=meta.wcs.slice((ys, xs)),
+        header=meta.header,
+        band=meta.band,
+        beam=meta.beam,
+        pixel_arcsec=meta.pixel_arcsec,
+        path=meta.path,
+        origin=(ys.start, xs.start),
+    )
+
+
+def read_image(path: str | Path, *, section: tuple[slice, slice] | None = None) -> SkyImage:
+    """Read an SDC1-style image, or only a section of it.
+
+    Parameters
+    ----------
+    path : str or Path
+        FITS file with a 2-D or 4-D ``(1, 1, ny, nx)`` image, a celestial WCS, BMAJ/BMIN
+        and a frequency (FREQ axis or RESTFRQ) of an SDC1 band.
+    section : (slice_y, slice_x), optional
+        0-based unit-step slices of the 2-D image; only these pixels are read from disk.
+        Default: the whole image.
+
+    Returns
+    -------
+    SkyImage
+        Native-endian float32 data and the WCS shifted to the section.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    SDC1FormatError
+        If the file is not FITS, is a cube, or lacks CTYPE1/CTYPE2, BMAJ/BMIN or a known
+        frequency; the message names the file and the keyword.
+    ValueError
+        If ``section`` is not two non-empty unit-step slices.
+
+    Examples
+    --------
+    >>> img = read_image("B1_1000h_0.05tr.fits", section=(slice(0, 64), slice(0, 64)))
+    ... # doctest: +SKIP
+    """
+    with _open_image(path) as (hdu, meta):
+        image = _read_section(hdu, meta, section)
+    logger.debug("read %s section %s: %d bad pixels", path, image.origin, image.n_bad)
+    return image
+
+
+def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
+    """0-based starts of tiles of side ``tile`` covering ``n`` pixels with ``overlap``.
+
+    The last tile is aligned with the edge, so every tile is whole when ``n >= tile``
+    (the last overlap may then be larger); a single tile of ``n`` when ``n <= tile``.
+
+    Examples
+    --------
+    >>> tile_starts(10, 4, 1)
+    [0, 3, 6]
+    >>> tile_starts(3, 4, 1)
+    [0]
+    """
+    if tile < 1 or not 0 <= overlap < tile:
+        raise ValueError(f"need tile >= 1 and 0 <= overlap < tile, got {tile=}, {overlap=}")
+    if n <= tile:
+        return [0]
+    starts = list(range(0, n - tile, tile - overlap))
+    return starts + [n - tile]
+
+
+def iter_tiles(
+    path: str | Path,
+    *,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+) -> Iterator[tuple[int, int, SkyImage]]:
+    """Stream an image as overlapping square tiles, row by row.
+
+    Parameters
+    ----------
+    path : str or Path
+        Image file (see :func:`read_image`); opened once, memory-mapped.
+    tile : int
+        Tile side in pixels (smaller at the edges of images smaller than a tile).
+    overlap : int
+        Pixels shared by neighbouring tiles.
+
+    Yields
+    ------
+    y0, x0 : int
+        0-based position of the tile's first pixel in the image.
+    image : SkyImage
+        The tile, with its own WCS.
+    """
+    with _open_image(path) as (hdu, meta):
+        ny, nx = meta.shape
+        for y0 in tile_starts(ny, tile, overlap):
+            for x0 in tile_starts(nx, tile, overlap):
+                section = (slice(y0, min(y0 + tile, ny)), slice(x0, min(x0 + tile, nx)))
+                yield y0, x0, _read_section(hdu, meta, section)
+
+
+def _count_bad(hdu, meta: _ImageMeta) -> int:
+    ny, nx = meta.shape
+    bad = 0
+    for y0 in range(0, ny, INFO_SCAN_ROWS):
+        block = _read_section(hdu, meta, (slice(y0, min(y0 + INFO_SCAN_ROWS, ny)), slice(0, nx)))
+        bad += block.n_bad
+    return bad
+
+
+def image_info(path: str | Path, *, noise_box: int = INFO_NOISE_BOX) -> dict:
+    """Summary of an image file, reading only a central sample and streaming the rest.
+
+    Parameters
+    ----------
+    path : str or Path
+        Image file (see :func:`read_image`).
+    noise_box : int
+        Side, in pixels, of the central box used for the noise estimate.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: ``path``, ``shape`` [ny, nx], ``band``, ``freq_mhz``,
+        ``beam_arcsec`` [bmaj, bmin], ``beam_pa_deg``, ``pixel_arcsec``, ``bunit``,
+        ``noise_median`` and ``noise_rms`` (sigma-clipped, image units, from the central
+        box), ``noise_box`` [ny, nx] actually used, ``corners_radec`` (4 × [RA, Dec] in deg,
+        RA in -180..180, from :meth:`astropy.wcs.WCS.calc_footprint`), ``centre_radec``
+        and ``n_bad`` (NaN/inf pixels in the whole image).
+    """
+    with _open_image(path) as (hdu, meta):
+        ny, nx = meta.shape
+        by, bx = min(noise_box, ny), min(noise_box, nx)
+        y0, x0 = (ny - by) // 2, (nx - bx) // 2
+        sample = _read_section(hdu, meta, (slice(y0, y0 + by), slice(x0, x0 + bx)))
+        n_bad = _count_bad(hdu, meta)
+    try:
+        median, rms = estimate_noise(sample.data)
+    except ValueError:
+        median = rms = math.nan
+    corners = meta.wcs.calc_footprint(axes=(nx, ny))
+    centre = meta.wcs.pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2)
+    return {
+        "path": str(meta.path),
+        "shape": [ny, nx],
+        "band": meta.band.name,
+        "freq_mhz": meta.band.freq_mhz,
+        "beam_arcsec": [meta.beam.bmaj, meta.beam.bmin],
+        "beam_pa_deg": meta.beam.bpa,
+        "pixel_arcsec": meta.pixel_arcsec,
+        "bunit": str(meta.header.get("BUNIT", "")).strip(),
+        "noise_median": median,
+        "noise_rms": rms,
+        "noise_box": [by, bx],
+        "corners_radec": [[float(wrap_ra(ra)), float(dec)] for ra, dec in corners],
+        "centre_radec": [float(wrap_ra(centre[0])), float(centre[1])],
+        "n_bad": n_bad,
+    }
 
 
 def sdc1_wcs(
@@ -38,8 +437,8 @@ def sdc1_wcs(
     centre : (ra, dec), optional
         Sky position (deg) of the reference pixel. Default: the SDC1 field centre.
     crpix : (x, y), optional
-        1-based FITS reference pixel. Default: the image centre, ``(nx/2 + 1, ny/2 + 1)``
-        as in the SDC1 images.
+        1-based FITS reference pixel. Default ``(nx/2, ny/2)``, the SDC1 convention
+        (the truth catalogues' 0-based ``x``, ``y`` put the field centre at ``nx/2 - 1``).
 
     Returns
     -------
@@ -52,7 +451,7 @@ def sdc1_wcs(
     wcs.wcs.ctype = ["RA---SIN", "DEC--SIN"]
     wcs.wcs.cunit = ["deg", "deg"]
     wcs.wcs.crval = [centre[0] % 360.0, centre[1]]
-    wcs.wcs.crpix = list(crpix) if crpix is not None else [nx / 2 + 1, ny / 2 + 1]
+    wcs.wcs.crpix = list(crpix) if crpix is not None else [nx / 2, ny / 2]
     wcs.wcs.cdelt = [-band.pixel_deg, band.pixel_deg]
     wcs.wcs.radesys = "ICRS"
     wcs.wcs.equinox = 2000.0
