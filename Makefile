@@ -5,6 +5,10 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PROFILE ?= quick
 BIN     = $(VENV)/bin
+# Real SDC1 files: $RADIOSEG_DATA if set, else ../shared/data/sdc1 beside the checkout when
+# present (developer machines and CI), else the registry's data/cache download folder.
+SHARED_DATA := $(abspath ../shared/data/sdc1)
+export RADIOSEG_DATA ?= $(if $(wildcard $(SHARED_DATA)/README.md),$(SHARED_DATA),)
 LOCK    = requirements/lock-cpu.txt
 STAMP   = $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-12)
 

@@ -8,6 +8,9 @@ sidelobe confusion); the 8 h values are one third of the SDC1 "cleaning" thresho
 (8.6, 2.1, 1.3 µJy/beam = 3 × rms(8 h), SDC1 data description §6.4), and the 100 h values
 are the 8 h values scaled by sqrt(8 / 100) (thermal noise).
 
+Pixel sizes are those of the SDC1 headers (field of view / 32768, e.g. CDELT = 1.67847e-4 deg
+= 0.604249 arcsec in B1); the training catalogues' x, y columns follow them to 0.001 px.
+
 References
 ----------
 Bonaldi, A. et al. 2021, MNRAS 500, 3821, "Square Kilometre Array Science Data Challenge 1:
@@ -108,7 +111,7 @@ BANDS: dict[str, Band] = {
     "B1": Band(
         name="B1",
         freq_mhz=560.0,
-        pixel_arcsec=0.60,
+        pixel_arcsec=0.604249,
         beam_fwhm_arcsec=1.5,
         noise_jy={**_thermal(8.6e-6 / 3), 1000: 3.58e-7},
         train_ra=(-0.6723, 0.0),
@@ -118,7 +121,7 @@ BANDS: dict[str, Band] = {
     "B2": Band(
         name="B2",
         freq_mhz=1400.0,
-        pixel_arcsec=0.24,
+        pixel_arcsec=0.241699,
         beam_fwhm_arcsec=0.60,
         noise_jy={**_thermal(2.1e-6 / 3), 1000: 6.80e-8},
         train_ra=(-0.2688, 0.0),
@@ -128,7 +131,7 @@ BANDS: dict[str, Band] = {
     "B5": Band(
         name="B5",
         freq_mhz=9200.0,
-        pixel_arcsec=0.037,
+        pixel_arcsec=0.0367803,
         beam_fwhm_arcsec=0.0913,
         noise_jy={**_thermal(1.3e-6 / 3), 1000: 3.85e-8},
         train_ra=(-0.04092, 0.0),

@@ -41,7 +41,6 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     FileNotFoundError,
     FileExistsError,
-    KeyError,
     registry.RegistryError,
     BookError,
 )
@@ -60,11 +59,13 @@ def _add_fetch(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="registry file name(s)")
-    parser.add_argument("--all", action="store_true", help="every file in the registry")
+    parser.add_argument(
+        "--all", action="store_true", help="every downloadable file (~13 GB with the images)"
+    )
     parser.add_argument(
         "--small",
         action="store_true",
-        help="every file with a known size below 100 MB (the small public files)",
+        help="every downloadable file with a known size below 100 MB (~4.8 MB in all)",
     )
     parser.add_argument(
         "--dest", type=Path, default=None, help="folder to download into (default: data folder)"
@@ -80,9 +81,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         sys.stdout.write(registry.format_listing(dest=args.dest) + "\n")
         return EXIT_OK
     if args.all:
-        names = registry.list_files()
+        names = registry.list_files(downloadable=True)
     elif args.small:
-        names = registry.list_files(max_size=registry.SMALL_FILE_BYTES)
+        names = registry.list_files(max_size=registry.SMALL_FILE_BYTES, downloadable=True)
     else:
         names = list(args.names)
     if not names:
@@ -131,11 +132,190 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- info
+def _add_info(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "info",
+        help="summarise an SDC1 image: shape, band, beam, noise, footprint, bad pixels",
+        description=(
+            "Print a JSON summary of a FITS image (a path, or a registry file name found in "
+            "the data folder). Only a central box is read for the noise estimate."
+        ),
+    )
+    parser.add_argument("image", help="FITS file path or registry name")
+    parser.add_argument(
+        "--noise-box", type=int, default=None, metavar="PX",
+        help="side of the central box used for the noise estimate (default 1024)",
+    )
+    parser.set_defaults(handler=_cmd_info)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from radioseg_utils.fitsio import image_info
+
+    path = Path(args.image)
+    if not path.is_file() and args.image in registry.list_files():
+        path = registry.fetch(args.image)
+    options = {} if args.noise_box is None else {"noise_box": args.noise_box}
+    sys.stdout.write(json.dumps(image_info(path, **options), indent=2) + "\n")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- train
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a U-Net / autoencoder on dataset shards, resuming an interrupted run",
+        description=(
+            "Train on the train/val splits of shards written by the dataset step, under a "
+            "profile (quick: CPU minutes; full: GPU). Checkpoints every epoch into --out; "
+            "running again resumes. Writes model.keras and its model.json sidecar."
+        ),
+    )
+    parser.add_argument("--data", type=Path, required=True, help="dataset shard folder")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: <runs>/default/train)")
+    parser.add_argument("--profile", default="quick", help="training profile: quick or full")
+    parser.add_argument("--model", default=None, help="unet, cae or vae")
+    parser.add_argument("--loss", default=None, help="bce, dice, focal or bce_dice")
+    parser.add_argument("--normalisation", default=None, help="input normalisation name")
+    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--no-resume", action="store_true", help="start again from scratch")
+    parser.set_defaults(handler=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from radioseg_utils.paths import runs_dir
+    from radioseg_utils.train import get_profile, train_from_shards
+
+    overrides = {k: getattr(args, k) for k in ("model", "loss", "normalisation", "epochs",
+                                               "seed") if getattr(args, k) is not None}
+    config = get_profile(args.profile, **overrides)
+    out = args.out or runs_dir() / "default" / "train"
+    result = train_from_shards(config, args.data, out_dir=out, resume=not args.no_resume)
+    logger.info("trained %d epochs (best %d) on %s in %.0f s: %s", result.epochs_done,
+                result.best_epoch, result.device, result.seconds, result.scores)
+    sys.stdout.write(f"{result.model_path}\n")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- dataset
+def _add_dataset(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dataset",
+        help="segmentation masks, spatially disjoint cutouts and shards of an image + truth",
+        description=(
+            "Build binary/label masks of the truth sources above an S/N cut, cut the image "
+            "and masks into cutouts split 80:10:10 into disjoint train/val/test regions, and "
+            "write compressed .npz shards with metadata.json into --out."
+        ),
+    )
+    parser.add_argument("image", help="FITS image path or registry name")
+    parser.add_argument("truth", type=Path, help="truth catalogue (SDC1 training or scorer format)")
+    parser.add_argument("--out", type=Path, required=True, help="shard folder")
+    parser.add_argument("--size", type=int, default=256, help="cutout side in pixels")
+    parser.add_argument("--stride", type=int, default=None, help="sliding step (default size/2)")
+    parser.add_argument("--random", type=int, default=None, metavar="N", dest="n_random",
+                        help="draw N random cutouts instead of a sliding grid")
+    parser.add_argument("--snr-min", type=float, default=5.0, help="peak S/N cut of the masks")
+    parser.add_argument("--k-sigma", type=float, default=1.0, help="footprint level in sigmas")
+    parser.add_argument("--footprint", default="model", help="model or ellipse")
+    parser.add_argument("--normalisation", default="minmax", help="default input normalisation")
+    parser.add_argument("--integration", type=int, default=None,
+                        help="integration in hours (sets the noise; default: measured)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split assignment")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing shards")
+    parser.set_defaults(handler=_cmd_dataset)
+
+
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    import json
+
+    from radioseg_utils.catalogue import read_truth_catalogue
+    from radioseg_utils.dataset import build_dataset
+    from radioseg_utils.fitsio import read_image
+
+    path = Path(args.image)
+    if not path.is_file() and args.image in registry.list_files():
+        path = registry.fetch(args.image)
+    image = read_image(path)
+    meta = build_dataset(
+        image.data, read_truth_catalogue(args.truth), image.wcs, image.band, out_dir=args.out,
+        size=args.size, stride=args.stride, n_random=args.n_random, snr_min=args.snr_min,
+        k_sigma=args.k_sigma, footprint=args.footprint, normalisation=args.normalisation,
+        integration=args.integration, seed=args.seed, overwrite=args.overwrite,
+        provenance={"image": str(path), "truth": str(args.truth)})
+    sys.stdout.write(json.dumps({"out": str(args.out), "masks": meta["masks"],
+                                 "splits": meta["splits"]}, indent=2) + "\n")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- predict
+def _add_predict(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="segment an image with a model: segmentation FITS, catalogue, SDC1 submission",
+        description=(
+            "Run a trained model over a FITS image in overlapping tiles with blended seams, "
+            "threshold the probabilities, measure the sources on the image and write "
+            "<stem>_seg.fits, <stem>_prob.fits, <stem>_cat.ecsv/.fits, <stem>_submission.txt "
+            "and <stem>.reg into --out."
+        ),
+    )
+    parser.add_argument("image", help="FITS image path or registry name")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model .keras file with its .json sidecar "
+                             "(default: radioseg_utils.predict.DEFAULT_MODEL, the pretrained one)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: <runs>/default/predict)")
+    parser.add_argument("--threshold", default=None,
+                        help="yen (default), otsu, triangle, li, fixed or hysteresis")
+    parser.add_argument("--value", type=float, default=None,
+                        help="threshold value of --threshold fixed")
+    parser.add_argument("--min-area", type=int, default=None, help="smallest source in pixels")
+    parser.add_argument("--split-blends", action="store_true",
+                        help="split blended sources by watershed on the image")
+    parser.add_argument("--primary-beam", type=Path, default=None,
+                        help="primary-beam FITS file: fluxes are corrected by it")
+    parser.add_argument("--tile", type=int, default=None, help="tile side in pixels")
+    parser.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.set_defaults(handler=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from radioseg_utils.paths import runs_dir
+    from radioseg_utils.predict import DEFAULT_MODEL, PredictConfig, predict_image
+
+    path = Path(args.image)
+    if not path.is_file() and args.image in registry.list_files():
+        path = registry.fetch(args.image)
+    options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap")
+               if getattr(args, k) is not None}
+    if args.value is not None:
+        options["threshold_kwargs"] = {"value": args.value}
+    config = PredictConfig(split_blends=args.split_blends, **options)
+    result = predict_image(path, args.model or DEFAULT_MODEL,
+                           out_dir=args.out or runs_dir() / "default" / "predict",
+                           config=config, primary_beam=args.primary_beam,
+                           overwrite=args.overwrite)
+    logger.info("%d sources, threshold %s", len(result.catalogue), result.threshold)
+    sys.stdout.write("".join(f"{p}\n" for p in result.paths.values()))
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- registry
 #: Functions that each add one subcommand; append yours here.
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_fetch,
     _add_book,
+    _add_info,
+    _add_train,
+    _add_dataset,
+    _add_predict,
 ]
 
 
@@ -190,8 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _USER_ERRORS as exc:
         if args.verbose:
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        sys.stderr.write(f"{_PROG}: error: {message}\n")
+        sys.stderr.write(f"{_PROG}: error: {exc}\n")
         return EXIT_USAGE
 
 

@@ -8,7 +8,7 @@ ignored.
 from __future__ import annotations
 
 import numpy as np
-from astropy.stats import SigmaClip, sigma_clipped_stats
+from astropy.stats import SigmaClip, mad_std
 
 __all__ = ["estimate_noise", "background_rms_map", "DEFAULT_SIGMA_CLIP", "DEFAULT_BOX"]
 
@@ -58,7 +58,8 @@ def estimate_noise(
     median : float
         Sigma-clipped median, in the units of ``data``.
     rms : float
-        Sigma-clipped ``1.4826 × MAD`` (the Gaussian standard deviation), same units.
+        ``1.4826 × MAD`` of the clipped pixels (the Gaussian standard deviation), same
+        units. Clipping uses the median and MAD too.
 
     Raises
     ------
@@ -76,10 +77,9 @@ def estimate_noise(
     valid = _valid_mask(data, mask)
     if not valid.any():
         raise ValueError("no finite, unmasked pixel to estimate the noise from")
-    _, median, rms = sigma_clipped_stats(
-        data[valid], sigma=sigma_clip, maxiters=maxiters, stdfunc="mad_std"
-    )
-    return float(median), float(rms)
+    clipper = SigmaClip(sigma=sigma_clip, maxiters=maxiters, cenfunc="median", stdfunc="mad_std")
+    kept = clipper(data[valid], masked=False)
+    return float(np.median(kept)), float(mad_std(kept))
 
 
 def background_rms_map(

@@ -12,7 +12,9 @@ and called by name through :func:`normalise`:
     ``log1p(a * m) / log1p(a)`` of the min–max scaled image ``m``, in [0, 1]; ``a``
     (default 1000) sets how strongly faint emission is stretched.
 ``"histeq"``
-    Histogram equalisation (:func:`skimage.exposure.equalize_hist`), in [0, 1].
+    Histogram equalisation (:func:`skimage.exposure.equalize_hist`), in [0, 1]. The
+    bins are linear between min and max, so use many (default 4096) on radio images,
+    where a few bright pixels would otherwise put all the noise in one bin.
 ``"asinh"``
     ``arcsinh(x / (b * sigma))``: linear within ``b`` noise sigmas of zero, logarithmic
     above; unbounded, in units of "asinh magnitudes" of the noise (Lupton et al. 1999).
@@ -64,7 +66,7 @@ ASINH_SOFTENING = 1.0
 #: Default clip ``c`` (in noise sigmas) of the ``"noise"`` normalisation.
 NOISE_CLIP = 20.0
 #: Default number of histogram bins of ``"histeq"``.
-HISTEQ_BINS = 256
+HISTEQ_BINS = 4096
 
 
 def _finite(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

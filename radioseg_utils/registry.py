@@ -37,7 +37,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from radioseg_utils import __version__, paths
 
@@ -170,7 +170,11 @@ def get_entry(name: str) -> FileEntry:
 
 
 def list_files(
-    *, kind: str | None = None, band: str | None = None, max_size: int | None = None
+    *,
+    kind: str | None = None,
+    band: str | None = None,
+    max_size: int | None = None,
+    downloadable: bool = False,
 ) -> list[str]:
     """Names of registered files, optionally filtered.
 
@@ -180,6 +184,8 @@ def list_files(
         Keep only entries with this kind / band (see :class:`FileEntry`).
     max_size : int, optional
         Keep only entries whose registered size is known and at most this many bytes.
+    downloadable : bool, default False
+        Keep only entries with at least one URL.
     """
     return [
         e.name
@@ -187,6 +193,7 @@ def list_files(
         if (kind is None or e.kind == kind)
         and (band is None or e.band == band)
         and (max_size is None or (e.size is not None and e.size <= max_size))
+        and (e.urls or not downloadable)
     ]
 
 
@@ -320,12 +327,10 @@ def _folder(dest: str | os.PathLike | None) -> Path:
 def _human_size(size: int | None) -> str:
     if size is None:
         return "?"
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")  # pragma: no cover
+    for unit, scale in (("kB", 1e3), ("MB", 1e6)):
+        if size < 1000 * scale:
+            return f"{size} B" if size < 1000 else f"{size / scale:.1f} {unit}"
+    return f"{size / 1e9:.1f} GB"
 
 
 def _not_found_message(entry: FileEntry, folder: Path) -> str:

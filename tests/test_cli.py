@@ -68,3 +68,11 @@ def test_python_dash_m_runs_the_cli():
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == EXIT_USAGE
     assert "radioseg: error: unknown data file 'nope'" in done.stderr
+
+
+def test_fetch_small_verifies_every_small_downloadable_file(sdc1_dir, capsys):
+    assert main(["fetch", "--small"]) == EXIT_OK
+    printed = capsys.readouterr().out.split()
+    names = registry.list_files(max_size=registry.SMALL_FILE_BYTES, downloadable=True)
+    assert printed == [str(sdc1_dir.resolve() / name) for name in names]
+    assert len(printed) == 7

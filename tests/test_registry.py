@@ -43,8 +43,8 @@ class _RangeHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         stop = len(body) if server.cut_at is None else min(server.cut_at, len(body))
+        server.sent += max(stop - start, 0)  # counted before sending: no race with the client
         self.wfile.write(body[start:stop])
-        server.sent += max(stop - start, 0)
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
@@ -207,6 +207,8 @@ def test_list_files_filters():
     assert registry.list_files(kind="training", max_size=registry.SMALL_FILE_BYTES) == [
         "TrainingSet_B1_v2_ML.txt", "TrainingSet_B2_v2_ML.txt", "TrainingSet_B5_v2_ML.txt"]
     assert len(registry.list_files(max_size=registry.SMALL_FILE_BYTES)) == 8
+    assert "truth_B1_1000h_0.05tr.cat" not in registry.list_files(downloadable=True)
+    assert len(registry.list_files(downloadable=True)) == 19
 
 
 def test_every_entry_is_complete():

@@ -16,10 +16,20 @@ from typing import Any
 
 import numpy as np
 from astropy.table import Table
+from astropy.wcs import WCS
 
-from ..bands import Band, get_band
+from ..catalogue import CATALOGUE_COLUMNS
+from ..fitsio import SkyImage, read_image
+from ..measure import EXTRA_COLUMNS, PrimaryBeam, _values_at
 
-__all__ = ["FinderResult", "ResourceMeter", "as_sky_image", "image_band", "wrap_ra"]
+__all__ = [
+    "FinderResult",
+    "ResourceMeter",
+    "as_sky_image",
+    "catalogue_table",
+    "noise_map",
+    "primary_beam_gain",
+]
 
 _PROC_STATUS = Path("/proc/self/status")
 _PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -99,8 +109,8 @@ class ResourceMeter:
         self.peak_rss_mb = max(0.0, (_proc_kb("VmHWM") - self._rss0) * 1e3 / 1e6)
 
 
-def as_sky_image(image: Any) -> Any:
-    """Return a :class:`~radioseg_utils.fitsio.SkyImage`, reading it if given a path.
+def as_sky_image(image: SkyImage | str | Path) -> SkyImage:
+    """Return ``image`` if it is a :class:`~radioseg_utils.fitsio.SkyImage`, else read it.
 
     Parameters
     ----------
@@ -111,43 +121,73 @@ def as_sky_image(image: Any) -> Any:
     Raises
     ------
     TypeError
-        If ``image`` is neither a path nor an object with 2-D ``data`` and a ``wcs``.
+        If ``image`` is neither a SkyImage nor a path.
     """
+    if isinstance(image, SkyImage):
+        return image
     if isinstance(image, (str, Path)):
-        from ..fitsio import read_image
-
         return read_image(image)
-    data = getattr(image, "data", None)
-    if data is None or getattr(image, "wcs", None) is None:
-        raise TypeError(
-            f"expected a SkyImage (with .data and .wcs) or a FITS path, got {type(image).__name__}"
-        )
-    if np.ndim(data) != 2:
-        raise ValueError(f"expected a 2-D image, got data of shape {np.shape(data)}")
-    return image
+    raise TypeError(f"expected a SkyImage or a FITS path, got {type(image).__name__}")
 
 
-def image_band(image: Any, band: str | Band | None = None) -> Band:
-    """The band of an image: ``band`` if given, else the image's own ``band`` attribute.
+def catalogue_table(columns: dict[str, np.ndarray]) -> Table:
+    """Catalogue from named columns, with the units and descriptions of the schema.
+
+    Standard names take dtype, unit and description from
+    :data:`~radioseg_utils.catalogue.CATALOGUE_COLUMNS`, extra names from
+    :data:`radioseg_utils.measure.EXTRA_COLUMNS`; ``label`` is int32.
+    """
+    table = Table()
+    for name, values in columns.items():
+        if name in CATALOGUE_COLUMNS:
+            unit, dtype, desc = CATALOGUE_COLUMNS[name]
+        else:
+            (unit, desc), dtype = EXTRA_COLUMNS.get(name, (None, "")), None
+        if name == "label":
+            dtype, desc = "i4", "label of the source in the finder's label map"
+        table[name] = np.asarray(values, dtype=dtype)
+        table[name].unit = unit
+        table[name].description = desc
+    return table
+
+
+def primary_beam_gain(primary_beam: PrimaryBeam, wcs: WCS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Primary-beam gain at 0-based pixel positions, read as in :mod:`radioseg_utils.measure`.
+
+    Parameters
+    ----------
+    primary_beam : float, ndarray (ny, nx) or callable
+        Constant gain, a map on the image grid (nearest pixel), or a function of
+        (RA, Dec) in degrees.
+    wcs : astropy.wcs.WCS
+        Celestial WCS of the image.
+    x, y : ndarray, shape (n,)
+        0-based pixel positions.
 
     Raises
     ------
     ValueError
-        If neither gives a band.
+        If the gain is not positive and finite at every position.
     """
-    band = band if band is not None else getattr(image, "band", None)
-    if band is None:
-        raise ValueError("the image has no band; pass band='B1', 'B2' or 'B5'")
-    return get_band(band)
+    ra, dec = wcs.celestial.pixel_to_world_values(x, y)
+    gain = _values_at(primary_beam, x, y, ra, dec, "primary_beam")
+    if np.any(~(gain > 0)):
+        raise ValueError("primary_beam must be positive at every source position")
+    return gain
 
 
-def wrap_ra(ra_deg: np.ndarray) -> np.ndarray:
-    """Right ascension wrapped to -180..180 deg, the SDC1 convention.
+def noise_map(noise: float | np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A scalar or ``(ny, nx)`` rms broadcast to ``shape`` (read-only view).
 
-    Examples
-    --------
-    >>> wrap_ra(np.array([359.5, 0.25, 180.0])).tolist()
-    [-0.5, 0.25, 180.0]
+    Raises
+    ------
+    ValueError
+        If ``noise`` is neither a scalar nor an array of ``shape``, or is not positive
+        (NaN pixels of a map are allowed: they mark pixels without data).
     """
-    ra = np.asarray(ra_deg, dtype=float) % 360.0
-    return np.where(ra > 180.0, ra - 360.0, ra)
+    arr = np.asarray(noise, dtype=float)
+    if arr.ndim not in (0, 2) or (arr.ndim == 2 and arr.shape != shape):
+        raise ValueError(f"noise must be a scalar or an array of shape {shape}, got shape {arr.shape}")
+    if np.any(arr <= 0) or np.all(np.isnan(arr)):
+        raise ValueError("noise must be positive")
+    return np.broadcast_to(arr, shape)

@@ -1,0 +1,104 @@
+"""Benchmark: U-Net training and inference throughput on this machine, with peak memory.
+
+For the default U-Net (depth 4, 16 filters) and a baseline (depth 3, 8 filters, the
+``quick`` profile) built in the same process, measures
+
+- training throughput in cutouts/s: ``train_on_batch`` on ``--batch`` random cutouts of
+  ``--size``² px, after ``--warmup`` untimed steps (tracing), over ``--steps`` steps;
+- inference throughput in Mpx/s: ``predict`` on one ``--image``² px image, after one
+  untimed call, over ``--repeats`` calls;
+
+then prints a table, the ratios default / baseline and the peak resident memory of the
+process. Mixed precision is used when a GPU is visible, as in training.
+
+Usage::
+
+    python benchmarks/training.py [--size 256] [--batch 8] [--steps 10] [--image 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from radioseg_utils.losses import get_loss, pixel_metrics
+from radioseg_utils.models import build_unet
+from radioseg_utils.train import gpu_available
+
+#: (name, depth, base filters) of the models compared.
+MODELS: tuple[tuple[str, int, int], ...] = (("default", 4, 16), ("baseline", 3, 8))
+
+
+def _train_throughput(model: keras.Model, *, size: int, batch: int, steps: int,
+                      warmup: int, seed: int) -> float:
+    """Training cutouts per second of ``model`` on random cutouts."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, size, size, 1)).astype(np.float32)
+    y = (rng.uniform(size=x.shape) < 0.05).astype(np.float32)
+    for _ in range(warmup):
+        model.train_on_batch(x, y)
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def _inference_throughput(model: keras.Model, *, image: int, repeats: int, seed: int) -> float:
+    """Inference megapixels per second of ``model`` on one ``image``² px image."""
+    x = np.random.default_rng(seed).normal(size=(1, image, image, 1)).astype(np.float32)
+    model.predict(x, verbose=0)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.predict(x, verbose=0)
+    return repeats * image * image / 1e6 / (time.perf_counter() - start)
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this process in MiB (``ru_maxrss`` is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256, help="training cutout side, px")
+    parser.add_argument("--batch", type=int, default=8, help="training batch size")
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed training steps")
+    parser.add_argument("--image", type=int, default=1024, help="inference image side, px")
+    parser.add_argument("--repeats", type=int, default=3, help="timed inference calls")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    args = parser.parse_args(argv)
+
+    gpu = gpu_available()
+    keras.config.set_dtype_policy("mixed_float16" if gpu else "float32")
+    keras.utils.set_random_seed(args.seed)
+    print(f"device: {'GPU' if gpu else 'CPU'}; policy {keras.config.dtype_policy().name}; "
+          f"train {args.batch} x {args.size}^2 px, {args.steps} steps; "
+          f"inference {args.image}^2 px, {args.repeats} calls")
+    rows = {}
+    for name, depth, filters in MODELS:
+        model = build_unet(depth=depth, base_filters=filters)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=get_loss("bce_dice"),
+                      metrics=pixel_metrics())
+        train = _train_throughput(model, size=args.size, batch=args.batch, steps=args.steps,
+                                  warmup=args.warmup, seed=args.seed)
+        infer = _inference_throughput(model, image=args.image, repeats=args.repeats,
+                                      seed=args.seed)
+        rows[name] = (depth, filters, model.count_params(), train, infer)
+        print(f"{name:>9}: depth {depth}, {filters:2d} filters, {model.count_params():9,d} "
+              f"params | train {train:8.1f} cutouts/s | inference {infer:7.2f} Mpx/s",
+              flush=True)
+    (_, _, _, t0, i0), (_, _, _, t1, i1) = rows["default"], rows["baseline"]
+    print(f"default / baseline: training {t0 / t1:.2f}x, inference {i0 / i1:.2f}x")
+    print(f"peak RSS: {_peak_rss_mib():.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

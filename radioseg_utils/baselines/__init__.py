@@ -1,0 +1,47 @@
+"""Classical source finders run the same way as the U-Net, for a fair comparison.
+
+Every finder is called as ``finder(image, *, noise=None, **options) -> FinderResult``
+with a :class:`~radioseg_utils.fitsio.SkyImage` (or a FITS path) and returns a label map
+on the image grid and a catalogue in the schema of
+:data:`radioseg_utils.catalogue.CATALOGUE_COLUMNS`, so the same matching, metrics and
+scoring code evaluates all of them.
+
+============  =========================================================================
+name          finder
+============  =========================================================================
+``pybdsf``    :func:`run_pybdsf`: PyBDSF with the SDC1 baseline settings, in a subprocess
+``photutils`` :func:`run_photutils`: background, beam-matched filter, segmentation and
+              deblending (the Python analogue of ProFound)
+``peaks``     :func:`run_peaks`: local maxima above 4 sigma, the floor to beat
+============  =========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .peaks import PeakSettings, run_peaks
+from .photutils_finder import PhotutilsSettings, run_photutils
+from .pybdsf import PyBDSFError, PyBDSFSettings, run_pybdsf, srl_to_catalogue
+from .result import FinderResult, ResourceMeter
+
+__all__ = [
+    "FINDERS",
+    "FinderResult",
+    "PeakSettings",
+    "PhotutilsSettings",
+    "PyBDSFError",
+    "PyBDSFSettings",
+    "ResourceMeter",
+    "run_peaks",
+    "run_photutils",
+    "run_pybdsf",
+    "srl_to_catalogue",
+]
+
+#: Finder name -> callable ``(image, *, noise=None, **options) -> FinderResult``.
+FINDERS: dict[str, Callable[..., FinderResult]] = {
+    "pybdsf": run_pybdsf,
+    "photutils": run_photutils,
+    "peaks": run_peaks,
+}

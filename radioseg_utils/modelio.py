@@ -1,0 +1,208 @@
+"""Save and load trained models with a JSON sidecar describing the data they expect.
+
+A model is saved as ``<name>.keras`` (architecture, weights, optimiser, loss) plus
+``<name>.json``, the sidecar: model parameters, the band, integration, input normalisation
+and cutout size of the training data, the training set and seed, scores, the versions of
+radioseg / TensorFlow / Keras / numpy and the git commit. :func:`load_model` reads both and
+raises :class:`ModelMismatchError` when the model is applied to data it was not trained
+for (another band, another normalisation, another fixed input size).
+
+Examples
+--------
+>>> from radioseg_utils.models import build_unet
+>>> path = save_model(build_unet(depth=2, base_filters=4), tmp / "m.keras",
+...                   metadata={"band": "B1", "normalisation": "minmax"})  # doctest: +SKIP
+>>> model, meta = load_model(path, expect_band="B2")  # doctest: +SKIP
+Traceback (most recent call last):
+ModelMismatchError: model m.keras does not match the data: trained on band B1, data is band B2
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import radioseg_utils
+import radioseg_utils.losses  # noqa: F401  (registers the custom losses and metrics)
+import radioseg_utils.models  # noqa: F401  (registers the custom layers)
+from radioseg_utils.bands import get_band
+from radioseg_utils.paths import PROJECT_ROOT
+
+__all__ = ["SIDECAR_FORMAT", "ModelMismatchError", "sidecar_path", "save_model", "load_model"]
+
+#: Value of the ``format`` key of every sidecar written by :func:`save_model`.
+SIDECAR_FORMAT = "radioseg-model/1"
+#: Keys every sidecar must have: what :func:`load_model` checks the data against.
+_REQUIRED = ("band", "normalisation")
+
+
+class ModelMismatchError(ValueError):
+    """Raised when a saved model is loaded for data it was not trained on."""
+
+
+def _keras_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path if path.suffix == ".keras" else path.with_name(path.name + ".keras")
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Return the sidecar path of a model path: ``x.keras`` -> ``x.json``."""
+    return _keras_path(path).with_suffix(".json")
+
+
+def _git_commit() -> str | None:
+    """Commit of the source checkout, ``None`` outside a git work tree."""
+    try:
+        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
+                             capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _versions() -> dict[str, str]:
+    return {"radioseg": radioseg_utils.__version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def save_model(model: keras.Model, path: str | os.PathLike, *,
+               metadata: Mapping[str, Any]) -> Path:
+    """Save ``model`` as ``<name>.keras`` and its description as ``<name>.json``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Model to save.
+    path : path-like
+        Destination; ``.keras`` is appended if missing. Existing files are replaced.
+    metadata : mapping
+        JSON-serialisable description; must contain ``band`` and ``normalisation`` of the
+        training data, and usually ``model``, ``params``, ``integration``, ``tile_size``,
+        ``training_set``, ``seed`` and ``scores``. The band is stored by name (``"B1"``).
+        ``format``, ``input_shape``, ``versions``, ``git_commit`` and ``saved_utc`` are
+        added.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the ``.keras`` file.
+
+    Raises
+    ------
+    ValueError
+        If ``metadata`` lacks a required key or cannot be written as JSON.
+    """
+    missing = [k for k in _REQUIRED if k not in metadata]
+    if missing:
+        raise ValueError(f"save_model: metadata must give the {' and '.join(missing)} of "
+                         "the training data, so loading can check new data against it")
+    path = _keras_path(path)
+    sidecar = {
+        "format": SIDECAR_FORMAT,
+        **metadata,
+        "band": get_band(metadata["band"]).name,
+        "input_shape": list(model.input_shape[1:]),
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "saved_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        text = json.dumps(sidecar, indent=2)
+    except TypeError as exc:
+        raise ValueError(f"save_model: metadata is not JSON-serialisable: {exc}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    sidecar_path(path).write_text(text + "\n")
+    return path
+
+
+def _input_side(expect_input: int | tuple[int, ...]) -> tuple[int, int, int | None]:
+    shape = (expect_input,) * 2 if isinstance(expect_input, int) else tuple(expect_input)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"expect_input must be a side, (H, W) or (H, W, C), got {expect_input!r}")
+    return int(shape[0]), int(shape[1]), (int(shape[2]) if len(shape) == 3 else None)
+
+
+def _mismatches(meta: dict, input_shape: tuple, *, band, normalisation,
+                expect_input) -> list[str]:
+    problems = []
+    if band is not None and get_band(band).name != meta["band"]:
+        problems.append(f"trained on band {meta['band']}, data is band {get_band(band).name}")
+    if normalisation is not None and normalisation != meta["normalisation"]:
+        problems.append(f"trained on {meta['normalisation']!r}-normalised input, data is "
+                        f"{normalisation!r}-normalised")
+    if expect_input is not None:
+        height, width, channels = _input_side(expect_input)
+        h, w, c = input_shape
+        if h is not None and (height, width) != (h, w):
+            problems.append(f"model takes {h}x{w} px cutouts, data is {height}x{width} px")
+        if channels is not None and channels != c:
+            problems.append(f"model takes {c} channel(s), data has {channels}")
+    return problems
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    expect_band: str | None = None,
+    expect_normalisation: str | None = None,
+    expect_input: int | tuple[int, ...] | None = None,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Load a model saved by :func:`save_model` and check it suits the data.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.keras`` file (suffix optional); its ``.json`` sidecar must be beside it.
+    expect_band : str, optional
+        Band of the data the model will be applied to (any form :func:`get_band` takes).
+    expect_normalisation : str, optional
+        Normalisation name of that data.
+    expect_input : int or tuple, optional
+        Cutout side, ``(H, W)`` or ``(H, W, C)`` of that data. Fully convolutional models
+        take any size; fixed-size models (CAE, VAE) only their own.
+
+    Returns
+    -------
+    model : keras.Model
+        The compiled model.
+    metadata : dict
+        The sidecar.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the model or its sidecar is missing.
+    ModelMismatchError
+        Naming every mismatch, e.g. "trained on band B1, data is band B2".
+    """
+    path = _keras_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} not found")
+    side = sidecar_path(path)
+    if not side.is_file():
+        raise FileNotFoundError(f"model sidecar {side} not found: without it the band and "
+                                f"normalisation of {path.name} cannot be checked")
+    meta = json.loads(side.read_text())
+    missing = [k for k in _REQUIRED if k not in meta]
+    missing += [] if "input_shape" in meta else ["input_shape"]
+    if meta.get("format") != SIDECAR_FORMAT or missing:
+        raise ValueError(f"{side} is not a radioseg model sidecar (format "
+                         f"{meta.get('format')!r}, missing {missing})")
+    problems = _mismatches(meta, tuple(meta["input_shape"]), band=expect_band,
+                           normalisation=expect_normalisation, expect_input=expect_input)
+    if problems:
+        raise ModelMismatchError(f"model {path.name} does not match the data: "
+                                 + "; ".join(problems))
+    return keras.saving.load_model(path), meta

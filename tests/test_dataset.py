@@ -1,0 +1,213 @@
+"""Tests of radioseg_utils.dataset: splits, cutouts, shards and the tf.data pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from test_masks import point_sources  # tests/ is on sys.path (pytest rootdir insertion)
+
+from radioseg_utils import dataset as ds
+from radioseg_utils.fitsio import sdc1_wcs
+from radioseg_utils.normalise import normalise
+from radioseg_utils.sources import add_stamp, source_stamps
+
+NOISE = 1e-7
+FIELD = (192, 256)
+SIZE = 16
+
+
+@pytest.fixture(scope="module")
+def field():
+    """A noisy field with 60 point/extended sources of known truth."""
+    rng = np.random.default_rng(7)
+    wcs = sdc1_wcs("B1", FIELD)
+    n = 60
+    truth = point_sources(wcs, rng.uniform(0, FIELD[1], n), rng.uniform(0, FIELD[0], n),
+                          rng.uniform(2, 200, n) * NOISE, b_maj=rng.uniform(0, 3, n),
+                          b_min=0.5, pa=rng.uniform(0, 180, n))
+    image = rng.normal(0.0, NOISE, FIELD).astype(np.float32)
+    for stamp in source_stamps(truth, wcs, "B1", shape=FIELD):
+        add_stamp(image, stamp)
+    return image, truth, wcs
+
+
+@pytest.fixture(scope="module")
+def shards(field, tmp_path_factory):
+    image, truth, wcs = field
+    out = tmp_path_factory.mktemp("shards")
+    meta = ds.build_dataset(image, truth, wcs, "B1", out_dir=out, size=SIZE, noise=NOISE,
+                            seed=3, block=32, normalisation="noise",
+                            provenance={"source": "test field"})
+    return out, meta
+
+
+def coverage(positions: np.ndarray, size: int, shape) -> np.ndarray:
+    cover = np.zeros(shape, bool)
+    for y, x in positions:
+        cover[y:y + size, x:x + size] = True
+    return cover
+
+
+def test_block_assignment_is_80_10_10_and_seeded():
+    layout = ds.split_layout((1000, 1000), block=100, guard=0, seed=1)
+    assert np.bincount(layout.blocks.ravel()).tolist() == [80, 10, 10]
+    again = ds.split_layout((1000, 1000), block=100, guard=0, seed=1)
+    other = ds.split_layout((1000, 1000), block=100, guard=0, seed=2)
+    np.testing.assert_array_equal(layout.blocks, again.blocks)
+    assert not np.array_equal(layout.blocks, other.blocks)
+    strips = ds.split_layout((100, 40), block=(10, 40), guard=0, seed=0)
+    assert strips.blocks.shape == (10, 1)
+    assert strips.pixel_map().shape == (100, 40)
+
+
+@pytest.mark.parametrize("guard", [0, 5])
+def test_splits_are_spatially_disjoint(guard):
+    shape, size = (240, 300), 20
+    layout = ds.split_layout(shape, block=40, guard=guard, seed=4)
+    pos = {s: ds.cutout_positions(layout, s, size=size, stride=5) for s in ds.SPLITS}
+    assert all(len(p) > 0 for p in pos.values())
+    train = coverage(pos["train"], size, shape)
+    for split in ("val", "test"):
+        other = coverage(pos[split], size, shape)
+        assert not np.any(train & other)
+        # ... and no training pixel within the guard band of a val/test cutout
+        grown = ndimage.binary_dilation(other, np.ones((2 * guard + 1,) * 2)) if guard else other
+        assert not np.any(train & grown)
+        # every cutout pixel lies in a block of its own split
+        assert np.all(layout.pixel_map()[other] == ds.SPLITS.index(split))
+
+
+def test_random_positions_are_valid_and_seeded():
+    layout = ds.split_layout((400, 400), block=50, guard=8, seed=0)
+    pos = ds.cutout_positions(layout, "val", size=16, n_random=30, seed=5)
+    assert pos.shape == (30, 2)
+    np.testing.assert_array_equal(pos, ds.cutout_positions(layout, "val", size=16, n_random=30, seed=5))
+    assert np.all(layout.pixel_map()[coverage(pos, 16, (400, 400))] == 1)
+
+
+def test_build_dataset_metadata_and_shards(shards, field):
+    out, meta = shards
+    assert json.loads((out / "metadata.json").read_text()) == meta
+    assert meta["size"] == SIZE and meta["stride"] == SIZE // 2 and meta["seed"] == 3
+    assert meta["layout"]["guard"] == SIZE // 2
+    assert meta["masks"]["n_selected"] + meta["masks"]["n_below_snr"] == 60
+    assert meta["provenance"]["source"] == "test field"
+    for split in ds.SPLITS:
+        info = meta["splits"][split]
+        assert info["n_cutouts"] > 0 and len(list(out.glob(f"{split}-*.npz"))) == info["n_shards"]
+        assert 0.0 < info["source_pixel_fraction"] < 1.0
+
+
+def test_shards_hold_the_field_cutouts_and_masks(shards, field):
+    out, meta = shards
+    image, truth, wcs = field
+    from radioseg_utils.masks import make_masks
+    binary, labels, _ = make_masks(truth, wcs, "B1", shape=FIELD, noise=NOISE)
+    arrays = ds.load_split_arrays(out, "test", normalisation="minmax")
+    assert arrays.images.shape == (meta["splits"]["test"]["n_cutouts"], SIZE, SIZE, 1)
+    for k, (y, x) in enumerate(arrays.origins):
+        np.testing.assert_array_equal(arrays.labels[k], labels[y:y + SIZE, x:x + SIZE])
+        np.testing.assert_array_equal(arrays.masks[k, ..., 0], binary[y:y + SIZE, x:x + SIZE])
+        np.testing.assert_allclose(arrays.images[k, ..., 0],
+                                   normalise(image[y:y + SIZE, x:x + SIZE], "minmax"))
+    sources = np.unique(arrays.labels[arrays.labels > 0])
+    assert sources.size == meta["splits"]["test"]["n_sources"]
+
+
+def test_tf_dataset_shapes_and_consistent_augmentation(shards):
+    out, meta = shards
+    ref = ds.load_split_arrays(out, "train")  # metadata default: "noise"
+    tfd = ds.make_tf_dataset(out, "train", batch_size=8, augment=True, shuffle=False, seed=1)
+    images, masks = (np.concatenate(a) for a in zip(*((i.numpy(), m.numpy()) for i, m in tfd)))
+    first = next(iter(tfd))
+    assert first[0].shape == (8, SIZE, SIZE, 1) and first[0].dtype.name == "float32"
+    assert images.shape == ref.images.shape and masks.shape == ref.masks.shape
+    used = set()
+    for k in range(len(images)):
+        # find the symmetry taking the stored image to the yielded one; the mask must match it
+        for rot in range(4):
+            for flip in (False, True):
+                t = np.rot90(ref.images[k, ..., 0], rot)
+                t = t[:, ::-1] if flip else t
+                if np.array_equal(t, images[k, ..., 0]):
+                    m = np.rot90(ref.masks[k, ..., 0], rot)
+                    np.testing.assert_array_equal(m[:, ::-1] if flip else m, masks[k, ..., 0])
+                    used.add((rot, flip))
+                    break
+            else:
+                continue
+            break
+        else:
+            pytest.fail(f"cutout {k} is not a flip/rotation of the stored one")
+    assert len(used) >= 4  # the augmentation really varies
+
+
+def test_tf_dataset_without_augmentation_matches_arrays(shards):
+    out, _ = shards
+    ref = ds.load_split_arrays(out, "val", normalisation="asinh")
+    tfd = ds.make_tf_dataset(out, "val", batch_size=4, augment=False, shuffle=False,
+                             normalisation="asinh")
+    images = np.concatenate([i.numpy() for i, _ in tfd])
+    np.testing.assert_array_equal(images, ref.images)
+
+
+def test_existing_shards_need_overwrite(shards, field):
+    out, _ = shards
+    image, truth, wcs = field
+    with pytest.raises(FileExistsError, match="already holds .* shards"):
+        ds.build_dataset(image, truth, wcs, "B1", out_dir=out, size=SIZE, noise=NOISE, block=32)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: ds.split_layout((100, 100), block=(100, 60), guard=0, seed=0), "only 2 block"),
+        (lambda: ds.split_layout((100, 100), block=10, guard=-1, seed=0), "guard >= 0"),
+        (lambda: ds.cutout_positions(ds.split_layout((100, 100), block=10, guard=0, seed=0),
+                                     "holdout", size=8), "unknown split 'holdout'"),
+        (lambda: ds.cutout_positions(ds.split_layout((100, 100), block=10, guard=0, seed=0),
+                                     "val", size=200), "cutout size 200"),
+        (lambda: ds.cutout_positions(ds.split_layout((100, 100), block=10, guard=40, seed=0),
+                                     "val", size=8, n_random=5), "found only 0 valid positions"),
+    ],
+)
+def test_bad_layout_options_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_split_without_cutouts_raises(field, tmp_path):
+    image, truth, wcs = field
+    with pytest.raises(ValueError, match="split '(val|test)' has no cutout"):
+        ds.build_dataset(image, truth, wcs, "B1", out_dir=tmp_path, size=SIZE, noise=NOISE,
+                         block=SIZE, guard=SIZE)
+
+
+def test_reading_bad_folder_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no metadata.json"):
+        ds.load_split_arrays(tmp_path, "train")
+
+
+@pytest.mark.realdata
+def test_cli_dataset_on_real_cutout(sdc1_dir, tmp_path, capsys):
+    from radioseg_utils.cli import main
+
+    out = tmp_path / "real"
+    argv = ["dataset", str(sdc1_dir / "B1_1000h_0.05tr.fits"),
+            str(sdc1_dir / "truth_B1_1000h_0.05tr.cat"), "--out", str(out), "--size", "16",
+            "--integration", "1000"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["out"] == str(out)
+    meta = ds.read_metadata(out)
+    assert meta["masks"]["n_catalogue"] == 601 and meta["masks"]["n_selected"] == 92
+    assert meta["masks"]["skipped"]["off_grid"] == 3
+    assert meta["noise_jy"] == 3.58e-7 and meta["band"] == "B1"
+    # the masks trace the real emission: pixels above 5 sigma (0.25 after "noise" scaling
+    # with its clip of 20) lie in the masks
+    train = ds.load_split_arrays(out, "train", normalisation="noise")
+    assert train.masks[train.images > 0.25].mean() > 0.9
+    assert main(argv) == 2  # shards exist: a one-line error, no traceback
+    assert "already holds" in capsys.readouterr().err

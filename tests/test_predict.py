@@ -1,0 +1,127 @@
+"""Tests of radioseg_utils.predict: image file -> segmentation, probabilities, catalogue."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from radioseg_utils import predict as pr
+from radioseg_utils.bands import get_band
+from radioseg_utils.catalogue import read_submission
+from radioseg_utils.fitsio import sdc1_header, sdc1_wcs, write_image
+
+BAND = get_band("B1")
+NOISE = 1e-6
+SHAPE = (150, 170)
+#: (x, y, flux Jy) of point sources; S/N of the peaks 30..200
+SOURCES = [(30.2, 40.7, 3e-5), (100.0, 30.0, 1e-4), (140.6, 120.3, 2e-4), (60.0, 110.0, 5e-5)]
+
+
+def snr_model(batch: np.ndarray) -> np.ndarray:
+    """A 'model' for raw Jy/beam input: probability = sigmoid(4 (S/N - 5))."""
+    return 1.0 / (1.0 + np.exp(-4.0 * (batch / NOISE - 5.0)))
+
+
+@pytest.fixture
+def image_path(tmp_path, rng):
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]].astype(float)
+    sigma = BAND.beam_fwhm_pix / np.sqrt(8 * np.log(2))
+    data = rng.normal(0, NOISE, SHAPE)
+    for x0, y0, flux in SOURCES:
+        data += flux * np.exp(-((x - x0) ** 2 + (y - y0) ** 2) / (2 * sigma**2))
+    data[0:10, 0:20] = np.nan  # a blanked corner
+    header = sdc1_header(sdc1_wcs(BAND, SHAPE, centre=(-0.3, -29.7)), BAND)
+    return write_image(tmp_path / "scene.fits", data, header)
+
+
+def _check(result, image_path):
+    cat = result.catalogue
+    assert len(cat) == len(SOURCES)
+    order = np.argsort(cat["flux"])
+    expected = np.sort([f for _, _, f in SOURCES])
+    assert np.allclose(np.asarray(cat["flux"])[order], expected, rtol=0.1)
+    assert cat["id"].tolist() == list(range(1, len(SOURCES) + 1))
+    return cat
+
+
+def test_predict_image_outputs(image_path, tmp_path):
+    out = tmp_path / "out"
+    result = pr.predict_image(image_path, snr_model, out_dir=out, noise=NOISE,
+                              config=pr.PredictConfig(tile=64, overlap=16), progress=False)
+    cat = _check(result, image_path)
+    assert result.noise == NOISE and 0 < result.threshold < 1
+    # segmentation: same WCS as the input, values are the catalogue ids
+    with fits.open(result.paths["segmentation"]) as hdul, fits.open(image_path) as ref:
+        seg = hdul[0].data[0, 0]
+        assert WCS(hdul[0].header).celestial.to_header() == WCS(ref[0].header).celestial.to_header()
+    for row in cat:
+        assert seg[int(round(row["y"])), int(round(row["x"]))] == row["id"]
+    assert set(np.unique(seg)) == {0, *cat["id"]}
+    assert np.all(seg[0:10, 0:20] == 0)
+    with fits.open(result.paths["probability"]) as hdul:
+        prob = hdul[0].data[0, 0]
+        assert np.all(prob[0:10, 0:20] == 0) and prob.max() > 0.99
+    # catalogue files keep units; the submission reads back
+    ecsv = Table.read(result.paths["ecsv"], format="ascii.ecsv")
+    assert ecsv["flux"].unit == "Jy" and len(ecsv) == len(cat)
+    assert Table.read(result.paths["fits"])["b_maj"].unit == "arcsec"
+    sub = read_submission(result.paths["submission"])
+    assert np.allclose(sub["ra_core"], cat["ra_core"]) and np.all(sub["ra_core"] < 0)
+    # region file: header, frame and one ellipse per source with its id
+    lines = result.paths["regions"].read_text().splitlines()
+    assert lines[:3] == ["# Region file format: DS9 version 4.1", "global color=green width=1", "fk5"]
+    assert len(lines) == 3 + len(cat)
+    first = lines[3]
+    assert first.startswith(f"ellipse({float(cat['ra_cent'][0]) % 360:.7f},")
+    assert first.endswith("# text={1}")
+    r1 = float(first.split(",")[2].rstrip('"'))
+    assert r1 == pytest.approx(BAND.beam_fwhm_arcsec / 2, rel=0.15)  # point source: beam
+    with pytest.raises(FileExistsError, match="output"):
+        pr.predict_image(image_path, snr_model, out_dir=out, noise=NOISE, progress=False)
+
+
+def test_blocks_give_the_same_catalogue(image_path, tmp_path, monkeypatch):
+    config = pr.PredictConfig(tile=64, overlap=16)
+    whole = pr.predict_image(image_path, snr_model, out_dir=tmp_path / "a", noise=NOISE,
+                             config=config, progress=False).catalogue
+    monkeypatch.setattr(pr, "CATALOGUE_BLOCK", 50)
+    monkeypatch.setattr(pr, "BLOCK_MARGIN", 12)
+    monkeypatch.setattr(pr, "MEMMAP_PIXELS", 100)  # also exercises the on-disk maps
+    blocks = pr.predict_image(image_path, snr_model, out_dir=tmp_path / "b", noise=NOISE,
+                              config=config, progress=False).catalogue
+    order_w, order_b = np.argsort(whole["flux"]), np.argsort(blocks["flux"])
+    for name in ("ra_core", "dec_core", "flux", "b_maj", "x", "y"):
+        assert np.allclose(np.asarray(whole[name])[order_w], np.asarray(blocks[name])[order_b])
+    assert not list((tmp_path / "b").glob("tmp*"))  # scratch maps removed
+
+
+def test_missing_model_and_image(image_path, tmp_path):
+    with pytest.raises(FileNotFoundError, match="pretrained model is not shipped"):
+        pr.predict_image(image_path, out_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="image .* not found"):
+        pr.predict_image(tmp_path / "nope.fits", snr_model, out_dir=tmp_path)
+
+
+def test_cli_predict_with_saved_model_on_real_cutout(sdc1_dir, tmp_path):
+    keras = pytest.importorskip("keras")
+    from radioseg_utils.cli import main
+    from radioseg_utils.modelio import save_model
+    from radioseg_utils.models import build_unet
+
+    keras.utils.set_random_seed(3)
+    net = build_unet(depth=2, base_filters=4, batch_norm=False, dropout=0.0)
+    model_path = save_model(net, tmp_path / "m" / "tiny", metadata={"band": "B1", "normalisation": "minmax"})
+    out = tmp_path / "out"
+    args = ["predict", str(sdc1_dir / "B1_1000h_0.05tr.fits"), "--model", str(model_path),
+            "--out", str(out), "--tile", "64", "--overlap", "16", "--threshold", "fixed",
+            "--value", "0.5"]
+    assert main(args) == 0
+    with fits.open(out / "B1_1000h_0.05tr_seg.fits") as hdul:
+        assert hdul[0].data.shape[-2:] == (160, 174)
+    assert Table.read(out / "B1_1000h_0.05tr_cat.ecsv").meta["NORM"] == "minmax"
+    assert main(args) == 2  # outputs exist: a one-line user error
+    bad = ["predict", str(sdc1_dir / "B1_1000h_0.05tr.fits"), "--model", str(tmp_path / "x.keras")]
+    assert main(bad) == 2

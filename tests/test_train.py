@@ -1,0 +1,278 @@
+"""Tests of radioseg_utils.train, trainconfig and modelio: training, resume, save/load."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from radioseg_utils.cli import main
+from radioseg_utils.losses import get_loss
+from radioseg_utils.modelio import ModelMismatchError, load_model, save_model, sidecar_path
+from radioseg_utils.models import build_cae, build_unet
+from radioseg_utils.train import (
+    PROFILES,
+    TrainConfig,
+    effective_batch_size,
+    get_profile,
+    gpu_available,
+    train_model,
+)
+
+try:  # the machine is shared: keep TensorFlow to two threads (fails once TF has started)
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+except RuntimeError:
+    pass
+
+
+@pytest.fixture
+def eager():
+    """Run Keras train/test steps eagerly: tracing costs more than tiny models compute.
+
+    Tests without this fixture exercise the normal graph mode.
+    """
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
+#: A tiny, fast configuration for 32 x 32 cutouts.
+TINY = TrainConfig(depth=2, base_filters=4, dropout=0.0, epochs=2, batch_size=4,
+                   tile_size=32, patience=5, tensorboard=False, seed=3)
+
+
+def _pairs(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy images with one bright square source each, and the source masks."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(0.0, 0.3, size=(n, size, size, 1)).astype(np.float32)
+    masks = np.zeros_like(images)
+    for i in range(n):
+        y, x = rng.integers(2, size - 10, size=2)
+        masks[i, y:y + 8, x:x + 8] = 1.0
+    return images + 2.0 * masks, masks
+
+
+@pytest.fixture
+def pairs():
+    return _pairs(8, 32, seed=11)
+
+
+def _csv_epochs(path) -> list[int]:
+    with open(path, newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+class _InterruptAfter(keras.callbacks.Callback):
+    """Raise KeyboardInterrupt at the end of epoch ``epoch`` (0-based)."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_tiny_unet_overfits_four_pairs():
+    keras.utils.set_random_seed(0)
+    x, y = _pairs(4, 32, seed=5)
+    model = build_unet(depth=2, base_filters=8, dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=get_loss("bce"))
+    start = time.perf_counter()
+    history = model.fit(x, y, batch_size=4, epochs=30, verbose=0).history["loss"]
+    assert time.perf_counter() - start < 20
+    assert history[-1] < history[0] / 5, (history[0], history[-1])
+
+
+def test_train_model_writes_checkpoints_logs_and_a_loadable_model(tmp_path, pairs):
+    x, y = pairs
+    result = train_model(TINY, (x[:6], y[:6]), (x[6:], y[6:]), out_dir=tmp_path,
+                         progress=False)
+    assert (result.epochs_done, result.initial_epoch, result.stopped_early) == (2, 0, False)
+    assert result.batch_size == effective_batch_size(TINY)
+    for name in ("checkpoint.keras", "checkpoint.json", "best.weights.h5", "log.csv",
+                 "model.keras", "model.json"):
+        assert (tmp_path / name).is_file(), name
+    assert _csv_epochs(tmp_path / "log.csv") == [0, 1]
+    assert len(result.history["val_loss"]) == 2
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"]))
+    assert result.scores["val_loss"] == min(result.history["val_loss"])
+    assert set(result.scores) >= {"loss", "iou", "precision", "recall", "val_iou"}
+
+    meta = json.loads((tmp_path / "model.json").read_text())
+    assert (meta["model"], meta["band"], meta["normalisation"], meta["tile_size"]) == (
+        "unet", "B1", "minmax", 32)
+    assert meta["params"] == {"depth": 2, "base_filters": 4, "batch_norm": True,
+                              "dropout": 0.0}
+    assert meta["input_shape"] == [None, None, 1]
+    assert meta["versions"]["keras"] == keras.__version__
+    assert meta["scores"]["val_loss"] == pytest.approx(result.scores["val_loss"])
+
+    model, loaded_meta = load_model(result.model_path, expect_band="560",
+                                    expect_normalisation="minmax", expect_input=(48, 48, 1))
+    assert loaded_meta == meta
+    np.testing.assert_array_equal(model.predict(x, verbose=0),
+                                  result.model.predict(x, verbose=0))
+
+
+def test_resume_continues_from_the_saved_epoch(eager, tmp_path, pairs):
+    x, y = pairs
+    config = TINY.replace(epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(config, (x, y), out_dir=tmp_path, progress=False,
+                    callbacks=[_InterruptAfter(1)])
+    state = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert state["epochs_done"] == 2
+    first_losses = state["history"]["loss"]
+    assert _csv_epochs(tmp_path / "log.csv") == [0, 1]
+
+    result = train_model(config, (x, y), out_dir=tmp_path, progress=False)
+    assert (result.initial_epoch, result.epochs_done) == (2, 3)
+    assert result.history["loss"][:2] == first_losses
+    assert _csv_epochs(tmp_path / "log.csv") == [0, 1, 2]
+    # the optimizer state came back: 3 epochs of 2 batches of 4 cutouts
+    assert int(result.model.optimizer.iterations.numpy()) == 6
+
+    again = train_model(config.replace(epochs=3), (x, y), out_dir=tmp_path, progress=False)
+    assert (again.initial_epoch, again.epochs_done) == (3, 3)  # nothing left to do
+    fresh = train_model(config.replace(epochs=1), (x, y), out_dir=tmp_path, resume=False,
+                        progress=False)
+    assert (fresh.initial_epoch, fresh.epochs_done) == (0, 1)
+    assert _csv_epochs(tmp_path / "log.csv") == [0]
+
+
+def test_resume_refuses_a_changed_config(eager, tmp_path, pairs):
+    x, y = pairs
+    train_model(TINY.replace(epochs=1), (x, y), out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"another config \(loss: 'bce_dice' -> 'dice'\)"):
+        train_model(TINY.replace(loss="dice"), (x, y), out_dir=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize(("kind", "size"), [("cae", 60), ("vae", 16)])
+def test_autoencoders_train_through_train_model(eager, tmp_path, kind, size):
+    x, y = _pairs(4, size, seed=2)
+    config = TINY.replace(model=kind, tile_size=size, epochs=1, latent_dim=4)
+    result = train_model(config, (x, y), (x, y), out_dir=tmp_path, progress=False)
+    assert result.model.output_shape == (None, size, size, 1)
+    assert np.isfinite(result.history["val_loss"]).all()
+    with pytest.raises(ModelMismatchError, match=f"model takes {size}x{size} px cutouts, "
+                                                 f"data is 64x64 px"):
+        load_model(result.model_path, expect_input=64)
+
+
+@pytest.mark.parametrize(("data", "config", "match"), [
+    (_pairs(2, 30, 0), TINY, "not multiples of 4 px"),
+    (_pairs(2, 36, 0), TINY, "cutouts are 36x36 px but TrainConfig.tile_size is 32"),
+    ((np.full((2, 32, 32), np.nan), np.zeros((2, 32, 32))), TINY, "images contain NaN"),
+    ((np.zeros((2, 32, 32)), np.full((2, 32, 32), 2.0)), TINY, r"mask values must lie in"),
+    ((np.zeros((2, 32, 32)), np.zeros((3, 32, 32))), TINY, "with the same N, H, W"),
+    (_pairs(2, 64, 0), TINY.replace(model="cae", tile_size=60), "64x64 px but the model "
+                                                                "takes 60x60"),
+])
+def test_train_model_rejects_bad_data(tmp_path, data, config, match):
+    with pytest.raises(ValueError, match=match):
+        train_model(config, data, out_dir=tmp_path, progress=False)
+
+
+def test_train_model_rejects_other_inputs(tmp_path):
+    with pytest.raises(TypeError, match="train_data: expected a tf.data.Dataset"):
+        train_model(TINY, np.zeros((2, 32, 32)), out_dir=tmp_path, progress=False)
+
+
+def test_train_model_accepts_a_tf_dataset(eager, tmp_path, pairs):
+    x, y = pairs
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    result = train_model(TINY.replace(epochs=1), ds, ds, out_dir=tmp_path, progress=False)
+    assert result.epochs_done == 1
+    assert 0.0 <= result.scores["val_iou"] <= 1.0
+
+
+# --------------------------------------------------------------------------- config
+def test_profiles():
+    quick, full = PROFILES["quick"], PROFILES["full"]
+    assert (quick.depth, quick.base_filters, quick.mixed_precision) == (3, 8, "off")
+    assert (full.depth, full.base_filters, full.mixed_precision) == (4, 16, "auto")
+    assert full.gpu_batch_size > quick.gpu_batch_size
+    assert get_profile("quick", epochs=1).epochs == 1
+    assert TrainConfig(model="cae").tile_size == 60
+    assert TrainConfig(model="vae").tile_size == 16
+    assert TrainConfig(band="1400").band == "B2"
+    expected = TINY.gpu_batch_size if gpu_available() else TINY.batch_size
+    assert effective_batch_size(TINY) == expected
+
+
+@pytest.mark.parametrize(("changes", "match"), [
+    ({"model": "resnet"}, r"TrainConfig.model='resnet': expected one of unet, cae, vae"),
+    ({"loss": "l1"}, "TrainConfig.loss='l1'"),
+    ({"epochs": 0}, "TrainConfig.epochs must be a positive integer"),
+    ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+    ({"integration": 50}, "TrainConfig.integration=50 h"),
+    ({"band": "B9"}, "unknown band 'B9'"),
+    ({"tile_size": 30}, r"TrainConfig.tile_size: cutouts of 30x30 px are not multiples of 4"),
+])
+def test_train_config_rejects_bad_values(changes, match):
+    with pytest.raises(ValueError, match=match):
+        TINY.replace(**changes)
+
+
+def test_get_profile_unknown():
+    with pytest.raises(ValueError, match="unknown training profile 'huge'"):
+        get_profile("huge")
+
+
+# --------------------------------------------------------------------------- save / load
+def test_save_load_sidecar_and_mismatch_errors(tmp_path):
+    model = build_unet(depth=2, base_filters=4)
+    path = save_model(model, tmp_path / "unet", metadata={"band": 560.0,
+                                                          "normalisation": "minmax",
+                                                          "integration": 1000})
+    assert path == tmp_path / "unet.keras"
+    meta = json.loads(sidecar_path(path).read_text())
+    assert (meta["format"], meta["band"], meta["integration"]) == ("radioseg-model/1", "B1",
+                                                                   1000)
+    with pytest.raises(ModelMismatchError, match="trained on band B1, data is band B2"):
+        load_model(path, expect_band="B2")
+    with pytest.raises(ModelMismatchError,
+                       match="trained on 'minmax'-normalised input, data is 'noise'-normalised"):
+        load_model(path, expect_normalisation="noise")
+    with pytest.raises(ModelMismatchError, match="model takes 1 channel"):
+        load_model(path, expect_input=(64, 64, 3))
+    loaded, _ = load_model(path, expect_band="B1", expect_input=100)  # U-Net: any size
+    x = np.random.default_rng(0).normal(size=(1, 16, 16, 1)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_cae_sidecar_input_size(tmp_path):
+    path = save_model(build_cae(60, depth=2, base_filters=2), tmp_path / "cae.keras",
+                      metadata={"band": "B1", "normalisation": "noise"})
+    with pytest.raises(ModelMismatchError, match="model takes 60x60 px cutouts, data is "
+                                                 "16x16 px"):
+        load_model(path, expect_input=(16, 16))
+
+
+def test_save_and_load_errors(tmp_path):
+    model = build_unet(depth=1, base_filters=2)
+    with pytest.raises(ValueError, match="metadata must give the normalisation"):
+        save_model(model, tmp_path / "m.keras", metadata={"band": "B1"})
+    with pytest.raises(ValueError, match="not JSON-serialisable"):
+        save_model(model, tmp_path / "m.keras",
+                   metadata={"band": "B1", "normalisation": "log", "x": object()})
+    with pytest.raises(FileNotFoundError, match="model file .*absent.keras not found"):
+        load_model(tmp_path / "absent.keras")
+    path = save_model(model, tmp_path / "m.keras", metadata={"band": "B1",
+                                                             "normalisation": "log"})
+    sidecar_path(path).unlink()
+    with pytest.raises(FileNotFoundError, match="model sidecar .*m.json not found"):
+        load_model(path)
+
+
+def test_cli_train_reports_a_missing_data_folder(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path)]) == 2
+    assert "dataset shard folder" in capsys.readouterr().err
