@@ -307,6 +307,52 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- simulate
+def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="render an SDC1-like field (FITS + truth ECSV) from the synthetic population",
+        description=(
+            "Render a simulated SDC1-like image: synthetic T-RECS-like sources (or a truth "
+            "catalogue), beam-convolved, plus correlated noise, streamed tile by tile into "
+            "<out>/sim_<band>_<t>h_<size>_seed<seed>.fits with its .truth.ecsv."
+        ),
+    )
+    parser.add_argument("--band", default="B1", help="SDC1 band: B1, B2 or B5")
+    parser.add_argument("--integration", type=int, default=1000, help="8, 100 or 1000 hours")
+    parser.add_argument("--size", type=int, default=2048, help="image side in pixels")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: <generated>/simulations)")
+    parser.add_argument("--catalogue", type=Path, default=None,
+                        help="SDC1 truth catalogue to render instead of the synthetic population")
+    parser.add_argument("--primary-beam", action="store_true",
+                        help="attenuate by the band's SDC1 primary beam (registry file)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
+    parser.add_argument("--tile", type=int, default=2048, help="tile side in pixels")
+    parser.add_argument("--ndim", type=int, default=4, choices=(2, 4), help="FITS axes")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.set_defaults(handler=_cmd_simulate)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from radioseg_utils.catalogue import read_truth_catalogue
+    from radioseg_utils.paths import generated_dir
+    from radioseg_utils.simulate import simulate_field
+
+    out = args.out or generated_dir() / "simulations"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"sim_{args.band}_{args.integration}h_{args.size}_seed{args.seed}.fits"
+    catalogue = read_truth_catalogue(args.catalogue) if args.catalogue else None
+    field = simulate_field(args.band, args.integration, shape=(args.size, args.size),
+                           seed=args.seed, catalogue=catalogue, primary_beam=args.primary_beam,
+                           tile=args.tile, n_workers=args.workers, output=path, ndim=args.ndim,
+                           overwrite=args.overwrite)
+    logger.info("wrote %s and %s", field.path, field.truth_path)
+    sys.stdout.write(f"{field.path}\n{field.truth_path}\n")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- registry
 #: Functions that each add one subcommand; append yours here.
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -316,6 +362,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train,
     _add_dataset,
     _add_predict,
+    _add_simulate,
 ]
 
 

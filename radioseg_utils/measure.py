@@ -92,7 +92,7 @@ class ClassRule:
     extended_beams: float = 10.0
 
 
-PrimaryBeam = float | np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray] | None
+PrimaryBeamLike = float | np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray] | None
 
 
 def deconvolve_fwhm(fwhm: np.ndarray, beam_fwhm: float) -> np.ndarray:
@@ -127,7 +127,7 @@ def _refined_peak(image: np.ndarray, y: int, x: int) -> tuple[float, float]:
     return x + float(dx), y + float(dy)
 
 
-def _values_at(source: PrimaryBeam | np.ndarray, x: np.ndarray, y: np.ndarray, ra, dec, name: str):
+def _values_at(source: PrimaryBeamLike | np.ndarray, x: np.ndarray, y: np.ndarray, ra, dec, name: str):
     """Evaluate a scalar, a map (indexed at the nearest pixel) or a callable of (ra, dec)."""
     if callable(source):
         return np.asarray(source(ra, dec), dtype=float)
@@ -185,7 +185,7 @@ def measure_sources(
     *,
     noise: float | np.ndarray | None = None,
     background: float | np.ndarray = 0.0,
-    primary_beam: PrimaryBeam = None,
+    primary_beam: PrimaryBeamLike = None,
     beam_fwhm_arcsec: float | None = None,
     grow: float = 0.0,
     rule: ClassRule = ClassRule(),

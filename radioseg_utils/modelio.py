@@ -24,7 +24,8 @@ import json
 import os
 import platform
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ import radioseg_utils.models  # noqa: F401  (registers the custom layers)
 from radioseg_utils.bands import get_band
 from radioseg_utils.paths import PROJECT_ROOT
 
-__all__ = ["SIDECAR_FORMAT", "ModelMismatchError", "sidecar_path", "save_model", "load_model"]
+__all__ = ["SIDECAR_FORMAT", "ModelMismatchError", "sidecar_path", "dtype_policy", "save_model",
+           "load_model"]
 
 #: Value of the ``format`` key of every sidecar written by :func:`save_model`.
 SIDECAR_FORMAT = "radioseg-model/1"
@@ -48,6 +50,21 @@ _REQUIRED = ("band", "normalisation")
 
 class ModelMismatchError(ValueError):
     """Raised when a saved model is loaded for data it was not trained on."""
+
+
+@contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Set the global Keras dtype policy (``"float32"``, ``"mixed_float16"``) for a block.
+
+    Models built or loaded in the block compute in that policy; a mixed-precision model
+    must be loaded under its policy for its loss-scaling optimiser to be restored.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _keras_path(path: str | os.PathLike) -> Path:
@@ -90,8 +107,8 @@ def save_model(model: keras.Model, path: str | os.PathLike, *,
         JSON-serialisable description; must contain ``band`` and ``normalisation`` of the
         training data, and usually ``model``, ``params``, ``integration``, ``tile_size``,
         ``training_set``, ``seed`` and ``scores``. The band is stored by name (``"B1"``).
-        ``format``, ``input_shape``, ``versions``, ``git_commit`` and ``saved_utc`` are
-        added.
+        ``format``, ``input_shape``, ``dtype_policy``, ``versions``, ``git_commit`` and
+        ``saved_utc`` are added.
 
     Returns
     -------
@@ -113,6 +130,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, *,
         **metadata,
         "band": get_band(metadata["band"]).name,
         "input_shape": list(model.input_shape[1:]),
+        "dtype_policy": model.dtype_policy.name,
         "versions": _versions(),
         "git_commit": _git_commit(),
         "saved_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -205,4 +223,5 @@ def load_model(
     if problems:
         raise ModelMismatchError(f"model {path.name} does not match the data: "
                                  + "; ".join(problems))
-    return keras.saving.load_model(path), meta
+    with dtype_policy(meta.get("dtype_policy", "float32")):
+        return keras.saving.load_model(path), meta

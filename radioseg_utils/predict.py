@@ -1,17 +1,21 @@
-"""From a FITS image to a segmentation, a probability map and a source catalogue.
+"""From an image to a segmentation, a probability map and a source catalogue.
 
-:func:`predict_image` runs the whole inference chain on an image file of any size:
+:func:`predict_image` runs the whole inference chain on an image file of any size, and
+:func:`segment` the same chain on an image already in memory
+(:class:`~radioseg_utils.fitsio.SkyImage`), which
+:func:`radioseg_utils.baselines.run_unet` times as a finder like the classical ones:
 
 1. tiled inference with blended seams (:func:`radioseg_utils.tiling.predict_tiled`),
-   reading one tile at a time from the file; the probability map lives in memory, or in
-   a temporary memory-mapped file for images above ``MEMMAP_PIXELS``;
+   reading one tile at a time from the file (:func:`predict_image`); the probability map
+   lives in memory, or in a temporary memory-mapped file for images above
+   ``MEMMAP_PIXELS``;
 2. one global threshold (:mod:`radioseg_utils.threshold`, computed on an evenly strided
    sample of at most ``THRESHOLD_SAMPLE_PIXELS`` probabilities);
 3. connected components, optional deblending and measurement on the image
    (:mod:`radioseg_utils.components`, :mod:`radioseg_utils.measure`), block by block
    (``CATALOGUE_BLOCK`` pixels plus a ``BLOCK_MARGIN`` on each side; a source belongs to the
    block whose core holds its centroid, so sources up to the margin in size are whole);
-4. outputs in ``out_dir``: ``<stem>_seg.fits`` (source ids, same WCS and header as the
+4. :func:`predict_image` writes outputs in ``out_dir``: ``<stem>_seg.fits`` (source ids, same WCS and header as the
    input), ``<stem>_prob.fits``, the catalogue as ``<stem>_cat.ecsv`` and
    ``<stem>_cat.fits`` (with units), the SDC1 submission ``<stem>_submission.txt`` and a
    DS9 region file ``<stem>.reg`` (fk5 ellipses).
@@ -27,9 +31,10 @@ import functools
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 import tempfile
+from typing import NamedTuple
 import warnings
 
 import numpy as np
@@ -38,7 +43,7 @@ from astropy.table import Table, vstack
 
 from .catalogue import write_submission
 from .components import DEFAULT_CONNECTIVITY, DEFAULT_MIN_DISTANCE, label_components, split_blends
-from .fitsio import read_image, write_image
+from .fitsio import SkyImage, read_image, write_image
 from .measure import ClassRule, measure_sources
 from .noise import estimate_noise
 from .normalise import normalise as normalise_image
@@ -55,7 +60,10 @@ __all__ = [
     "NOISE_BOX",
     "PredictConfig",
     "PredictResult",
+    "Segmentation",
+    "load_segmenter",
     "predict_image",
+    "segment",
     "write_ds9_regions",
 ]
 
@@ -137,6 +145,27 @@ class PredictResult:
     paths: dict[str, Path]
 
 
+class Segmentation(NamedTuple):
+    """What :func:`segment` returns (a tuple: ``prob, labels, catalogue, threshold``).
+
+    Attributes
+    ----------
+    prob : ndarray of float32, shape (ny, nx)
+        Blended probabilities, 0 at non-finite pixels.
+    labels : ndarray of int32, shape (ny, nx)
+        Source ids of the catalogue (0 = background).
+    catalogue : astropy.table.Table
+        The sources; ``meta`` holds ``NOISE``, ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM``.
+    threshold : float or tuple
+        Threshold applied to the probabilities (``(low, high)`` for hysteresis).
+    """
+
+    prob: np.ndarray
+    labels: np.ndarray
+    catalogue: Table
+    threshold: float | tuple[float, float]
+
+
 class _FitsTiles:
     """Array-like view of a FITS image that reads only the requested section."""
 
@@ -146,6 +175,30 @@ class _FitsTiles:
     def __getitem__(self, index: tuple[slice, slice]) -> np.ndarray:
         return read_image(self.path, section=index).data
 
+    def section(self, index: tuple[slice, slice]) -> SkyImage:
+        return read_image(self.path, section=index)
+
+
+class _MemoryTiles:
+    """The same view of an image already in memory."""
+
+    def __init__(self, sky: SkyImage):
+        self.sky, self.shape = sky, sky.shape
+
+    def __getitem__(self, index: tuple[slice, slice]) -> np.ndarray:
+        return self.sky.data[index]
+
+    def section(self, index: tuple[slice, slice]) -> SkyImage:
+        return replace(self.sky, data=self.sky.data[index], wcs=self.sky.wcs.slice(index),
+                       origin=(index[0].start, index[1].start))
+
+
+def _noise_box(shape: tuple[int, int]) -> tuple[slice, slice]:
+    """Central box of side at most ``NOISE_BOX`` in which the noise is estimated."""
+    ny, nx = shape
+    return (slice((ny - min(ny, NOISE_BOX)) // 2, (ny + min(ny, NOISE_BOX)) // 2),
+            slice((nx - min(nx, NOISE_BOX)) // 2, (nx + min(nx, NOISE_BOX)) // 2))
+
 
 def _image_shape(path: Path) -> tuple[int, int]:
     with warnings.catch_warnings():  # SDC1 headers carry a BLANK card on float data
@@ -154,8 +207,36 @@ def _image_shape(path: Path) -> tuple[int, int]:
     return int(header["NAXIS2"]), int(header["NAXIS1"])
 
 
-def _load(model, band: str, normalisation: str | None):
-    """(callable, normalisation name) from a model path or a callable."""
+def load_segmenter(
+    model: str | Path | Callable[[np.ndarray], np.ndarray],
+    band: str,
+    normalisation: str | None = None,
+) -> tuple[Callable[[np.ndarray], np.ndarray], str | None]:
+    """The model and its tile normalisation, loaded once for several images.
+
+    Parameters
+    ----------
+    model : path or callable
+        A radioseg ``.keras`` model file (read with its sidecar by
+        :func:`radioseg_utils.modelio.load_model`), or a loaded model / callable, returned
+        unchanged.
+    band : str
+        Band of the images it will segment (checked against the sidecar).
+    normalisation : str, optional
+        Tile normalisation: for a file it defaults to, and must agree with, the sidecar's;
+        for a callable it is returned unchanged (None: no normalisation).
+
+    Returns
+    -------
+    (callable, str or None)
+
+    Raises
+    ------
+    FileNotFoundError
+        If the model file is missing.
+    radioseg_utils.modelio.ModelMismatchError
+        If the model was trained on another band or normalisation.
+    """
     if not isinstance(model, (str, Path)):
         return model, normalisation
     path = Path(model)
@@ -201,7 +282,8 @@ def _blocks(n: int, block: int, margin: int):
         yield start, stop, max(0, start - margin), min(n, stop + margin)
 
 
-def _catalogue_and_segmentation(path, prob, seg, value, band, noise, primary_beam, config):
+def _catalogue_and_segmentation(tiles, prob, seg, value, band, noise, background, primary_beam,
+                                config):
     ny, nx = prob.shape
     tables: list[Table] = []
     next_id = 1
@@ -212,16 +294,17 @@ def _catalogue_and_segmentation(path, prob, seg, value, band, noise, primary_bea
             with np.errstate(invalid="ignore"):
                 mask = (apply_hysteresis(p, *value) if isinstance(value, tuple) else p > value)
             comp = label_components(mask, connectivity=config.connectivity, min_area=config.min_area)
-            sky = read_image(path, section=window)
+            sky = tiles.section(window)
             labels = comp.labels
             if config.split_blends and comp.n:
                 labels = split_blends(labels, np.nan_to_num(sky.data), min_distance=config.min_distance)
             cat = measure_sources(sky.data, labels, sky.wcs, band, noise=noise,
-                                  primary_beam=primary_beam, grow=config.grow, rule=config.rule)
+                                  background=background, primary_beam=primary_beam,
+                                  grow=config.grow, rule=config.rule)
             cx, cy = np.asarray(cat["x"]) + px0, np.asarray(cat["y"]) + py0
             keep = (cx >= x0 - 0.5) & (cx < x1 - 0.5) & (cy >= y0 - 0.5) & (cy < y1 - 0.5)
             cat = cat[keep]
-            lut = np.zeros(int(labels.max(initial=0)) + 1, np.float32)
+            lut = np.zeros(int(labels.max(initial=0)) + 1, seg.dtype)
             new_ids = np.arange(next_id, next_id + len(cat))
             lut[np.asarray(cat["label"])] = new_ids
             core = (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
@@ -233,6 +316,34 @@ def _catalogue_and_segmentation(path, prob, seg, value, band, noise, primary_bea
             tables.append(cat)
             next_id += len(cat)
     return vstack(tables, metadata_conflicts="silent")
+
+
+def _primary_beam(primary_beam):
+    """A primary-beam FITS path read as :class:`~radioseg_utils.sources.PrimaryBeam`."""
+    if isinstance(primary_beam, (str, Path)):
+        return PrimaryBeam.from_fits(primary_beam)
+    return primary_beam
+
+
+def _run(tiles, net, normalisation, *, band, noise, background, primary_beam, config,
+         progress, folder, seg_dtype):
+    """Tiled inference, global threshold, components and catalogue: ``(prob, seg, cat, value)``."""
+    ny, nx = tiles.shape
+    tile_norm = None
+    if normalisation is not None:
+        tile_norm = functools.partial(normalise_image, method=normalisation, noise=noise)
+    prob = predict_tiled(net, tiles, tile=config.tile, overlap=config.overlap,
+                         batch_size=config.batch_size, normalise=tile_norm,
+                         out=_memmap_or_zeros((ny, nx), np.float32, folder), progress=progress)
+    value = _global_threshold(prob, config.threshold, config.threshold_kwargs)
+    seg = _memmap_or_zeros((ny, nx), seg_dtype, folder)
+    catalogue = _catalogue_and_segmentation(tiles, prob, seg, value, band, noise, background,
+                                            _primary_beam(primary_beam), config)
+    # short upper-case keys: they become FITS header cards of the catalogue table
+    catalogue.meta.update(BAND=band.name, NOISE=float(noise), BACKGRND=float(background),
+                          THRESH=config.threshold, THRVALUE=str(value), NORM=str(normalisation))
+    logger.info("%d sources, threshold %s, noise %.3g Jy/beam", len(catalogue), value, noise)
+    return prob, seg, catalogue, value
 
 
 def write_ds9_regions(catalogue: Table, path: str | Path, *, overwrite: bool = False,
@@ -300,7 +411,8 @@ def predict_image(
         Threshold, component, measurement and tiling settings.
     noise : float, optional
         Image rms in Jy/beam for the peak S/N and noise-based normalisations; default the
-        sigma-clipped rms of a central ``NOISE_BOX`` box.
+        sigma-clipped rms of a central ``NOISE_BOX`` box, whose sigma-clipped median is
+        subtracted as background before sources are measured.
     primary_beam : path or callable, optional
         SDC1 primary-beam FITS file (or a callable of RA, Dec); fluxes are divided by it.
     overwrite : bool
@@ -324,14 +436,12 @@ def predict_image(
     image_path, out_dir = Path(image_path), Path(out_dir)
     if not image_path.is_file():
         raise FileNotFoundError(f"image {image_path} not found")
-    ny, nx = _image_shape(image_path)
-    box = (slice((ny - min(ny, NOISE_BOX)) // 2, (ny + min(ny, NOISE_BOX)) // 2),
-           slice((nx - min(nx, NOISE_BOX)) // 2, (nx + min(nx, NOISE_BOX)) // 2))
-    centre = read_image(image_path, section=box)
+    shape = _image_shape(image_path)
+    centre = read_image(image_path, section=_noise_box(shape))
     band = centre.band
-    net, normalisation = _load(model, band.name, normalisation)
-    if noise is None:
-        noise = estimate_noise(centre.data)[1]
+    net, normalisation = load_segmenter(model, band.name, normalisation)
+    background, rms = estimate_noise(centre.data)
+    noise = rms if noise is None else noise
     stem = image_path.name.removesuffix(".gz").removesuffix(".fits").removesuffix(".fit")
     paths = {
         "segmentation": out_dir / f"{stem}_seg.fits",
@@ -345,35 +455,69 @@ def predict_image(
     if existing and not overwrite:
         raise FileExistsError(f"output(s) exist: {', '.join(existing)}; pass overwrite=True")
     out_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(primary_beam, (str, Path)):
-        primary_beam = PrimaryBeam.from_fits(primary_beam)
-    tile_norm = None
-    if normalisation is not None:
-        tile_norm = functools.partial(normalise_image, method=normalisation, noise=noise)
 
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
-        folder = Path(scratch) if ny * nx > MEMMAP_PIXELS else None
-        prob = predict_tiled(net, _FitsTiles(image_path, (ny, nx)), tile=config.tile,
-                             overlap=config.overlap, batch_size=config.batch_size,
-                             normalise=tile_norm, out=_memmap_or_zeros((ny, nx), np.float32, folder),
-                             progress=progress)
-        value = _global_threshold(prob, config.threshold, config.threshold_kwargs)
-        seg = _memmap_or_zeros((ny, nx), np.float32, folder)
-        catalogue = _catalogue_and_segmentation(image_path, prob, seg, value, band, noise,
-                                                primary_beam, config)
+        folder = Path(scratch) if shape[0] * shape[1] > MEMMAP_PIXELS else None
+        prob, seg, catalogue, value = _run(
+            _FitsTiles(image_path, shape), net, normalisation, band=band, noise=noise,
+            background=background, primary_beam=primary_beam, config=config,
+            progress=progress, folder=folder, seg_dtype=np.float32)
         header = centre.header.copy()
         header["BUNIT"] = ""
         header["HISTORY"] = f"radioseg predict: threshold {config.threshold} = {value}"
         write_image(paths["probability"], prob, header, overwrite=overwrite)
         write_image(paths["segmentation"], seg, header, overwrite=overwrite)
         del prob, seg
-    # short upper-case keys: they become FITS header cards of the catalogue table
-    catalogue.meta.update(IMAGE=image_path.name, BAND=band.name, NOISE=float(noise),
-                          THRESH=config.threshold, THRVALUE=str(value), NORM=str(normalisation))
+    catalogue.meta["IMAGE"] = image_path.name
     catalogue.write(paths["ecsv"], format="ascii.ecsv", overwrite=overwrite)
     catalogue.write(paths["fits"], format="fits", overwrite=overwrite)
     write_submission(catalogue, paths["submission"], overwrite=overwrite, allow_empty=True)
     write_ds9_regions(catalogue, paths["regions"], overwrite=overwrite)
-    logger.info("%s: %d sources, threshold %s, noise %.3g Jy/beam",
-                image_path.name, len(catalogue), value, noise)
     return PredictResult(catalogue=catalogue, threshold=value, noise=float(noise), paths=paths)
+
+
+def segment(
+    sky: SkyImage,
+    model: str | Path | Callable[[np.ndarray], np.ndarray] = DEFAULT_MODEL,
+    *,
+    normalisation: str | None = None,
+    config: PredictConfig = PredictConfig(),
+    noise: float | None = None,
+    primary_beam: str | Path | Callable | None = None,
+    progress: bool = False,
+) -> Segmentation:
+    """Segment an image held in memory: the chain of :func:`predict_image`, without files.
+
+    Parameters
+    ----------
+    sky : SkyImage
+        2-D image in Jy/beam with its WCS and band (e.g. from
+        :func:`radioseg_utils.fitsio.read_image`).
+    model, normalisation, config, noise, primary_beam
+        As in :func:`predict_image` (noise and background from the central
+        ``NOISE_BOX`` box of ``sky`` when ``noise`` is None).
+    progress : bool
+        Show a progress bar over tiles.
+
+    Returns
+    -------
+    Segmentation
+        ``(prob, labels, catalogue, threshold)``: float32 probabilities and int32 source
+        ids on the image grid, the catalogue (ids equal to the labels), the threshold.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the model file is missing.
+    radioseg_utils.modelio.ModelMismatchError
+        If the model was trained on another band or normalisation.
+    """
+    net, normalisation = load_segmenter(model, sky.band.name, normalisation)
+    background, rms = estimate_noise(sky.data[_noise_box(sky.shape)])
+    noise = rms if noise is None else noise
+    prob, seg, catalogue, value = _run(
+        _MemoryTiles(sky), net, normalisation, band=sky.band, noise=noise,
+        background=background, primary_beam=primary_beam, config=config, progress=progress,
+        folder=None, seg_dtype=np.int32)
+    return Segmentation(prob, seg, catalogue, value)
+

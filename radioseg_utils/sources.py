@@ -94,7 +94,7 @@ _REQUIRED = ("ra_core", "dec_core", "ra_cent", "dec_cent", "flux", "core_frac",
              "b_maj", "b_min", "pa", "class")
 #: Stamp half-sizes (pixels) are rounded up to this ladder so sources batch together.
 _HALF_LADDER = np.unique(np.round(4 * 1.25 ** np.arange(40)).astype(np.int64))
-#: Upper bound on pixels evaluated in one vectorised batch (memory ~ 4 bytes × this × 2).
+#: Upper bound on pixels evaluated in one vectorised batch (memory ~ 8 bytes × this × 2).
 _BATCH_PIXELS = 1_000_000
 
 
@@ -153,22 +153,27 @@ class PrimaryBeam:
     Attributes
     ----------
     data : ndarray, shape (ny, nx)
-        Attenuation (1 at the pointing centre) on the grid of ``wcs``.
-    wcs : astropy.wcs.WCS
-        2-D celestial WCS of ``data``.
+        Attenuation (1 at the pointing centre) on the grid of ``header``.
+    header : astropy.io.fits.Header
+        FITS header holding the grid's celestial WCS (kept as a header, which pickles
+        exactly, so every process interpolates identically).
     """
 
     data: np.ndarray
-    wcs: WCS
+    header: fits.Header
 
     @classmethod
     def from_fits(cls, path: str | Path) -> PrimaryBeam:
         """Read an SDC1 primary-beam file (``PrimaryBeam_B*.fits``, 2-D or 4-D)."""
         with fits.open(path, memmap=False) as hdul:
             data = np.asarray(hdul[0].data, dtype=np.float64)
-            header = hdul[0].header
-        data = data.reshape(data.shape[-2:])
-        return cls(data=data, wcs=WCS(header).celestial)
+            header = hdul[0].header.copy()
+        return cls(data=data.reshape(data.shape[-2:]), header=header)
+
+    @property
+    def wcs(self) -> WCS:
+        """Celestial WCS of the grid."""
+        return WCS(self.header).celestial
 
     def __call__(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
         """Attenuation at sky positions (deg); positions off the grid take the edge value."""
@@ -198,7 +203,8 @@ def _validate(catalogue: Table) -> None:
     for name in ("ra_cent", "dec_cent", "flux", "b_maj"):
         bad = ~np.isfinite(np.asarray(catalogue[name], dtype=float))
         if bad.any():
-            raise ValueError(f"catalogue column {name!r} is not finite in row {int(np.argmax(bad))}")
+            row = int(np.argmax(bad))
+            raise ValueError(f"catalogue column {name!r} is not finite in row {row}")
     cls = np.asarray(catalogue["class"])
     bad = ~np.isin(cls, (1, 2, 3))
     if bad.any():
@@ -322,25 +328,29 @@ def gaussian_components(
 
 def _render_batch(comp: GaussianComponents, first: np.ndarray, ncomp: int, x0: np.ndarray,
                   y0: np.ndarray, side: int, beam_area: float) -> np.ndarray:
-    """Evaluate float32 stamps (n, side, side) of n sources of ``ncomp`` components each.
+    """Evaluate stamps (n, side, side) of n sources of ``ncomp`` components each.
+
+    Computed in float64 and rounded to float32, so that the bytes do not depend on how the
+    vectorised maths is laid out in memory (SIMD and scalar code paths differ in the last
+    bits).
 
     The exponent ``a dx² + 2 b dx dy + c dy²`` is built from a row term, a column term and
     one outer product, so each component costs one (n, side, side) multiply and exp.
     """
-    out = np.zeros((first.size, side, side), dtype=np.float32)
-    grid = np.arange(side, dtype=np.float32)
+    out = np.zeros((first.size, side, side))
+    grid = np.arange(side, dtype=float)
     for k in range(ncomp):
         idx = first + k
         det = comp.cxx[idx] * comp.cyy[idx] - comp.cxy[idx] ** 2
         a, b, c = (-0.5 * comp.cyy[idx] / det, comp.cxy[idx] / det, -0.5 * comp.cxx[idx] / det)
-        dx = grid[None, :] - (comp.x[idx] - x0)[:, None].astype(np.float32)
-        dy = grid[None, :] - (comp.y[idx] - y0)[:, None].astype(np.float32)
+        dx = grid[None, :] - (comp.x[idx] - x0)[:, None]
+        dy = grid[None, :] - (comp.y[idx] - y0)[:, None]
         norm = comp.flux[idx] * beam_area / (2 * np.pi * np.sqrt(det))
-        term = (b[:, None] * dy).astype(np.float32)[:, :, None] * dx[:, None, :]
-        term += (a[:, None] * dx**2)[:, None, :].astype(np.float32)
-        term += (c[:, None] * dy**2 + np.log(norm)[:, None])[:, :, None].astype(np.float32)
+        term = (b[:, None] * dy)[:, :, None] * dx[:, None, :]
+        term += (a[:, None] * dx**2)[:, None, :]
+        term += (c[:, None] * dy**2 + np.log(norm)[:, None])[:, :, None]
         out += np.exp(term, out=term)
-    return out
+    return out.astype(np.float32)
 
 
 def source_stamps(
@@ -406,8 +416,8 @@ def source_stamps(
              + pad_fwhm * _FWHM_PER_SIGMA * np.sqrt(lam))
     half_needed = np.ceil(np.maximum.reduceat(reach, starts)).astype(np.int64)
     ladder = np.searchsorted(_HALF_LADDER, half_needed)
-    half = np.where(ladder < _HALF_LADDER.size, _HALF_LADDER[np.minimum(ladder, _HALF_LADDER.size - 1)],
-                    half_needed)
+    top = _HALF_LADDER.size - 1
+    half = np.where(ladder <= top, _HALF_LADDER[np.minimum(ladder, top)], half_needed)
     xi, yi = np.rint(xm).astype(np.int64), np.rint(ym).astype(np.int64)
     x0, y0 = xi - half, yi - half
     on_grid = (x0 + 2 * half >= 0) & (x0 < nx) & (y0 + 2 * half >= 0) & (y0 < ny)

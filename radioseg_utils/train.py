@@ -28,8 +28,8 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from radioseg_utils.losses import get_loss, pixel_metrics
-from radioseg_utils.modelio import ModelMismatchError, load_model, save_model
+from radioseg_utils.modelio import ModelMismatchError, dtype_policy, load_model, save_model
 from radioseg_utils.models import build_cae, build_unet, build_vae, check_input_size
 from radioseg_utils.trainconfig import PROFILES, TrainConfig, get_profile
 
@@ -99,16 +99,6 @@ def build_model(config: TrainConfig) -> keras.Model:
     return build_vae(config.tile_size, latent_dim=config.latent_dim, depth=config.depth,
                      base_filters=config.base_filters, kl_weight=config.kl_weight,
                      seed=config.seed)
-
-
-@contextmanager
-def _dtype_policy(name: str):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 @dataclass
@@ -233,7 +223,6 @@ class _Checkpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
-        logs["learning_rate"] = float(self.model.optimizer.learning_rate.numpy())
         history = self.state["history"]
         for key in set(history) | set(logs):
             history.setdefault(key, [math.nan] * epoch)[epoch:] = [logs.get(key, math.nan)]
@@ -401,7 +390,7 @@ def train_model(
     initial = state["epochs_done"]
     _truncate_csv(out_dir / _CSV, initial)
     keras.utils.set_random_seed(config.seed + initial)
-    with _dtype_policy("mixed_float16" if mixed else "float32"):
+    with dtype_policy("mixed_float16" if mixed else "float32"):
         if initial:
             logger.info("resuming %s from epoch %d in %s", config.model, initial, out_dir)
             model = keras.saving.load_model(out_dir / _CHECKPOINT)
@@ -412,9 +401,13 @@ def train_model(
     if initial < config.epochs and not state["stopped_early"]:
         own = _callbacks(config, out_dir, state, monitor=monitor, progress=progress)
         try:
-            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                      initial_epoch=initial, verbose=0, shuffle=False,
-                      callbacks=own + list(callbacks))
+            with warnings.catch_warnings():
+                # Keras warns at the end of the first epoch of any dataset of unknown length
+                # (e.g. from a generator); without steps_per_epoch that end is expected.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                          initial_epoch=initial, verbose=0, shuffle=False,
+                          callbacks=own + list(callbacks))
         finally:  # an interrupt skips on_train_end: close the CSV log and progress bar
             _close(own)
     if (out_dir / _BEST).is_file():

@@ -59,6 +59,15 @@ def test_isolated_gaussian_flux_size_pa_position(scene):
     assert cat["flux"].unit == "Jy" and cat["b_maj"].unit == "arcsec"
 
 
+def test_background_subtracted(scene):
+    image, labels, wcs = scene
+    offset = -2e-5
+    cat = measure_sources(image + offset, labels, wcs, "B1", noise=1e-6, background=offset)
+    assert cat["flux"][0] == pytest.approx(1e-3, rel=0.01)
+    biased = measure_sources(image + offset, labels, wcs, "B1", noise=1e-6)
+    assert biased["flux"][0] < 0.9e-3
+
+
 def test_primary_beam_map_and_callable(scene):
     image, labels, wcs = scene
     pb = np.full(SHAPE, 0.8)
@@ -66,6 +75,10 @@ def test_primary_beam_map_and_callable(scene):
     assert cat["flux"][0] == pytest.approx(1e-3 / 0.8, rel=0.01)
     cat2 = measure_sources(image, labels, wcs, "B1", noise=1e-6, primary_beam=lambda r, d: 0.5 + 0 * r)
     assert cat2["flux"][0] == pytest.approx(2e-3, rel=0.01)
+    noise_map = np.full(SHAPE, 2e-6)
+    noise_map[:, :40] = 1e-6  # the peak (x = 40.3 -> column 40) reads the right half
+    cat3 = measure_sources(image, labels, wcs, "B1", noise=noise_map)
+    assert cat3["peak_snr"][0] == pytest.approx(image.max() / 2e-6)
     with pytest.raises(ValueError, match="primary_beam must be positive"):
         measure_sources(image, labels, wcs, "B1", noise=1e-6, primary_beam=0.0)
 

@@ -30,7 +30,8 @@ BAND = get_band("B1")
 
 def _catalogue(wcs, rows):
     """Tidy catalogue from (x, y, flux, core_frac, b_maj, b_min, pa, size, class) pixel rows."""
-    x, y, flux, core_frac, b_maj, b_min, pa, size, cls = (np.array(c, dtype=float) for c in zip(*rows))
+    columns = (np.array(c, dtype=float) for c in zip(*rows))
+    x, y, flux, core_frac, b_maj, b_min, pa, size, cls = columns
     ra, dec = wcs.wcs_pix2world(x, y, 0)
     ra = np.where(ra > 180, ra - 360, ra)
     return Table({"ra_core": ra, "dec_core": dec, "ra_cent": ra, "dec_cent": dec, "flux": flux,
@@ -133,9 +134,12 @@ def test_clip_and_add_stamp_partly_off_grid():
 def test_primary_beam_attenuates_flux():
     wcs = sdc1_wcs(BAND, SHAPE)
     cat = _catalogue(wcs, [(48.0, 48.0, 1e-4, 0, 0, 0, 0, 2, 3)])
-    comps = gaussian_components(cat, wcs, BAND, primary_beam=lambda ra, dec: np.full(np.shape(ra), 0.8))
+    def beam(ra, dec):
+        return np.full(np.shape(ra), 0.8)
+
+    comps = gaussian_components(cat, wcs, BAND, primary_beam=beam)
     assert comps.flux.sum() == pytest.approx(0.8e-4)
-    image = _render(cat, wcs, primary_beam=lambda ra, dec: np.full(np.shape(ra), 0.8))
+    image = _render(cat, wcs, primary_beam=beam)
     assert image.sum() / BAND.beam_area_pix == pytest.approx(0.8e-4, rel=1e-4)
 
 

@@ -105,6 +105,7 @@ def test_train_model_writes_checkpoints_logs_and_a_loadable_model(tmp_path, pair
     assert result.best_epoch == int(np.argmin(result.history["val_loss"]))
     assert result.scores["val_loss"] == min(result.history["val_loss"])
     assert set(result.scores) >= {"loss", "iou", "precision", "recall", "val_iou"}
+    assert result.history["learning_rate"] == pytest.approx([1e-3, 1e-3])
 
     meta = json.loads((tmp_path / "model.json").read_text())
     assert (meta["model"], meta["band"], meta["normalisation"], meta["tile_size"]) == (
@@ -148,11 +149,36 @@ def test_resume_continues_from_the_saved_epoch(eager, tmp_path, pairs):
     assert _csv_epochs(tmp_path / "log.csv") == [0]
 
 
+def test_cosine_schedule(eager, tmp_path, pairs):
+    x, y = pairs
+    config = TINY.replace(lr_schedule="cosine", epochs=3, learning_rate=0.01)
+    result = train_model(config, (x, y), out_dir=tmp_path, progress=False)
+    # 0.5 * lr0 * (1 + cos(pi * epoch / epochs)) for epochs 0, 1, 2
+    expected = [0.01, 0.005 * (1 + np.cos(np.pi / 3)), 0.005 * (1 + np.cos(2 * np.pi / 3))]
+    assert result.history["learning_rate"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_resume_refuses_a_changed_config(eager, tmp_path, pairs):
     x, y = pairs
     train_model(TINY.replace(epochs=1), (x, y), out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match=r"another config \(loss: 'bce_dice' -> 'dice'\)"):
         train_model(TINY.replace(loss="dice"), (x, y), out_dir=tmp_path, progress=False)
+
+
+def test_mixed_precision_trains_saves_and_resumes(eager, tmp_path, pairs):
+    x, y = pairs
+    config = TINY.replace(mixed_precision="on", epochs=1)
+    result = train_model(config, (x, y), out_dir=tmp_path, progress=False)
+    assert result.mixed_precision
+    assert result.model.get_layer("enc0_conv1").compute_dtype == "float16"
+    assert keras.config.dtype_policy().name == "float32"  # global policy restored
+    model, meta = load_model(result.model_path)
+    assert meta["dtype_policy"] == "mixed_float16"
+    assert type(model.optimizer).__name__ == "LossScaleOptimizer"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x, training=False)),
+                                  keras.ops.convert_to_numpy(result.model(x, training=False)))
+    resumed = train_model(config.replace(epochs=2), (x, y), out_dir=tmp_path, progress=False)
+    assert (resumed.initial_epoch, resumed.epochs_done) == (1, 2)
 
 
 @pytest.mark.parametrize(("kind", "size"), [("cae", 60), ("vae", 16)])
@@ -271,6 +297,38 @@ def test_save_and_load_errors(tmp_path):
     sidecar_path(path).unlink()
     with pytest.raises(FileNotFoundError, match="model sidecar .*m.json not found"):
         load_model(path)
+
+
+def test_cli_train_on_dataset_shards_and_resume(tmp_path, capsys):
+    from test_masks import point_sources  # tests/ is on sys.path (pytest rootdir insertion)
+
+    from radioseg_utils.dataset import build_dataset
+    from radioseg_utils.fitsio import sdc1_wcs
+    from radioseg_utils.sources import add_stamp, source_stamps
+
+    rng = np.random.default_rng(8)
+    shape, noise = (128, 192), 1e-7
+    wcs = sdc1_wcs("B2", shape)
+    truth = point_sources(wcs, rng.uniform(0, shape[1], 40), rng.uniform(0, shape[0], 40),
+                          rng.uniform(10, 200, 40) * noise)
+    image = rng.normal(0.0, noise, shape).astype(np.float32)
+    for stamp in source_stamps(truth, wcs, "B2", shape=shape):
+        add_stamp(image, stamp)
+    shards = tmp_path / "shards"
+    build_dataset(image, truth, wcs, "B2", out_dir=shards, size=32, noise=noise, seed=1,
+                  block=64, integration=100)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(shards), "--out", str(out), "--epochs", "1",
+            "--normalisation", "noise", "--loss", "dice"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip() == str(out / "model.keras")
+    meta = json.loads((out / "model.json").read_text())
+    assert (meta["band"], meta["integration"], meta["normalisation"], meta["tile_size"],
+            meta["training_set"], meta["loss"], meta["config"]["profile"]) == (
+        "B2", 100, "noise", 32, "shards", "dice", "quick")
+    args[args.index("--epochs") + 1] = "2"  # resumes after epoch 1
+    assert main(args) == 0
+    assert _csv_epochs(out / "log.csv") == [0, 1]
 
 
 def test_cli_train_reports_a_missing_data_folder(tmp_path, capsys):

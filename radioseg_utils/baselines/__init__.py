@@ -13,7 +13,12 @@ name          finder
 ``photutils`` :func:`run_photutils`: background, beam-matched filter, segmentation and
               deblending (the Python analogue of ProFound)
 ``peaks``     :func:`run_peaks`: local maxima above 4 sigma, the floor to beat
+``unet``      :func:`run_unet`: the U-Net of :mod:`radioseg_utils.predict` (TensorFlow is
+              imported only when its model file is loaded)
 ============  =========================================================================
+
+:func:`radioseg_utils.evaluate.compare_finders` runs them on the same image and scores
+them with the same metrics.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from .peaks import PeakSettings, run_peaks
 from .photutils_finder import PhotutilsSettings, run_photutils
 from .pybdsf import PyBDSFError, PyBDSFSettings, run_pybdsf, srl_to_catalogue
 from .result import FinderResult, ResourceMeter
+from .unet import run_unet
 
 __all__ = [
     "FINDERS",
@@ -36,6 +42,7 @@ __all__ = [
     "run_peaks",
     "run_photutils",
     "run_pybdsf",
+    "run_unet",
     "srl_to_catalogue",
 ]
 
@@ -44,4 +51,5 @@ FINDERS: dict[str, Callable[..., FinderResult]] = {
     "pybdsf": run_pybdsf,
     "photutils": run_photutils,
     "peaks": run_peaks,
+    "unet": run_unet,
 }

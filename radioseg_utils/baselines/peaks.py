@@ -24,7 +24,7 @@ from skimage.segmentation import watershed
 from ..catalogue import wrap_ra
 from ..fitsio import SkyImage
 from ..noise import estimate_noise
-from ..measure import PrimaryBeam
+from ..measure import PrimaryBeamLike as PrimaryBeam
 from .result import (
     FinderResult,
     ResourceMeter,

@@ -34,7 +34,7 @@ from photutils.segmentation import deblend_sources, detect_sources
 from photutils.utils.exceptions import NoDetectionsWarning
 
 from ..fitsio import SkyImage
-from ..measure import FWHM_PER_SIGMA, ClassRule, PrimaryBeam, measure_sources
+from ..measure import FWHM_PER_SIGMA, ClassRule, PrimaryBeamLike as PrimaryBeam, measure_sources
 from ..noise import DEFAULT_BOX, background_rms_map, estimate_noise
 from .result import FinderResult, ResourceMeter, as_sky_image, noise_map
 

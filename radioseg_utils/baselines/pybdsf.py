@@ -45,7 +45,7 @@ from astropy.table import Table, vstack
 
 from ..catalogue import read_pybdsf_srl
 from ..fitsio import SkyImage, sdc1_header, tile_starts, write_image
-from ..measure import GAUSS_TO_LAS, ClassRule, PrimaryBeam
+from ..measure import GAUSS_TO_LAS, ClassRule, PrimaryBeamLike as PrimaryBeam
 from ..paths import generated_dir
 from .result import FinderResult, ResourceMeter, as_sky_image, catalogue_table, primary_beam_gain
 

@@ -20,7 +20,7 @@ from astropy.wcs import WCS
 
 from ..catalogue import CATALOGUE_COLUMNS
 from ..fitsio import SkyImage, read_image
-from ..measure import EXTRA_COLUMNS, PrimaryBeam, _values_at
+from ..measure import EXTRA_COLUMNS, PrimaryBeamLike as PrimaryBeam, _values_at
 
 __all__ = [
     "FinderResult",

@@ -1,0 +1,221 @@
+"""The stages of the main job, shared by the notebooks through one run folder.
+
+Each notebook of the compendium is self-sufficient: it asks for the files it needs
+(``ensure_field``, ``ensure_dataset``, ``ensure_model``), which are made — deterministically,
+from seeds — only when they are not already in the run folder. Run in order, every stage
+is done once; run alone, a notebook rebuilds what it needs.
+
+Fields are named: ``"train"`` (the training field; cut into the 80:10:10 spatially
+disjoint train/val/test cutouts) and ``"test"`` (a held-out field: another seed *and*
+another patch of sky, never seen in training or tuning), plus any other name with its own
+seed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+
+from .bands import get_band
+from .paths import runs_dir
+
+__all__ = [
+    "FIELD_OFFSETS",
+    "FieldFiles",
+    "RunLayout",
+    "ensure_dataset",
+    "ensure_field",
+    "ensure_model",
+    "field_seed",
+    "load_field",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Seed offset and sky position (deg, RA in -180..180, Dec) of each named field. The test
+#: field lies 1 deg away from the training field, so no source is shared.
+FIELD_OFFSETS: dict[str, tuple[int, tuple[float, float]]] = {
+    "train": (0, (0.0, -30.0)),
+    "test": (100_003, (1.0, -31.0)),
+}
+
+
+@dataclass(frozen=True)
+class FieldFiles:
+    """A simulated field on disk: the FITS image and its truth table (ECSV)."""
+
+    image: Path
+    truth: Path
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where each stage of a run keeps its files.
+
+    Parameters
+    ----------
+    root : Path
+        The run folder.
+    """
+
+    root: Path
+
+    @classmethod
+    def from_parameter(cls, run_dir: str | Path | None) -> RunLayout:
+        """Layout for a notebook's ``run_dir`` parameter (``""``: ``runs_dir()/"default"``)."""
+        root = Path(run_dir) if run_dir else runs_dir() / "default"
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(root.resolve())
+
+    def field(self, name: str) -> FieldFiles:
+        """Files of the simulated field ``name``."""
+        folder = self.root / "fields"
+        return FieldFiles(folder / f"{name}.fits", folder / f"{name}.truth.ecsv")
+
+    @property
+    def dataset(self) -> Path:
+        """Shard folder of the training dataset."""
+        return self.root / "dataset"
+
+    def model_dir(self, name: str = "unet") -> Path:
+        """Training folder (checkpoints, logs, final model) of model ``name``."""
+        return self.root / "models" / name
+
+    @property
+    def predictions(self) -> Path:
+        """Outputs of inference (segmentation FITS, catalogues, region files)."""
+        return self.root / "predictions"
+
+    @property
+    def results(self) -> Path:
+        """Tables and figures of the evaluation."""
+        return self.root / "results"
+
+
+def field_seed(name: str, seed: int) -> int:
+    """Seed of field ``name`` in a run with base ``seed`` (distinct per field)."""
+    offset = FIELD_OFFSETS[name][0] if name in FIELD_OFFSETS else 7919 * (sum(map(ord, name)) + 1)
+    return int(seed) + offset
+
+
+def _centre(name: str, band: str) -> tuple[float, float]:
+    ra, dec = FIELD_OFFSETS.get(name, FIELD_OFFSETS["test"])[1]
+    # Keep fields of the small B5 sky inside a plausible patch: offsets scale with the FoV.
+    scale = get_band(band).fov_deg / get_band("B1").fov_deg
+    return (ra * scale, -30.0 + (dec + 30.0) * scale)
+
+
+def ensure_field(
+    layout: RunLayout,
+    name: str,
+    *,
+    band: str = "B1",
+    integration: int = 1000,
+    size: int = 2048,
+    seed: int = 1,
+    n_workers: int = 1,
+) -> FieldFiles:
+    """Simulate field ``name`` into the run folder unless it is already there.
+
+    A field already on disk is reused only if its recorded parameters match; otherwise a
+    :class:`ValueError` says which differ (delete the file or use another run folder).
+
+    Returns
+    -------
+    FieldFiles
+    """
+    from .simulate import simulate_field
+
+    files = layout.field(name)
+    params = {"band": get_band(band).name, "integration": int(integration), "size": int(size),
+              "seed": field_seed(name, seed), "centre": list(_centre(name, band))}
+    record = files.image.with_suffix(".json")
+    if files.image.is_file() and files.truth.is_file() and record.is_file():
+        saved = json.loads(record.read_text())
+        if saved != params:
+            diff = {k: (saved.get(k), v) for k, v in params.items() if saved.get(k) != v}
+            raise ValueError(f"field {name!r} in {files.image.parent} was made with other "
+                             f"parameters (saved, requested): {diff}")
+        return files
+    files.image.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("simulating field %r: %s", name, params)
+    simulate_field(params["band"], params["integration"], shape=(size, size),
+                   seed=params["seed"], centre=tuple(params["centre"]), output=files.image,
+                   n_workers=n_workers, overwrite=True)
+    produced = files.image.with_name(files.image.stem + ".truth.ecsv")
+    if produced != files.truth:
+        produced.replace(files.truth)
+    record.write_text(json.dumps(params, indent=2))
+    return files
+
+
+def load_field(files: FieldFiles):
+    """Read a field: returns ``(SkyImage, truth Table)``."""
+    from .fitsio import read_image
+
+    return read_image(files.image), Table.read(files.truth, format="ascii.ecsv")
+
+
+def ensure_dataset(
+    layout: RunLayout,
+    field: FieldFiles,
+    *,
+    size: int = 128,
+    snr_min: float = 5.0,
+    k_sigma: float = 1.0,
+    normalisation: str = "noise",
+    integration: int = 1000,
+    seed: int = 1,
+    **options: Any,
+) -> dict[str, Any]:
+    """Cut the training field into the spatially disjoint 80:10:10 shards, once.
+
+    Returns the dataset metadata (``metadata.json``).
+    """
+    from .dataset import build_dataset, read_metadata
+
+    if (layout.dataset / "metadata.json").is_file():
+        meta = read_metadata(layout.dataset)
+        if int(meta["size"]) == size and meta.get("normalisation") == normalisation:
+            return meta
+        raise ValueError(f"dataset in {layout.dataset} has size {meta['size']} and "
+                         f"normalisation {meta.get('normalisation')!r}; requested {size}, "
+                         f"{normalisation!r}: delete it or use another run folder")
+    sky, truth = load_field(field)
+    return build_dataset(sky.data, truth, sky.wcs, sky.band, out_dir=layout.dataset, size=size,
+                         snr_min=snr_min, k_sigma=k_sigma, normalisation=normalisation,
+                         integration=integration, seed=seed,
+                         provenance={"field": str(field.image)}, **options)
+
+
+def ensure_model(
+    layout: RunLayout,
+    config,
+    *,
+    name: str = "unet",
+    progress: bool = True,
+):
+    """Train ``config`` on the run's dataset unless a finished model is there.
+
+    An interrupted training resumes from its last checkpoint.
+
+    Returns
+    -------
+    pathlib.Path
+        The saved ``.keras`` model (with its JSON sidecar).
+    """
+    from .train import train_from_shards
+
+    out = layout.model_dir(name)
+    final = out / "model.keras"
+    if final.is_file():
+        return final
+    result = train_from_shards(config, layout.dataset, out_dir=out, resume=True, progress=progress)
+    return Path(result.model_path)
+
