@@ -40,7 +40,7 @@ EXECUTED_DIR: Path = PROJECT_ROOT / "book" / "executed"
 
 #: Papermill parameters of each profile. A notebook receives those it declares.
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"profile": "quick", "seed": 1, "field_size": 1024, "epochs": 8},
+    "quick": {"profile": "quick", "seed": 1, "field_size": 2048, "epochs": 8},
     "full": {"profile": "full", "seed": 1, "field_size": 8192, "epochs": 60},
 }
 

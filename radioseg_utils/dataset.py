@@ -504,7 +504,9 @@ def make_tf_dataset(
     Returns
     -------
     tf.data.Dataset
-        Yields ``(images, masks)``, both float32 of shape ``(B, size, size, 1)``.
+        Yields ``(images, masks)``, both float32 of shape ``(B, size, size, 1)``; its
+        cardinality is ``ceil(n_cutouts / batch_size)`` (``n_cutouts`` of the split from
+        the metadata; reading a different number of cutouts raises an error).
     """
     import tensorflow as tf
 
@@ -529,6 +531,9 @@ def make_tf_dataset(
 
     spec = tf.TensorSpec((size, size, 1), tf.float32)
     ds = tf.data.Dataset.from_generator(generate, output_signature=(spec, spec))
+    # a known length (ceil(n / batch_size) batches) lets Keras end each epoch cleanly
+    n_cutouts = int(meta["splits"][split]["n_cutouts"])
+    ds = ds.apply(tf.data.experimental.assert_cardinality(n_cutouts))
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

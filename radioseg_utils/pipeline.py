@@ -81,7 +81,11 @@ class RunLayout:
     @property
     def dataset(self) -> Path:
         """Shard folder of the training dataset."""
-        return self.root / "dataset"
+        return self.dataset_dir()
+
+    def dataset_dir(self, name: str = "dataset") -> Path:
+        """Shard folder of dataset ``name`` (e.g. ``"dataset_60"`` for 60 px cutouts)."""
+        return self.root / name
 
     def model_dir(self, name: str = "unet") -> Path:
         """Training folder (checkpoints, logs, final model) of model ``name``."""
@@ -172,23 +176,37 @@ def ensure_dataset(
     normalisation: str = "noise",
     integration: int = 1000,
     seed: int = 1,
+    name: str = "dataset",
     **options: Any,
 ) -> dict[str, Any]:
     """Cut the training field into the spatially disjoint 80:10:10 shards, once.
+
+    The shards go to ``layout.dataset_dir(name)``; several datasets (e.g. one per cutout
+    size) can live in one run folder. A dataset already there is reused if its cutout
+    size, normalisation, mask S/N cut and footprint level (and ``n_random``, when given)
+    match; otherwise a :class:`ValueError` names the differences. Other ``options`` go to
+    :func:`radioseg_utils.dataset.build_dataset`.
 
     Returns the dataset metadata (``metadata.json``).
     """
     from .dataset import build_dataset, read_metadata
 
-    if (layout.dataset / "metadata.json").is_file():
-        meta = read_metadata(layout.dataset)
-        if int(meta["size"]) == size and meta.get("normalisation") == normalisation:
+    folder = layout.dataset_dir(name)
+    if (folder / "metadata.json").is_file():
+        meta = read_metadata(folder)
+        saved = {"size": int(meta["size"]), "normalisation": meta.get("normalisation"),
+                 "snr_min": meta["masks"]["snr_min"], "k_sigma": meta["masks"]["k_sigma"]}
+        wanted = {"size": size, "normalisation": normalisation, "snr_min": snr_min,
+                  "k_sigma": k_sigma}
+        if "n_random" in options:
+            saved["n_random"], wanted["n_random"] = meta.get("n_random"), options["n_random"]
+        diff = {k: (saved[k], v) for k, v in wanted.items() if saved[k] != v}
+        if not diff:
             return meta
-        raise ValueError(f"dataset in {layout.dataset} has size {meta['size']} and "
-                         f"normalisation {meta.get('normalisation')!r}; requested {size}, "
-                         f"{normalisation!r}: delete it or use another run folder")
+        raise ValueError(f"dataset in {folder} was made with other parameters (saved, "
+                         f"requested): {diff}; delete it or use another run folder")
     sky, truth = load_field(field)
-    return build_dataset(sky.data, truth, sky.wcs, sky.band, out_dir=layout.dataset, size=size,
+    return build_dataset(sky.data, truth, sky.wcs, sky.band, out_dir=folder, size=size,
                          snr_min=snr_min, k_sigma=k_sigma, normalisation=normalisation,
                          integration=integration, seed=seed,
                          provenance={"field": str(field.image)}, **options)
@@ -199,11 +217,13 @@ def ensure_model(
     config,
     *,
     name: str = "unet",
+    dataset: str = "dataset",
     progress: bool = True,
 ):
-    """Train ``config`` on the run's dataset unless a finished model is there.
+    """Train ``config`` on a dataset of the run unless a finished model is there.
 
-    An interrupted training resumes from its last checkpoint.
+    The model ``name`` is trained on the shards of ``layout.dataset_dir(dataset)`` into
+    ``layout.model_dir(name)``. An interrupted training resumes from its last checkpoint.
 
     Returns
     -------
@@ -216,6 +236,7 @@ def ensure_model(
     final = out / "model.keras"
     if final.is_file():
         return final
-    result = train_from_shards(config, layout.dataset, out_dir=out, resume=True, progress=progress)
+    result = train_from_shards(config, layout.dataset_dir(dataset), out_dir=out, resume=True,
+                               progress=progress)
     return Path(result.model_path)
 

@@ -3,8 +3,9 @@
 :func:`sdc1_score` wraps :class:`ska_sdc.Sdc1Scorer` (Bonaldi et al. 2021, MNRAS 500,
 3821, doi:10.1093/mnras/staa3023): each submitted source matched to a true source scores
 the mean of seven capped accuracies (position, flux, b_maj, b_min, pa, core_frac, class),
-and each false detection costs one point. With ``train=True`` only sources inside the
-band's training area are scored; with ``train=False`` that area is excluded.
+and each false detection costs one point; :attr:`ScoreResult.components` holds the mean of
+each accuracy over the matched sources. With ``train=True`` only sources inside the band's
+training area are scored; with ``train=False`` that area is excluded.
 
 ``ska_sdc`` needs pandas < 3; importing it warns about a deprecated ``pd.read_csv``
 keyword, so that warning is silenced around the import only, and the data file it leaves
@@ -18,19 +19,21 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 from astropy.table import Table
 
 from .bands import Band, get_band
 from .catalogue import to_scorer_dataframe
 
-__all__ = ["MODE_CORE", "MODE_CENTROID", "ScoreResult", "sdc1_score"]
+__all__ = ["MODE_CORE", "MODE_CENTROID", "SCORE_COMPONENTS", "ScoreResult", "sdc1_score"]
 
 #: Scorer position mode: match on core positions.
 MODE_CORE: int = 0
 #: Scorer position mode: match on centroid positions.
 MODE_CENTROID: int = 1
+#: The seven per-source accuracies of the scorer, each capped at 1.
+SCORE_COMPONENTS: tuple[str, ...] = ("position", "flux", "b_maj", "b_min", "pa", "core_frac", "class")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class ScoreResult:
         0 core, 1 centroid positions.
     train : bool
         Whether only the training area was scored.
+    components : dict
+        Mean over the matched sources of each accuracy of :data:`SCORE_COMPONENTS`
+        (0..1; the per-source score is their mean); NaN without matches.
     """
 
     value: float
@@ -65,10 +71,11 @@ class ScoreResult:
     acc_pc: float
     mode: int
     train: bool
+    components: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float]:
-        """The fields in one flat dictionary."""
-        return asdict(self)
+        """The scalar fields in one flat dictionary (without ``components``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "components"}
 
 
 def _scorer_class():
@@ -136,7 +143,10 @@ def sdc1_score(
     truth_df = to_scorer_dataframe(truth)
     scorer_cls = _scorer_class()
     with _quiet_root_logger():
-        result = scorer_cls(sub_df, truth_df, freq).run(mode=mode, train=train, detail=False)
+        result = scorer_cls(sub_df, truth_df, freq).run(mode=mode, train=train, detail=True)
+    per_source = result.scores_df if result.n_match else None
+    components = {name: float(per_source[name].mean()) if per_source is not None else float("nan")
+                  for name in SCORE_COMPONENTS}
     return ScoreResult(
         value=float(result.value),
         n_det=int(result.n_det),
@@ -146,4 +156,5 @@ def sdc1_score(
         acc_pc=float(result.acc_pc),
         mode=mode,
         train=bool(train),
+        components=components,
     )

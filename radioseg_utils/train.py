@@ -28,7 +28,6 @@ import logging
 import math
 import os
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -401,13 +400,9 @@ def train_model(
     if initial < config.epochs and not state["stopped_early"]:
         own = _callbacks(config, out_dir, state, monitor=monitor, progress=progress)
         try:
-            with warnings.catch_warnings():
-                # Keras warns at the end of the first epoch of any dataset of unknown length
-                # (e.g. from a generator); without steps_per_epoch that end is expected.
-                warnings.filterwarnings("ignore", message="Your input ran out of data")
-                model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                          initial_epoch=initial, verbose=0, shuffle=False,
-                          callbacks=own + list(callbacks))
+            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                      initial_epoch=initial, verbose=0, shuffle=False,
+                      callbacks=own + list(callbacks))
         finally:  # an interrupt skips on_train_end: close the CSV log and progress bar
             _close(own)
     if (out_dir / _BEST).is_file():

@@ -64,8 +64,8 @@ def test_ellipse_footprint_of_point_and_elongated_source(wcs):
     binary, labels, _ = make_masks(cat, wcs, BAND, shape=SHAPE, noise=NOISE, footprint="ellipse")
     # point source: half-maximum circle of diameter FWHM = 2.5 px -> the centre and 4 neighbours
     assert int((labels == 1).sum()) == 5
-    # SFG of size 2: Gaussian of FWHM sqrt(2) * b_maj, convolved with the beam
-    fwhm = [math.hypot(math.sqrt(2) * b / BAND.pixel_arcsec, BAND.beam_fwhm_pix) for b in (6.0, 1.5)]
+    # SFG of size 2: Gaussian of FWHM b_maj, convolved with the beam
+    fwhm = [math.hypot(b / BAND.pixel_arcsec, BAND.beam_fwhm_pix) for b in (6.0, 1.5)]
     assert int((labels == 2).sum()) == pytest.approx(math.pi * fwhm[0] * fwhm[1] / 4, rel=0.1)
     assert binary.sum() == (labels > 0).sum()
 

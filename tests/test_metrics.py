@@ -88,9 +88,9 @@ def test_true_peak_snr_point_and_resolved():
         "ra_core": [-0.3, -0.3], "dec_core": [-29.7, -29.7],
         "ra_cent": [-0.3, -0.3], "dec_cent": [-29.7, -29.7],
         "flux": [1e-5, 1e-5], "core_frac": [0.0, 0.0],
-        "b_maj": [0.0, 1.5 / math.sqrt(2)], "b_min": [0.0, 1.5 / math.sqrt(2)],
+        "b_maj": [0.0, 1.5], "b_min": [0.0, 1.5],
         "pa": [0.0, 0.0], "size": [2, 2], "class": [3, 3],
     })
     snr = true_peak_snr(truth, band, noise=1e-6)
-    # point source: peak = flux; Gaussian FWHM = beam (sqrt(2) x scale): peak halves
+    # point source: peak = flux; a Gaussian source of FWHM = beam: the peak halves
     assert snr == pytest.approx([10.0, 5.0], rel=1e-3)

@@ -11,7 +11,7 @@ from astropy.wcs import WCS
 from radioseg_utils import predict as pr
 from radioseg_utils.bands import get_band
 from radioseg_utils.catalogue import read_submission
-from radioseg_utils.fitsio import sdc1_header, sdc1_wcs, write_image
+from radioseg_utils.fitsio import read_image, sdc1_header, sdc1_wcs, write_image
 
 BAND = get_band("B1")
 NOISE = 1e-6
@@ -96,6 +96,23 @@ def test_blocks_give_the_same_catalogue(image_path, tmp_path, monkeypatch):
     for name in ("ra_core", "dec_core", "flux", "b_maj", "x", "y"):
         assert np.allclose(np.asarray(whole[name])[order_w], np.asarray(blocks[name])[order_b])
     assert not list((tmp_path / "b").glob("tmp*"))  # scratch maps removed
+
+
+def test_segment_in_memory_equals_predict_image(image_path, tmp_path, monkeypatch):
+    config = pr.PredictConfig(tile=64, overlap=16)
+    monkeypatch.setattr(pr, "CATALOGUE_BLOCK", 50)  # blocks read from memory too
+    monkeypatch.setattr(pr, "BLOCK_MARGIN", 12)
+    on_disk = pr.predict_image(image_path, snr_model, out_dir=tmp_path, noise=NOISE,
+                               config=config, progress=False)
+    prob, labels, cat, threshold = pr.segment(read_image(image_path), snr_model, noise=NOISE,
+                                              config=config)
+    assert threshold == on_disk.threshold and labels.dtype == np.int32
+    with fits.open(on_disk.paths["segmentation"]) as seg, fits.open(on_disk.paths["probability"]) as pm:
+        assert np.array_equal(labels, seg[0].data[0, 0]) and np.array_equal(prob, pm[0].data[0, 0])
+    assert cat.colnames == on_disk.catalogue.colnames
+    for name in ("id", "ra_core", "dec_cent", "flux", "b_maj", "pa", "peak_snr"):
+        assert np.array_equal(cat[name], on_disk.catalogue[name])
+    assert cat.meta["NOISE"] == NOISE and "IMAGE" not in cat.meta
 
 
 def test_missing_model_and_image(image_path, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from astropy.table import vstack
 
 from radioseg_utils.catalogue import CatalogueFormatError, read_truth_catalogue
-from radioseg_utils.scoring import sdc1_score
+from radioseg_utils.scoring import SCORE_COMPONENTS, sdc1_score
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +55,20 @@ def test_bad_mode_and_empty(truth):
         sdc1_score(truth, truth, "B1", mode=2)
     with pytest.raises(CatalogueFormatError):
         sdc1_score(truth[:0], truth, "B1")
+
+
+def test_score_components(truth):
+    perfect = sdc1_score(truth, truth, "B1", train=True)
+    assert list(perfect.components) == list(SCORE_COMPONENTS)
+    assert all(v == pytest.approx(1.0) for v in perfect.components.values())
+    assert "components" not in perfect.as_dict()
+    sub = truth.copy()
+    sub["class"] = np.where(np.asarray(sub["class"]) == 3, 1, 3)  # every class wrong
+    sub["flux"] = np.asarray(sub["flux"]) * 1.5  # 50 % off: above the 10 % cap
+    result = sdc1_score(sub, truth, "B1", train=True)
+    assert result.components["class"] < 0.01  # a few pairs cross-match a same-class neighbour
+    assert result.components["position"] == pytest.approx(1.0, abs=0.01)
+    assert 0.0 < result.components["flux"] < 1.0
+    # the per-source score is the mean of the seven accuracies
+    mean = np.mean(list(result.components.values()))
+    assert result.acc_pc == pytest.approx(100 * mean, rel=1e-9)

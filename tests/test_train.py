@@ -93,13 +93,15 @@ def test_tiny_unet_overfits_four_pairs():
 
 def test_train_model_writes_checkpoints_logs_and_a_loadable_model(tmp_path, pairs):
     x, y = pairs
-    result = train_model(TINY, (x[:6], y[:6]), (x[6:], y[6:]), out_dir=tmp_path,
-                         progress=False)
+    result = train_model(TINY.replace(tensorboard=True), (x[:6], y[:6]), (x[6:], y[6:]),
+                         out_dir=tmp_path, progress=False)
     assert (result.epochs_done, result.initial_epoch, result.stopped_early) == (2, 0, False)
     assert result.batch_size == effective_batch_size(TINY)
     for name in ("checkpoint.keras", "checkpoint.json", "best.weights.h5", "log.csv",
                  "model.keras", "model.json"):
         assert (tmp_path / name).is_file(), name
+    for split in ("train", "validation"):
+        assert list((tmp_path / "tensorboard" / split).glob("events.out.tfevents.*")), split
     assert _csv_epochs(tmp_path / "log.csv") == [0, 1]
     assert len(result.history["val_loss"]) == 2
     assert result.best_epoch == int(np.argmin(result.history["val_loss"]))
