@@ -1,8 +1,8 @@
-"""Runtime and peak memory of the classical finders on the same simulated field.
+"""Runtime and peak memory of the U-Net and the classical finders on the same simulated field.
 
 Usage::
 
-    python benchmarks/finders.py --size 4096 --seed 1 [--band B1] [--out results.csv]
+    python benchmarks/finders.py --size 4096 --seed 1 [--band B1] [--model M.keras] [--out results.csv]
 
 The field is ``radioseg_utils.simulate.simulate_field`` when that module is installed,
 else an analytic one: point sources (S/N drawn from ``dN/dS ~ S^-2`` between 3 and 1000,
@@ -11,6 +11,12 @@ convolved with the restoring beam, plus beam-correlated Gaussian noise at the ba
 1000 h rms. Every finder runs with its default settings; PyBDSF in tiles of
 ``radioseg_utils.baselines.pybdsf.DEFAULT_TILE``. Results are printed as a table with
 ratios to the local-maximum finder, and optionally written to a CSV file.
+
+The U-Net uses ``--model`` if given, else the pretrained
+:data:`radioseg_utils.predict.DEFAULT_MODEL` when it is installed, else a freshly built
+U-Net of the ``--profile`` architecture with random weights: its runtime and memory do not
+depend on the weights (its detections do; the output says which model ran). Loading the
+model is not timed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from astropy.table import Table
 
 from radioseg_utils.bands import get_band
 from radioseg_utils.baselines import FINDERS
+from radioseg_utils.predict import DEFAULT_MODEL
 from radioseg_utils.fitsio import read_image, sdc1_header, sdc1_wcs, write_image
 
 #: Sources per pixel of the analytic field (~2000 detections per 10^6 px in real B1 1000 h).
@@ -66,20 +73,42 @@ def field_image(band: str, size: int, *, seed: int, folder: Path):
     return read_image(path), source
 
 
+def unet_model(model: Path | None, profile: str):
+    """(model, normalisation, description) for the U-Net finder; see the module docstring."""
+    path = model or (DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None)
+    if path is not None:
+        return path, None, f"model {path}"
+    from radioseg_utils.train import build_model
+    from radioseg_utils.trainconfig import get_profile
+
+    config = get_profile(profile)
+    note = (f"freshly built '{profile}' U-Net (depth {config.depth}, {config.base_filters} "
+            "filters) with random weights: timing does not depend on the weights")
+    return build_model(config), config.normalisation, note
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096, help="image side in pixels")
     parser.add_argument("--band", default="B1")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--finders", nargs="+", default=list(FINDERS), choices=list(FINDERS))
+    parser.add_argument("--model", type=Path, help="U-Net .keras model (default: see docstring)")
+    parser.add_argument("--profile", default="full", help="architecture of a random-weight U-Net")
     parser.add_argument("--out", type=Path, help="optional CSV file for the results")
     args = parser.parse_args(argv)
+    options = {"pybdsf": {}, "photutils": {}, "peaks": {}, "unet": {}}
+    if "unet" in args.finders:
+        net, normalisation, note = unet_model(args.model, args.profile)
+        options["unet"] = {"model": net, "normalisation": normalisation}
+        print(f"unet: {note}")
     with tempfile.TemporaryDirectory(prefix="radioseg-bench-") as tmp:
         image, source = field_image(args.band, args.size, seed=args.seed, folder=Path(tmp))
         rows = []
         for name in args.finders:
-            options = {"workdir": Path(tmp) / "pybdsf"} if name == "pybdsf" else {}
-            result = FINDERS[name](image, **options)
+            if name == "pybdsf":
+                options[name]["workdir"] = Path(tmp) / "pybdsf"
+            result = FINDERS[name](image, **options[name])
             rows.append((name, len(result.catalogue), result.runtime_s, result.peak_rss_mb))
     table = Table(rows=rows, names=("finder", "n_sources", "runtime_s", "peak_rss_mb"))
     ref = table[table["finder"] == "peaks"] if "peaks" in table["finder"] else table[:1]

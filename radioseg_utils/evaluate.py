@@ -402,12 +402,14 @@ def compare_finders(
     Raises
     ------
     ValueError
-        For an unknown finder name.
+        For an unknown finder name, or without ``noise`` and ``integration``.
     """
     unknown = [name for name in finders if name not in FINDERS]
     if unknown:
         raise ValueError(f"unknown finder(s) {unknown}; expected names in {list(FINDERS)}")
-    if noise is None and integration is not None:
+    if noise is None:
+        if integration is None:
+            raise ValueError("give the noise or the integration time of the image")
         noise = sky.band.noise(integration)
     if true_mask is None and evaluate_options.get("pixels", True):
         true_mask = truth_mask(sky, truth_in_image(truth, sky), noise=noise,

@@ -212,6 +212,11 @@ def ensure_dataset(
                          provenance={"field": str(field.image)}, **options)
 
 
+#: Training settings that must match for a finished model to be reused.
+_MODEL_KEYS: tuple[str, ...] = ("model", "depth", "base_filters", "batch_norm", "dropout",
+                                "loss", "normalisation", "seed", "learning_rate")
+
+
 def ensure_model(
     layout: RunLayout,
     config,
@@ -235,6 +240,12 @@ def ensure_model(
     out = layout.model_dir(name)
     final = out / "model.keras"
     if final.is_file():
+        saved = json.loads(final.with_suffix(".json").read_text()).get("config", {})
+        wanted = config.to_dict()
+        diff = {k: (saved.get(k), wanted[k]) for k in _MODEL_KEYS if saved.get(k) != wanted[k]}
+        if diff:
+            raise ValueError(f"model {name!r} in {out} was trained with other settings "
+                             f"(saved, requested): {diff}; delete it or use another run folder")
         return final
     result = train_from_shards(config, layout.dataset_dir(dataset), out_dir=out, resume=True,
                                progress=progress)

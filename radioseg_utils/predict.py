@@ -146,19 +146,10 @@ class PredictResult:
 
 
 class Segmentation(NamedTuple):
-    """What :func:`segment` returns (a tuple: ``prob, labels, catalogue, threshold``).
-
-    Attributes
-    ----------
-    prob : ndarray of float32, shape (ny, nx)
-        Blended probabilities, 0 at non-finite pixels.
-    labels : ndarray of int32, shape (ny, nx)
-        Source ids of the catalogue (0 = background).
-    catalogue : astropy.table.Table
-        The sources; ``meta`` holds ``NOISE``, ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM``.
-    threshold : float or tuple
-        Threshold applied to the probabilities (``(low, high)`` for hysteresis).
-    """
+    """What :func:`segment` returns: float32 probabilities ``prob`` and int32 source ids
+    ``labels`` (0 = background), both ``(ny, nx)``; the ``catalogue`` (``meta``: ``NOISE``,
+    ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM``); the ``threshold`` applied (``(low,
+    high)`` for hysteresis)."""
 
     prob: np.ndarray
     labels: np.ndarray
@@ -212,30 +203,13 @@ def load_segmenter(
     band: str,
     normalisation: str | None = None,
 ) -> tuple[Callable[[np.ndarray], np.ndarray], str | None]:
-    """The model and its tile normalisation, loaded once for several images.
+    """``(model, normalisation)``, loaded once to segment several images.
 
-    Parameters
-    ----------
-    model : path or callable
-        A radioseg ``.keras`` model file (read with its sidecar by
-        :func:`radioseg_utils.modelio.load_model`), or a loaded model / callable, returned
-        unchanged.
-    band : str
-        Band of the images it will segment (checked against the sidecar).
-    normalisation : str, optional
-        Tile normalisation: for a file it defaults to, and must agree with, the sidecar's;
-        for a callable it is returned unchanged (None: no normalisation).
-
-    Returns
-    -------
-    (callable, str or None)
-
-    Raises
-    ------
-    FileNotFoundError
-        If the model file is missing.
-    radioseg_utils.modelio.ModelMismatchError
-        If the model was trained on another band or normalisation.
+    A ``.keras`` file is read with its sidecar by :func:`radioseg_utils.modelio.load_model`,
+    checked against ``band``, and ``normalisation`` defaults to (and must agree with) the
+    sidecar's; a loaded model or callable is returned unchanged with ``normalisation``
+    (None: no normalisation). Raises FileNotFoundError for a missing file and
+    :class:`~radioseg_utils.modelio.ModelMismatchError` for another band or normalisation.
     """
     if not isinstance(model, (str, Path)):
         return model, normalisation

@@ -159,3 +159,32 @@ def train_default_model(
     (out_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     logger.info("default model written to %s", target)
     return manifest
+
+
+
+def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, Any]:
+    """Scores of the model and of the plain peak finder on the held-out field.
+
+    Also the best pixel F1 that any single global threshold on the raw image reaches
+    (chosen on this very field, so an optimistic baseline).
+    """
+    from .bands import get_band
+    from .baselines import run_peaks, run_unet
+    from .evaluate import evaluate_finder, truth_mask
+    from .pipeline import load_field
+    from .threshold import best_f1_threshold
+
+    sky, truth = load_field(test)
+    noise = get_band(settings.band).noise(settings.integration)
+    mask = truth_mask(sky, truth, noise=noise, snr_min=settings.snr_min, k_sigma=settings.k_sigma)
+    scores: dict[str, Any] = {"field": "test (held out)", "integration": settings.integration}
+    for name, finder in (("unet", lambda: run_unet(sky, model=model_path)),
+                         ("peaks", lambda: run_peaks(sky))):
+        ev = evaluate_finder(finder(), truth, sky, integration=settings.integration,
+                             true_mask=mask, field="test")
+        row = {k: v for k, v in ev.summary().items() if isinstance(v, (int, float, str))}
+        row["completeness_by_snr"] = {f"{lo:g}-{hi:g}": float(c) for lo, hi, c in
+                                      zip(ev.bins["lo"], ev.bins["hi"], ev.bins["completeness"])}
+        scores[name] = row
+    scores["raw_image_best_threshold_pixel_f1"] = float(best_f1_threshold(sky.data, mask).best.f1)
+    return scores

@@ -237,6 +237,8 @@ def test_unet_finder_wiring(field, tiny_unet):
             truth, sky, integration=1000), ValueError, "label map shape"),
         (lambda sky, truth: evaluate_finder(run_peaks(sky), truth, sky, integration=None),
          ValueError, "noise or the integration"),
+        (lambda sky, truth: compare_finders(sky, truth, integration=None, finders=("peaks",)),
+         ValueError, "noise or the integration"),
         (lambda sky, truth: run_unet(sky, noise=-1.0), ValueError, "positive number"),
         (lambda sky, truth: run_unet(sky, model="/nonexistent/model.keras"),
          FileNotFoundError, "not found"),

@@ -1,0 +1,69 @@
+"""Tests of radioseg_utils.pipeline: named datasets in a run folder, made once."""
+
+from __future__ import annotations
+
+import pytest
+
+from radioseg_utils import pipeline
+from radioseg_utils.dataset import read_metadata
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A run folder with a small simulated training field."""
+    layout = pipeline.RunLayout(tmp_path_factory.mktemp("run"))
+    return layout, pipeline.ensure_field(layout, "train", size=256, seed=1)
+
+
+def test_named_datasets_are_made_once_in_their_own_folders(run):
+    layout, field = run
+    assert layout.dataset == layout.dataset_dir() == layout.root / "dataset"
+    small = pipeline.ensure_dataset(layout, field, size=16, n_random=60, name="dataset_16",
+                                    normalisation="noise")
+    assert read_metadata(layout.root / "dataset_16") == small
+    assert (small["size"], small["n_random"], small["normalisation"]) == (16, 60, "noise")
+    assert sum(s["n_cutouts"] for s in small["splits"].values()) == 60
+    # asked again with the same parameters: the saved dataset is returned, not rebuilt
+    again = pipeline.ensure_dataset(layout, field, size=16, n_random=60, name="dataset_16",
+                                    normalisation="noise")
+    assert again["provenance"]["created_utc"] == small["provenance"]["created_utc"]
+    assert not layout.dataset.exists()  # the default dataset is untouched
+
+
+@pytest.mark.parametrize(("changes", "match"), [
+    ({"size": 32}, r"'size': \(16, 32\)"),
+    ({"n_random": 30}, r"'n_random': \(60, 30\)"),
+    ({"snr_min": 3.0}, r"'snr_min': \(5.0, 3.0\)"),
+    ({"normalisation": "minmax"}, r"'normalisation': \('noise', 'minmax'\)"),
+])
+def test_a_dataset_made_with_other_parameters_is_refused(run, changes, match):
+    layout, field = run
+    options = {"size": 16, "n_random": 60, "normalisation": "noise", **changes}
+    pipeline.ensure_dataset(layout, field, size=16, n_random=60, name="dataset_16",
+                            normalisation="noise")
+    with pytest.raises(ValueError, match="dataset in .*dataset_16 was made with other "
+                                         "parameters .*" + match):
+        pipeline.ensure_dataset(layout, field, name="dataset_16", **options)
+
+
+def test_ensure_model_trains_on_a_named_dataset_once(run):
+    from radioseg_utils.modelio import load_model
+    from radioseg_utils.trainconfig import TrainConfig
+
+    layout, field = run
+    pipeline.ensure_dataset(layout, field, size=16, n_random=60, name="dataset_16",
+                            normalisation="noise")
+    config = TrainConfig(model="vae", tile_size=16, depth=2, base_filters=4, latent_dim=4,
+                         epochs=1, normalisation="noise", tensorboard=False, seed=2)
+    path = pipeline.ensure_model(layout, config, name="vae", dataset="dataset_16",
+                                 progress=False)
+    assert path == layout.model_dir("vae") / "model.keras"
+    _, meta = load_model(path, expect_normalisation="noise", expect_input=16)
+    assert (meta["model"], meta["training_set"], meta["epochs_done"]) == ("vae", "dataset_16", 1)
+    stamp = path.stat().st_mtime_ns
+    assert pipeline.ensure_model(layout, config.replace(epochs=5), name="vae",
+                                 dataset="dataset_16") == path
+    assert path.stat().st_mtime_ns == stamp  # a finished model is reused, not retrained
+    with pytest.raises(ValueError, match=r"model 'vae' in .* was trained with other settings "
+                                         r"\(saved, requested\): \{'seed': \(2, 3\)\}"):
+        pipeline.ensure_model(layout, config.replace(seed=3), name="vae", dataset="dataset_16")
