@@ -273,7 +273,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: <runs>/default/predict)")
     parser.add_argument("--threshold", default=None,
-                        help="yen (default), otsu, triangle, li, fixed or hysteresis")
+                        help="fixed (default, p > 0.5 or --value), yen, otsu, triangle, li or hysteresis")
     parser.add_argument("--value", type=float, default=None,
                         help="threshold value of --threshold fixed")
     parser.add_argument("--min-area", type=int, default=None, help="smallest source in pixels")

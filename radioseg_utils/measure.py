@@ -56,7 +56,9 @@ __all__ = [
     "GAUSS_TO_LAS",
     "EXTRA_COLUMNS",
     "ClassRule",
+    "catalogue_table",
     "measure_sources",
+    "values_at",
     "deconvolve_fwhm",
 ]
 
@@ -127,8 +129,11 @@ def _refined_peak(image: np.ndarray, y: int, x: int) -> tuple[float, float]:
     return x + float(dx), y + float(dy)
 
 
-def _values_at(source: PrimaryBeamLike | np.ndarray, x: np.ndarray, y: np.ndarray, ra, dec, name: str):
-    """Evaluate a scalar, a map (indexed at the nearest pixel) or a callable of (ra, dec)."""
+def values_at(source: PrimaryBeamLike | np.ndarray, x: np.ndarray, y: np.ndarray, ra, dec, name: str):
+    """Values of a scalar, a map (at the nearest pixel) or a callable of (RA, Dec) at sources.
+
+    Used for primary-beam gains and local noise; ``name`` appears in the error message.
+    """
     if callable(source):
         return np.asarray(source(ra, dec), dtype=float)
     arr = np.asarray(source, dtype=float)
@@ -164,13 +169,21 @@ def _sky_ellipse(cov_pix: np.ndarray, scale: np.ndarray) -> tuple[float, float, 
     return float(fwhm[1]), float(fwhm[0]), pa
 
 
-def _build_table(columns: dict[str, np.ndarray]) -> Table:
+def catalogue_table(columns: dict[str, np.ndarray]) -> Table:
+    """Catalogue from named columns, with the units and descriptions of the schema.
+
+    Standard names take dtype, unit and description from
+    :data:`~radioseg_utils.catalogue.CATALOGUE_COLUMNS`, extra names from
+    :data:`EXTRA_COLUMNS`; ``label`` (a source's value in a label map) is int32.
+    """
     table = Table()
     for name, values in columns.items():
         if name in CATALOGUE_COLUMNS:
             unit, dtype, desc = CATALOGUE_COLUMNS[name]
         else:
             (unit, desc), dtype = EXTRA_COLUMNS.get(name, (None, "")), None
+        if name == "label":
+            dtype, desc = "i4", "label of the source in the finder's label map"
         table[name] = np.asarray(values, dtype=dtype)
         table[name].unit = unit
         table[name].description = desc
@@ -270,7 +283,7 @@ def measure_sources(
 
     ra_p, dec_p = celestial.pixel_to_world_values(rows["xp"], rows["yp"])
     ra_c, dec_c = celestial.pixel_to_world_values(rows["xc"], rows["yc"])
-    local_noise = _values_at(noise, rows["xp"], rows["yp"], ra_p, dec_p, "noise")
+    local_noise = values_at(noise, rows["xp"], rows["yp"], ra_p, dec_p, "noise")
     if np.any(~(local_noise > 0)):
         raise ValueError("noise must be positive and finite at every source peak")
     apparent = rows["total"] / beam_area_pix
@@ -278,7 +291,7 @@ def measure_sources(
         compactness = np.where(apparent > 0, rows["peak"] / apparent, np.nan)
     flux = apparent
     if primary_beam is not None:
-        gain = _values_at(primary_beam, rows["xc"], rows["yc"], ra_c, dec_c, "primary_beam")
+        gain = values_at(primary_beam, rows["xc"], rows["yc"], ra_c, dec_c, "primary_beam")
         if np.any(~(gain > 0)):
             raise ValueError("primary_beam must be positive at every source centroid")
         flux = apparent / gain
@@ -309,6 +322,6 @@ def measure_sources(
         "fwhm_min": rows["min"],
         "pa_eon": rows["pa"],
     }
-    table = _build_table(columns)
+    table = catalogue_table(columns)
     table["label"] = ids.astype(np.int32)
     return table

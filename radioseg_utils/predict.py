@@ -90,7 +90,10 @@ class PredictConfig:
     Attributes
     ----------
     threshold : str
-        ``"yen"``, ``"otsu"``, ``"triangle"``, ``"li"``, ``"fixed"`` or ``"hysteresis"``.
+        ``"fixed"`` (default: probability 0.5, the decision boundary of a network trained
+        with cross-entropy), ``"yen"`` (the poster's choice; on well-trained probability maps
+        it cuts far too low, see the thresholding chapter), ``"otsu"``, ``"triangle"``,
+        ``"li"`` or ``"hysteresis"``.
     threshold_kwargs : dict
         Options of the threshold method (``value`` for fixed; ``low``/``high`` for hysteresis).
     min_area : int
@@ -109,7 +112,7 @@ class PredictConfig:
         SIZE/CLASS rule of :func:`radioseg_utils.measure.measure_sources`.
     """
 
-    threshold: str = "yen"
+    threshold: str = "fixed"
     threshold_kwargs: dict = field(default_factory=dict)
     min_area: int = 3
     connectivity: int = DEFAULT_CONNECTIVITY

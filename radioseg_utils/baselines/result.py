@@ -18,9 +18,8 @@ import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from ..catalogue import CATALOGUE_COLUMNS
 from ..fitsio import SkyImage, read_image
-from ..measure import EXTRA_COLUMNS, PrimaryBeamLike as PrimaryBeam, _values_at
+from ..measure import PrimaryBeamLike as PrimaryBeam, values_at, catalogue_table
 
 __all__ = [
     "FinderResult",
@@ -130,27 +129,6 @@ def as_sky_image(image: SkyImage | str | Path) -> SkyImage:
     raise TypeError(f"expected a SkyImage or a FITS path, got {type(image).__name__}")
 
 
-def catalogue_table(columns: dict[str, np.ndarray]) -> Table:
-    """Catalogue from named columns, with the units and descriptions of the schema.
-
-    Standard names take dtype, unit and description from
-    :data:`~radioseg_utils.catalogue.CATALOGUE_COLUMNS`, extra names from
-    :data:`radioseg_utils.measure.EXTRA_COLUMNS`; ``label`` is int32.
-    """
-    table = Table()
-    for name, values in columns.items():
-        if name in CATALOGUE_COLUMNS:
-            unit, dtype, desc = CATALOGUE_COLUMNS[name]
-        else:
-            (unit, desc), dtype = EXTRA_COLUMNS.get(name, (None, "")), None
-        if name == "label":
-            dtype, desc = "i4", "label of the source in the finder's label map"
-        table[name] = np.asarray(values, dtype=dtype)
-        table[name].unit = unit
-        table[name].description = desc
-    return table
-
-
 def primary_beam_gain(primary_beam: PrimaryBeam, wcs: WCS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Primary-beam gain at 0-based pixel positions, read as in :mod:`radioseg_utils.measure`.
 
@@ -170,7 +148,7 @@ def primary_beam_gain(primary_beam: PrimaryBeam, wcs: WCS, x: np.ndarray, y: np.
         If the gain is not positive and finite at every position.
     """
     ra, dec = wcs.celestial.pixel_to_world_values(x, y)
-    gain = _values_at(primary_beam, x, y, ra, dec, "primary_beam")
+    gain = values_at(primary_beam, x, y, ra, dec, "primary_beam")
     if np.any(~(gain > 0)):
         raise ValueError("primary_beam must be positive at every source position")
     return gain
