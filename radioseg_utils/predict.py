@@ -218,8 +218,8 @@ def load_segmenter(
         return model, normalisation
     path = Path(model)
     if not path.with_suffix(".keras").is_file() and not path.is_file():
-        hint = (" (the pretrained model is not shipped in this version; pass a model "
-                "trained with `radioseg train`)") if path == DEFAULT_MODEL else ""
+        hint = (" (the package's pretrained model is missing: reinstall radioseg or "
+                "recreate it with `radioseg pretrain`)") if path == DEFAULT_MODEL else ""
         raise FileNotFoundError(f"model file {path} not found{hint}")
     from .modelio import load_model
 

@@ -116,8 +116,8 @@ def test_segment_in_memory_equals_predict_image(image_path, tmp_path, monkeypatc
 
 
 def test_missing_model_and_image(image_path, tmp_path):
-    with pytest.raises(FileNotFoundError, match="pretrained model is not shipped"):
-        pr.predict_image(image_path, out_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="model file .*nope.keras not found"):
+        pr.predict_image(image_path, tmp_path / "nope.keras", out_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="image .* not found"):
         pr.predict_image(tmp_path / "nope.fits", snr_model, out_dir=tmp_path)
 
@@ -142,3 +142,16 @@ def test_cli_predict_with_saved_model_on_real_cutout(sdc1_dir, tmp_path):
     assert main(args) == 2  # outputs exist: a one-line user error
     bad = ["predict", str(sdc1_dir / "B1_1000h_0.05tr.fits"), "--model", str(tmp_path / "x.keras")]
     assert main(bad) == 2
+
+
+@pytest.mark.realdata
+def test_default_pretrained_model_works_out_of_the_box(sdc1_dir, tmp_path):
+    """`radioseg predict IMAGE.fits` with no model: the shipped one, on the real cutout."""
+    from radioseg_utils.cli import main
+
+    assert pr.DEFAULT_MODEL.is_file() and pr.DEFAULT_MODEL.with_suffix(".json").is_file()
+    assert main(["predict", str(sdc1_dir / "B1_1000h_0.05tr.fits"), "--out", str(tmp_path)]) == 0
+    cat = Table.read(tmp_path / "B1_1000h_0.05tr_cat.ecsv", format="ascii.ecsv")
+    # the cutout holds a few dozen sources above 5 sigma (PyBDSF lists 44)
+    assert 20 < len(cat) < 150
+    assert np.all(cat["peak_snr"] > 3)
