@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .paths import PROJECT_ROOT, runs_dir
+from .paths import PROJECT_ROOT, git_commit, runs_dir
 
 __all__ = [
     "PROFILES",
@@ -79,17 +79,6 @@ def discover_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
     if not notebooks:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {directory}")
     return notebooks
-
-
-def _git_commit(root: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _versions() -> dict[str, str]:
@@ -177,7 +166,7 @@ def run_notebooks(
         run_dir=str(run_dir),
         parameters=params,
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        git_commit=_git_commit(PROJECT_ROOT),
+        git_commit=git_commit(),
         versions=_versions(),
     )
     manifest_path = run_dir / "manifest.json"

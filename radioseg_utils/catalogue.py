@@ -24,6 +24,8 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from .paths import check_writable
+
 __all__ = [
     "CATALOGUE_COLUMNS",
     "SUBMISSION_COLUMNS",
@@ -348,8 +350,7 @@ def write_submission(
     """
     path = Path(path)
     columns = _submission_columns(table, allow_empty=allow_empty)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    check_writable(path, overwrite=overwrite)
     formats = ["%d" if name in _INTEGER_COLUMNS else "%.10g" for name in SUBMISSION_COLUMNS]
     data = np.column_stack([columns[name] for name in SUBMISSION_COLUMNS]).reshape(
         len(table), len(SUBMISSION_COLUMNS)

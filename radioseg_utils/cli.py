@@ -49,6 +49,14 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
 logger = logging.getLogger(__name__)
 
 
+def _image_path(image: str) -> Path:
+    """A FITS path given on the command line, or a data-registry name resolved to its file."""
+    path = Path(image)
+    if not path.is_file() and image in registry.list_files():
+        return registry.fetch(image)
+    return path
+
+
 # --------------------------------------------------------------------------- fetch
 def _add_fetch(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -152,13 +160,9 @@ def _add_info(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    import json
-
     from radioseg_utils.fitsio import image_info
 
-    path = Path(args.image)
-    if not path.is_file() and args.image in registry.list_files():
-        path = registry.fetch(args.image)
+    path = _image_path(args.image)
     options = {} if args.noise_box is None else {"noise_box": args.noise_box}
     sys.stdout.write(json.dumps(image_info(path, **options), indent=2) + "\n")
     return EXIT_OK
@@ -233,15 +237,11 @@ def _add_dataset(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
-    import json
-
     from radioseg_utils.catalogue import read_truth_catalogue
     from radioseg_utils.dataset import build_dataset
     from radioseg_utils.fitsio import read_image
 
-    path = Path(args.image)
-    if not path.is_file() and args.image in registry.list_files():
-        path = registry.fetch(args.image)
+    path = _image_path(args.image)
     image = read_image(path)
     meta = build_dataset(
         image.data, read_truth_catalogue(args.truth), image.wcs, image.band, out_dir=args.out,
@@ -291,9 +291,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from radioseg_utils.paths import runs_dir
     from radioseg_utils.predict import DEFAULT_MODEL, PredictConfig, predict_image
 
-    path = Path(args.image)
-    if not path.is_file() and args.image in registry.list_files():
-        path = registry.fetch(args.image)
+    path = _image_path(args.image)
     options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap")
                if getattr(args, k) is not None}
     if args.value is not None:

@@ -29,6 +29,7 @@ from astropy.wcs import WCS
 from .bands import Band, UnknownBandError, get_band
 from .catalogue import wrap_ra
 from .noise import estimate_noise
+from .paths import check_writable
 
 __all__ = [
     "SDC1FormatError",
@@ -528,9 +529,7 @@ def write_image(
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path = check_writable(path, overwrite=overwrite)
     data = np.asarray(data)
     if data.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {data.shape}")

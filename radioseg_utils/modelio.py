@@ -23,7 +23,6 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +36,7 @@ import radioseg_utils
 import radioseg_utils.losses  # noqa: F401  (registers the custom losses and metrics)
 import radioseg_utils.models  # noqa: F401  (registers the custom layers)
 from radioseg_utils.bands import get_band
-from radioseg_utils.paths import PROJECT_ROOT
+from radioseg_utils.paths import git_commit
 
 __all__ = ["SIDECAR_FORMAT", "ModelMismatchError", "sidecar_path", "dtype_policy", "save_model",
            "load_model"]
@@ -75,16 +74,6 @@ def _keras_path(path: str | os.PathLike) -> Path:
 def sidecar_path(path: str | os.PathLike) -> Path:
     """Return the sidecar path of a model path: ``x.keras`` -> ``x.json``."""
     return _keras_path(path).with_suffix(".json")
-
-
-def _git_commit() -> str | None:
-    """Commit of the source checkout, ``None`` outside a git work tree."""
-    try:
-        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _versions() -> dict[str, str]:
@@ -132,7 +121,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, *,
         "input_shape": list(model.input_shape[1:]),
         "dtype_policy": model.dtype_policy.name,
         "versions": _versions(),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "saved_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     try:

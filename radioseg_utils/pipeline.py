@@ -108,6 +108,14 @@ def field_seed(name: str, seed: int) -> int:
     return int(seed) + offset
 
 
+def _require_same(what: str, saved: dict[str, Any], wanted: dict[str, Any]) -> None:
+    """Raise a ValueError naming every ``wanted`` value that differs from the saved one."""
+    diff = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
+    if diff:
+        raise ValueError(f"{what} (saved, requested): {diff}; delete it or use another run "
+                         "folder")
+
+
 def _centre(name: str, band: str) -> tuple[float, float]:
     ra, dec = FIELD_OFFSETS.get(name, FIELD_OFFSETS["test"])[1]
     # Keep fields of the small B5 sky inside a plausible patch: offsets scale with the FoV.
@@ -141,11 +149,8 @@ def ensure_field(
               "seed": field_seed(name, seed), "centre": list(_centre(name, band))}
     record = files.image.with_suffix(".json")
     if files.image.is_file() and files.truth.is_file() and record.is_file():
-        saved = json.loads(record.read_text())
-        if saved != params:
-            diff = {k: (saved.get(k), v) for k, v in params.items() if saved.get(k) != v}
-            raise ValueError(f"field {name!r} in {files.image.parent} was made with other "
-                             f"parameters (saved, requested): {diff}")
+        _require_same(f"field {name!r} in {files.image.parent} was made with other parameters",
+                      json.loads(record.read_text()), params)
         return files
     files.image.parent.mkdir(parents=True, exist_ok=True)
     logger.info("simulating field %r: %s", name, params)
@@ -200,11 +205,8 @@ def ensure_dataset(
                   "k_sigma": k_sigma}
         if "n_random" in options:
             saved["n_random"], wanted["n_random"] = meta.get("n_random"), options["n_random"]
-        diff = {k: (saved[k], v) for k, v in wanted.items() if saved[k] != v}
-        if not diff:
-            return meta
-        raise ValueError(f"dataset in {folder} was made with other parameters (saved, "
-                         f"requested): {diff}; delete it or use another run folder")
+        _require_same(f"dataset in {folder} was made with other parameters", saved, wanted)
+        return meta
     sky, truth = load_field(field)
     return build_dataset(sky.data, truth, sky.wcs, sky.band, out_dir=folder, size=size,
                          snr_min=snr_min, k_sigma=k_sigma, normalisation=normalisation,
@@ -242,10 +244,8 @@ def ensure_model(
     if final.is_file():
         saved = json.loads(final.with_suffix(".json").read_text()).get("config", {})
         wanted = config.to_dict()
-        diff = {k: (saved.get(k), wanted[k]) for k in _MODEL_KEYS if saved.get(k) != wanted[k]}
-        if diff:
-            raise ValueError(f"model {name!r} in {out} was trained with other settings "
-                             f"(saved, requested): {diff}; delete it or use another run folder")
+        _require_same(f"model {name!r} in {out} was trained with other settings", saved,
+                      {k: wanted[k] for k in _MODEL_KEYS})
         return final
     result = train_from_shards(config, layout.dataset_dir(dataset), out_dir=out, resume=True,
                                progress=progress)

@@ -46,6 +46,7 @@ from .components import DEFAULT_CONNECTIVITY, DEFAULT_MIN_DISTANCE, label_compon
 from .fitsio import SkyImage, read_image, write_image
 from .measure import ClassRule, measure_sources
 from .noise import estimate_noise
+from .paths import check_writable
 from .normalise import normalise as normalise_image
 from .sources import PrimaryBeam
 from .threshold import HYSTERESIS_LOW_FRACTION, apply_hysteresis, threshold_value
@@ -343,9 +344,7 @@ def write_ds9_regions(catalogue: Table, path: str | Path, *, overwrite: bool = F
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path = check_writable(path, overwrite=overwrite)
     lines = ["# Region file format: DS9 version 4.1", f"global color={color} width=1", "fk5"]
     for row in catalogue:
         lines.append(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .paths import generated_dir
+from .trainconfig import TrainConfig
 
 __all__ = ["DEFAULT_CONFIG", "PRETRAINED_DIR", "PretrainSettings", "train_default_model"]
 
@@ -64,24 +65,18 @@ class PretrainSettings:
     seed: int = 2026
 
 
-def _default_config():
-    from .trainconfig import TrainConfig
-
-    return TrainConfig(depth=3, base_filters=16, batch_norm=True, dropout=0.05, loss="bce_dice",
-                       learning_rate=1e-3, epochs=14, batch_size=16, patience=4,
-                       lr_schedule="plateau", mixed_precision="off", profile="pretrained",
-                       normalisation=PretrainSettings.normalisation, tile_size=128,
-                       tensorboard=False)
-
-
 #: Training configuration of the default model (a 3-level, 16-filter U-Net).
-DEFAULT_CONFIG = _default_config()
+DEFAULT_CONFIG = TrainConfig(depth=3, base_filters=16, batch_norm=True, dropout=0.05,
+                             loss="bce_dice", learning_rate=1e-3, epochs=14, batch_size=16,
+                             patience=4, lr_schedule="plateau", mixed_precision="off",
+                             profile="pretrained", normalisation=PretrainSettings.normalisation,
+                             tile_size=128, tensorboard=False)
 
 
 def train_default_model(
     *,
     settings: PretrainSettings = PretrainSettings(),
-    config=None,
+    config: TrainConfig | None = None,
     work_dir: str | Path | None = None,
     out_dir: str | Path = PRETRAINED_DIR,
     evaluate: bool = True,

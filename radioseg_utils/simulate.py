@@ -42,6 +42,7 @@ from scipy.ndimage import correlate1d
 from .bands import Band, get_band
 from .fitsio import SDC1_CENTRE, sdc1_header, sdc1_wcs
 from .noise_model import DEFAULT_ACF_FWHM_BEAMS, CorrelatedNoise
+from .paths import check_writable
 from .population import synthetic_population
 from .sources import PrimaryBeam, add_stamp, source_stamps
 
@@ -382,8 +383,7 @@ def simulate_field(
     path = Path(output)
     truth_path = path.with_name(path.stem + ".truth.ecsv")
     for p in (path, truth_path):
-        if p.exists() and not overwrite:
-            raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
+        check_writable(p, overwrite=overwrite)
     part = path.with_name(path.name + ".part")
     truth_part = truth_path.with_name(truth_path.name + ".part")
     writer = _FitsRows(part, _allocate_fits(part, header, (ny, nx)), nx)

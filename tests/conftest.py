@@ -15,6 +15,11 @@ import pytest
 
 SHARED_SDC1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdc1"
 
+# The machine is shared (2 cores): keep TensorFlow to two threads in every test that uses
+# it; these variables are read when TensorFlow starts, so they must be set before.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
 if "RADIOSEG_DATA" not in os.environ and SHARED_SDC1.is_dir():
     os.environ["RADIOSEG_DATA"] = str(SHARED_SDC1)
 

@@ -7,7 +7,6 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from radioseg_utils.losses import (
     FOCAL_ALPHA,
@@ -30,13 +29,6 @@ from radioseg_utils.models import (
     predict_image,
     size_multiple,
 )
-
-try:  # the machine is shared: keep TensorFlow to two threads (fails once TF has started)
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-except RuntimeError:
-    pass
-
 
 @pytest.fixture(autouse=True)
 def _seeded():

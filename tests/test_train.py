@@ -24,13 +24,6 @@ from radioseg_utils.train import (
     train_model,
 )
 
-try:  # the machine is shared: keep TensorFlow to two threads (fails once TF has started)
-    tf.config.threading.set_intra_op_parallelism_threads(2)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-except RuntimeError:
-    pass
-
-
 @pytest.fixture
 def eager():
     """Run Keras train/test steps eagerly: tracing costs more than tiny models compute.
