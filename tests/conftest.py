@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from radioseg_utils.paths import data_dir
+
 SHARED_SDC1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdc1"
 
 # The machine is shared (2 cores): keep TensorFlow to two threads in every test that uses
@@ -20,14 +22,14 @@ SHARED_SDC1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
-if "RADIOSEG_DATA" not in os.environ and SHARED_SDC1.is_dir():
+if not os.environ.get("RADIOSEG_DATA") and SHARED_SDC1.is_dir():  # unset or empty
     os.environ["RADIOSEG_DATA"] = str(SHARED_SDC1)
 
 
 @pytest.fixture(scope="session")
 def sdc1_dir() -> Path:
     """Folder holding the real SDC1 files; skips the test when it is missing."""
-    path = Path(os.environ.get("RADIOSEG_DATA", SHARED_SDC1))
+    path = data_dir()
     if not (path / "B1_1000h_0.05tr.fits").is_file():
         pytest.skip(f"real SDC1 files not found in {path} (set RADIOSEG_DATA)")
     return path
