@@ -10,11 +10,15 @@ sources straddling a border are not shared. Cutouts are placed on a sliding grid
 
 :func:`build_dataset` runs masks → cutouts → shards. Shards are compressed ``.npz`` files
 ``<split>-NNNNN.npz`` holding ``image`` (float32 Jy/beam, raw), ``mask`` (uint8),
-``labels`` (int32, catalogue row + 1) and ``origin`` (int64 ``(y, x)`` of each cutout in the
-field), beside ``metadata.json`` (band, integration, noise, default normalisation, seed,
+``labels`` (int32, catalogue row + 1), ``centre`` (float16 heat map of the selected sources'
+core positions, :func:`radioseg_utils.centres.centre_heatmap`) and ``origin`` (int64
+``(y, x)`` of each cutout in the field), beside ``metadata.json`` (band, integration, noise, default normalisation, seed,
 sizes, split blocks, counts, class balance, provenance). Images are stored raw and
 normalised when read (:func:`make_tf_dataset`, :func:`load_split_arrays`), so one set of
-shards serves every normalisation of :mod:`radioseg_utils.normalise`.
+shards serves every normalisation of :mod:`radioseg_utils.normalise`. :func:`make_tf_dataset`
+streams one shard folder or several (e.g. fields of several bands and integrations, each
+normalised with its own noise) as one dataset, with the mask or the mask and the centre map
+as targets (:data:`TARGETS`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import itertools
 import json
 import logging
 import platform
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +39,7 @@ from astropy.wcs import WCS
 
 from . import __version__
 from .bands import Band, get_band
+from .centres import CENTRE_SIGMA, centre_heatmap
 from .masks import DEFAULT_K_SIGMA, DEFAULT_SNR_MIN, DEFAULT_TILE, make_masks
 from .noise import estimate_noise
 from .normalise import NORMALISATIONS, normalise
@@ -43,6 +48,7 @@ __all__ = [
     "SPLITS",
     "SPLIT_FRACTIONS",
     "DEFAULT_SIZE",
+    "TARGETS",
     "SplitLayout",
     "SplitArrays",
     "split_layout",
@@ -67,6 +73,8 @@ BLOCK_IN_CUTOUTS: int = 4
 SHARD_BYTES: int = 32 * 2**20
 #: Default shuffle buffer of :func:`make_tf_dataset`, in cutouts.
 SHUFFLE_BUFFER: int = 1024
+#: Target maps a shard can give, in channel order.
+TARGETS: tuple[str, ...] = ("mask", "centre")
 METADATA_FILE = "metadata.json"
 
 
@@ -116,12 +124,15 @@ class SplitArrays(NamedTuple):
         Instance labels (catalogue row + 1, 0 = background).
     origins : ndarray of int64, shape (n, 2)
         ``(y, x)`` of each cutout's first pixel in the field.
+    centres : ndarray of float32, shape (n, size, size, 1), or None
+        Centre heat maps (None for shards written before they existed).
     """
 
     images: np.ndarray
     masks: np.ndarray
     labels: np.ndarray
     origins: np.ndarray
+    centres: np.ndarray | None = None
 
 
 def split_layout(
@@ -251,10 +262,22 @@ def cutout_positions(
                      f"of {size} px: the split regions are too small for this size and guard")
 
 
+def _centre_cutouts(centres: np.ndarray, positions: np.ndarray, size: int) -> np.ndarray:
+    """Centre heat maps (float16) of the cutouts at ``positions`` from ``(x, y)`` centres."""
+    x, y = centres
+    reach = size + 4 * CENTRE_SIGMA
+    maps = []
+    for y0, x0 in positions:
+        near = (x > x0 - reach) & (x < x0 + reach) & (y > y0 - reach) & (y < y0 + reach)
+        maps.append(centre_heatmap(x[near], y[near], (size, size), origin=(int(y0), int(x0))))
+    return np.stack(maps).astype(np.float16)
+
+
 def _write_split(out_dir: Path, split: str, image: np.ndarray, binary: np.ndarray,
-                 labels: np.ndarray, positions: np.ndarray, size: int) -> dict[str, object]:
+                 labels: np.ndarray, centres: np.ndarray, positions: np.ndarray,
+                 size: int) -> dict[str, object]:
     """Write one split's cutouts as shards; return its counts."""
-    per_shard = max(1, SHARD_BYTES // (size * size * 9))
+    per_shard = max(1, SHARD_BYTES // (size * size * 11))
     n_written = n_dropped = n_source_px = n_shards = 0
     sources: set[int] = set()
     for start in range(0, len(positions), per_shard):
@@ -268,7 +291,7 @@ def _write_split(out_dir: Path, split: str, image: np.ndarray, binary: np.ndarra
             continue
         img, msk, lab, pos = img[finite], msk[finite], lab[finite], pos[finite]
         np.savez_compressed(out_dir / f"{split}-{n_shards:05d}.npz", image=img, mask=msk,
-                            labels=lab, origin=pos)
+                            labels=lab, centre=_centre_cutouts(centres, pos, size), origin=pos)
         n_shards += 1
         n_written += len(img)
         n_source_px += int(msk.sum(dtype=np.int64))
@@ -375,6 +398,10 @@ def build_dataset(
     binary, labels, report = make_masks(
         truth, wcs, band, shape=shape, noise=noise, snr_min=snr_min, k_sigma=k_sigma,
         footprint=footprint, primary_beam=primary_beam, out_dir=out_dir / "field" if big else None)
+    # centres at the core positions the evaluation matches (the centroid if none is given)
+    core = ("ra_core", "dec_core") if "ra_core" in truth.colnames else ("ra_cent", "dec_cent")
+    centres = np.array(wcs.celestial.world_to_pixel_values(
+        *(np.asarray(truth[c][report.rows], float) for c in core)))
     layout = split_layout(shape, block=block or BLOCK_IN_CUTOUTS * size,
                           guard=size // 2 if guard is None else guard, seed=seed,
                           fractions=fractions)
@@ -382,7 +409,7 @@ def build_dataset(
     for code, split in enumerate(SPLITS):
         n = None if n_random is None else max(1, round(n_random * fractions[code] / sum(fractions)))
         pos = cutout_positions(layout, split, size=size, stride=stride, n_random=n, seed=seed)
-        splits[split] = _write_split(out_dir, split, image, binary, labels, pos, size)
+        splits[split] = _write_split(out_dir, split, image, binary, labels, centres, pos, size)
         if splits[split]["n_cutouts"] == 0:
             raise ValueError(f"split {split!r} has no cutout of {size} px: use a smaller size, "
                              "block or guard, or a larger field")
@@ -446,28 +473,39 @@ def load_split_arrays(shard_dir: str | Path, split: str, *,
     """
     files, meta = _shards(shard_dir, split)
     norm = _normaliser(meta, normalisation)
-    parts = {k: [] for k in ("image", "mask", "labels", "origin")}
+    parts = {k: [] for k in ("image", "mask", "labels", "origin", "centre")}
     for path in files:
         with np.load(path) as shard:
             for key, values in parts.items():
-                values.append(shard[key])
+                if key in shard.files:
+                    values.append(shard[key])
     images = np.stack([norm(c) for c in np.concatenate(parts["image"])])
     masks = np.concatenate(parts["mask"]).astype(np.float32)
+    centres = (np.concatenate(parts["centre"]).astype(np.float32)[..., None]
+               if len(parts["centre"]) == len(files) else None)
     return SplitArrays(images[..., None], masks[..., None], np.concatenate(parts["labels"]),
-                       np.concatenate(parts["origin"]))
+                       np.concatenate(parts["origin"]), centres)
 
 
-def _augment(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray):
-    """Same random flip and rot90 of an image and its mask (the 8 symmetries of a square)."""
+def _augment(rng: np.random.Generator, image: np.ndarray, target: np.ndarray):
+    """Same random flip and rot90 of an image and its target (the 8 symmetries of a square)."""
     k, flip = int(rng.integers(4)), bool(rng.integers(2))
-    image, mask = np.rot90(image, k), np.rot90(mask, k)
+    image, target = np.rot90(image, k), np.rot90(target, k)
     if flip:
-        image, mask = image[:, ::-1], mask[:, ::-1]
-    return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+        image, target = image[:, ::-1], target[:, ::-1]
+    return np.ascontiguousarray(image), np.ascontiguousarray(target)
+
+
+def _check_targets(targets: Sequence[str]) -> tuple[str, ...]:
+    targets = tuple(targets)
+    if not targets or any(t not in TARGETS for t in targets) or len(set(targets)) < len(targets):
+        raise ValueError(f"targets must be distinct names among {', '.join(TARGETS)}, "
+                         f"got {targets}")
+    return targets
 
 
 def make_tf_dataset(
-    shard_dir: str | Path,
+    shard_dir: str | Path | Sequence[str | Path],
     split: str,
     *,
     batch_size: int,
@@ -476,18 +514,20 @@ def make_tf_dataset(
     seed: int = 0,
     normalisation: str | None = None,
     shuffle_buffer: int = SHUFFLE_BUFFER,
+    targets: Sequence[str] = ("mask",),
 ):
     """Stream a split's shards as a batched, prefetched ``tf.data.Dataset``.
 
     Shards are read one at a time (file order shuffled each epoch when ``shuffle``), so the
-    dataset is never held in memory; cutouts are normalised, augmented with a random
-    flip/rot90 applied identically to image and mask (seeded per epoch), shuffled in a
-    buffer of ``shuffle_buffer`` cutouts, batched and prefetched.
+    dataset is never held in memory; cutouts are normalised (with the noise of their own
+    folder), augmented with a random flip/rot90 applied identically to image and targets
+    (seeded per epoch), shuffled in a buffer of ``shuffle_buffer`` cutouts, batched and
+    prefetched.
 
     Parameters
     ----------
-    shard_dir : str or Path
-        Folder written by :func:`build_dataset`.
+    shard_dir : str or Path, or a sequence of them
+        Folder(s) written by :func:`build_dataset`, all with the same cutout size.
     split : {"train", "val", "test"}
         Split name.
     batch_size : int
@@ -497,42 +537,70 @@ def make_tf_dataset(
     seed : int
         Seed of shuffling and augmentation.
     normalisation : str, optional
-        Normalisation of the images; default the one in the metadata.
+        Normalisation of the images; default the one in each folder's metadata.
     shuffle_buffer : int
         Shuffle buffer size in cutouts.
+    targets : sequence of str
+        Target channels, names from :data:`TARGETS`: ``("mask",)`` for a segmentation
+        model, ``("mask", "centre")`` for a U-Net with a centre head.
 
     Returns
     -------
     tf.data.Dataset
-        Yields ``(images, masks)``, both float32 of shape ``(B, size, size, 1)``; its
-        cardinality is ``ceil(n_cutouts / batch_size)`` (``n_cutouts`` of the split from
-        the metadata; reading a different number of cutouts raises an error).
+        Yields ``(images, targets)``, float32 of shapes ``(B, size, size, 1)`` and
+        ``(B, size, size, len(targets))``; its cardinality is
+        ``ceil(n_cutouts / batch_size)`` (``n_cutouts`` of the split summed over the
+        folders' metadata; reading a different number of cutouts raises an error).
+
+    Raises
+    ------
+    ValueError
+        On a bad option, folders with different cutout sizes, or shards without a
+        requested target (written before centre maps existed: rebuild them).
     """
     import tensorflow as tf
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    files, meta = _shards(shard_dir, split)
-    norm = _normaliser(meta, normalisation)
-    size = int(meta["size"])
+    targets = _check_targets(targets)
+    folders = [shard_dir] if isinstance(shard_dir, (str, Path)) else list(shard_dir)
+    if not folders:
+        raise ValueError("no shard folder given")
+    files: list[tuple[Path, Callable[[np.ndarray], np.ndarray]]] = []
+    sizes, n_cutouts = set(), 0
+    for folder in folders:
+        found, meta = _shards(folder, split)
+        norm = _normaliser(meta, normalisation)
+        files += [(path, norm) for path in found]
+        sizes.add(int(meta["size"]))
+        n_cutouts += int(meta["splits"][split]["n_cutouts"])
+    if len(sizes) > 1:
+        raise ValueError(f"shard folders hold cutouts of different sizes {sorted(sizes)} px")
+    size = sizes.pop()
     epochs = itertools.count()
 
     def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([seed, next(epochs)])
         order = rng.permutation(len(files)) if shuffle else range(len(files))
         for i in order:
-            with np.load(files[i]) as shard:
-                images, masks = shard["image"], shard["mask"]
-            for image, mask in zip(images, masks):
-                image, mask = norm(image), mask.astype(np.float32)
+            path, norm = files[i]
+            with np.load(path) as shard:
+                missing = [t for t in targets if t not in shard.files]
+                if missing:
+                    raise ValueError(f"shard {path} has no {', '.join(missing)} map: it was "
+                                     "written by an older radioseg; rebuild the dataset")
+                images = shard["image"]
+                stacked = np.stack([shard[t].astype(np.float32) for t in targets], axis=-1)
+            for image, target in zip(images, stacked):
+                image = norm(image)[..., None]
                 if augment:
-                    image, mask = _augment(rng, image, mask)
-                yield image[..., None], mask[..., None]
+                    image, target = _augment(rng, image, target)
+                yield image, target
 
-    spec = tf.TensorSpec((size, size, 1), tf.float32)
-    ds = tf.data.Dataset.from_generator(generate, output_signature=(spec, spec))
+    ds = tf.data.Dataset.from_generator(generate, output_signature=(
+        tf.TensorSpec((size, size, 1), tf.float32),
+        tf.TensorSpec((size, size, len(targets)), tf.float32)))
     # a known length (ceil(n / batch_size) batches) lets Keras end each epoch cleanly
-    n_cutouts = int(meta["splits"][split]["n_cutouts"])
     ds = ds.apply(tf.data.experimental.assert_cardinality(n_cutouts))
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

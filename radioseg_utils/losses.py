@@ -8,10 +8,16 @@ dominated by easy background pixels. The losses here counter that imbalance:
 - ``"focal"`` -- focal loss of Lin et al. (2017), BCE down-weighted on easy pixels;
 - ``"bce_dice"`` -- :class:`BCEDiceLoss`, a weighted sum of BCE and Dice.
 
+A U-Net with a centre head (:mod:`radioseg_utils.centres`) outputs two channels, the mask
+and the centre heat map; :class:`MaskCentreLoss` applies one of the losses above to the
+first and :class:`CentreFocalLoss`, the penalty-reduced focal loss of CenterNet (Zhou et
+al. 2019), to the second.
+
 All are Keras-serialisable, so a saved model reloads with its loss. Metrics
 (:func:`pixel_metrics`) are IoU, precision and recall of the mask thresholded at 0.5.
 
-Tensors are ``(batch, height, width, 1)``: ``y_true`` in {0, 1}, ``y_pred`` probabilities.
+Tensors are ``(batch, height, width, channels)``: ``y_true`` in [0, 1] (masks in {0, 1}),
+``y_pred`` probabilities; metrics read the mask channel 0.
 
 References
 ----------
@@ -19,6 +25,8 @@ Milletari, F., Navab, N. & Ahmadi, S.-A. 2016, "V-Net", 3DV, doi:10.1109/3DV.201
 
 Lin, T.-Y., Goyal, P., Girshick, R., He, K. & Dollar, P. 2017, "Focal Loss for Dense
 Object Detection", ICCV, doi:10.1109/ICCV.2017.324
+
+Zhou, X., Wang, D. & Krähenbühl, P. 2019, "Objects as Points", arXiv:1904.07850
 """
 
 from __future__ import annotations
@@ -36,6 +44,10 @@ __all__ = [
     "PixelScore",
     "DiceLoss",
     "BCEDiceLoss",
+    "CentreFocalLoss",
+    "MaskCentreLoss",
+    "CENTRE_ALPHA",
+    "CENTRE_BETA",
     "dice_coefficient",
     "get_loss",
     "pixel_metrics",
@@ -51,6 +63,10 @@ FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
 #: Probability from which (>=) a pixel counts as source in the metrics.
 THRESHOLD = 0.5
+#: Focusing exponent of :class:`CentreFocalLoss` (CenterNet's alpha).
+CENTRE_ALPHA = 2.0
+#: Exponent of the penalty reduction near centres in :class:`CentreFocalLoss` (beta).
+CENTRE_BETA = 4.0
 #: Scores computed by :class:`PixelScore`.
 SCORES: tuple[str, ...] = ("iou", "precision", "recall", "f1")
 
@@ -144,6 +160,79 @@ class BCEDiceLoss(keras.losses.Loss):
                 "dice_weight": self.dice_weight, "smooth": self.smooth}
 
 
+@keras.saving.register_keras_serializable(package="radioseg")
+class CentreFocalLoss(keras.losses.Loss):
+    """Penalty-reduced pixel focal loss of a centre heat map (CenterNet), per cutout.
+
+    With ``y`` the target heat (1 at source centres, a Gaussian around them) and ``p`` the
+    prediction, the loss of a cutout is
+    ``-(sum_{y=1} (1-p)^a log p + sum_{y<1} (1-y)^b p^a log(1-p)) / max(1, N)``, ``N`` the
+    number of centres in it: pixels near a centre are hardly penalised for firing.
+
+    Parameters
+    ----------
+    alpha, beta : float
+        Focusing and penalty-reduction exponents.
+    name : str
+        Loss name shown in logs.
+    **kwargs
+        ``reduction`` and ``dtype`` of :class:`keras.losses.Loss`.
+    """
+
+    def __init__(self, alpha: float = CENTRE_ALPHA, beta: float = CENTRE_BETA, *,
+                 name: str = "centre_focal", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.alpha, self.beta = float(alpha), float(beta)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.clip(ops.convert_to_tensor(y_pred), 1e-6, 1.0 - 1e-6)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        positive = ops.cast(y_true >= 0.999, y_pred.dtype)
+        axes = tuple(range(1, len(y_pred.shape)))
+        pos = positive * (1.0 - y_pred) ** self.alpha * ops.log(y_pred)
+        neg = ((1.0 - positive) * (1.0 - y_true) ** self.beta * y_pred ** self.alpha
+               * ops.log(1.0 - y_pred))
+        n = ops.maximum(ops.sum(positive, axis=axes), 1.0)
+        return -(ops.sum(pos, axis=axes) + ops.sum(neg, axis=axes)) / n
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
+
+
+@keras.saving.register_keras_serializable(package="radioseg")
+class MaskCentreLoss(keras.losses.Loss):
+    """Loss of a two-channel (mask, centre) output: ``mask loss + w * centre loss``.
+
+    Parameters
+    ----------
+    mask_loss : str
+        Name of the mask-channel loss, one of :data:`LOSSES`.
+    centre_weight : float
+        Weight ``w`` of :class:`CentreFocalLoss` on the centre channel.
+    name : str
+        Loss name shown in logs.
+    **kwargs
+        ``reduction`` and ``dtype`` of :class:`keras.losses.Loss`.
+    """
+
+    def __init__(self, mask_loss: str = "bce_dice", centre_weight: float = 1.0, *,
+                 name: str = "mask_centre", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.mask_loss, self.centre_weight = str(mask_loss), float(centre_weight)
+        self._mask = get_loss(self.mask_loss, reduction=None)
+        self._centre = CentreFocalLoss(reduction=None)
+
+    def call(self, y_true, y_pred):
+        mask = self._mask(y_true[..., :1], y_pred[..., :1])
+        if len(mask.shape) > 1:  # Keras' BCE/focal give per-pixel values: mean per cutout
+            mask = ops.mean(mask, axis=tuple(range(1, len(mask.shape))))
+        return mask + self.centre_weight * self._centre(y_true[..., 1:2], y_pred[..., 1:2])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mask_loss": self.mask_loss,
+                "centre_weight": self.centre_weight}
+
+
 def get_loss(name: str, **options) -> keras.losses.Loss:
     """Return the loss called ``name``, one of :data:`LOSSES`.
 
@@ -183,7 +272,7 @@ def get_loss(name: str, **options) -> keras.losses.Loss:
 
 @keras.saving.register_keras_serializable(package="radioseg")
 class PixelScore(keras.metrics.Metric):
-    """IoU, precision, recall or F1 of the source class over all pixels seen.
+    """IoU, precision, recall or F1 of the source class (channel 0) over all pixels seen.
 
     A pixel is predicted as source when its probability is ``>= threshold``. True
     positives (TP), false positives (FP) and false negatives (FN) are summed over every
@@ -211,8 +300,8 @@ class PixelScore(keras.metrics.Metric):
         self.counts = self.add_variable(shape=(3,), initializer="zeros", name="tp_fp_fn")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        truth = ops.reshape(ops.cast(y_true, "float32") > 0.5, (-1,))
-        pred = ops.reshape(ops.cast(y_pred, "float32") >= self.threshold, (-1,))
+        truth = ops.reshape(ops.cast(y_true[..., :1], "float32") > 0.5, (-1,))
+        pred = ops.reshape(ops.cast(y_pred[..., :1], "float32") >= self.threshold, (-1,))
         tp = ops.sum(ops.cast(truth & pred, "float32"))
         fp = ops.sum(ops.cast(~truth & pred, "float32"))
         fn = ops.sum(ops.cast(truth & ~pred, "float32"))

@@ -94,7 +94,9 @@ def save_model(model: keras.Model, path: str | os.PathLike, *,
         Destination; ``.keras`` is appended if missing. Existing files are replaced.
     metadata : mapping
         JSON-serialisable description; must contain ``band`` and ``normalisation`` of the
-        training data, and usually ``model``, ``params``, ``integration``, ``tile_size``,
+        training data, optionally ``bands`` (every band trained on, when several) and
+        ``outputs`` (channel names, e.g. ``["mask", "centre"]``), and usually ``model``,
+        ``params``, ``integration``, ``tile_size``,
         ``training_set``, ``seed`` and ``scores``. The band is stored by name (``"B1"``).
         ``format``, ``input_shape``, ``dtype_policy``, ``versions``, ``git_commit`` and
         ``saved_utc`` are added.
@@ -144,8 +146,9 @@ def _input_side(expect_input: int | tuple[int, ...]) -> tuple[int, int, int | No
 def _mismatches(meta: dict, input_shape: tuple, *, band, normalisation,
                 expect_input) -> list[str]:
     problems = []
-    if band is not None and get_band(band).name != meta["band"]:
-        problems.append(f"trained on band {meta['band']}, data is band {get_band(band).name}")
+    trained = meta.get("bands") or [meta["band"]]
+    if band is not None and get_band(band).name not in trained:
+        problems.append(f"trained on band {'/'.join(trained)}, data is band {get_band(band).name}")
     if normalisation is not None and normalisation != meta["normalisation"]:
         problems.append(f"trained on {meta['normalisation']!r}-normalised input, data is "
                         f"{normalisation!r}-normalised")

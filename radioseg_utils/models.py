@@ -35,6 +35,7 @@ from keras import layers, ops
 __all__ = [
     "UNET_DEPTH",
     "UNET_FILTERS",
+    "CENTRE_PRIOR",
     "DROPOUT",
     "CAE_SIZE",
     "VAE_SIZE",
@@ -54,6 +55,8 @@ __all__ = [
 UNET_DEPTH = 4
 #: Default number of filters of the first U-Net level (doubled at each level).
 UNET_FILTERS = 16
+#: Initial output of the centre head (the fraction of pixels near a source centre).
+CENTRE_PRIOR = 0.01
 #: Default dropout rate after the first convolution of each block.
 DROPOUT = 0.05
 #: Default side of the convolutional-autoencoder cutouts, in pixels.
@@ -85,9 +88,15 @@ def _conv_block(
     return x
 
 
-def _sigmoid_head(x, name: str):
-    """1 x 1 convolution to one channel with a float32 sigmoid (safe under mixed precision)."""
-    return layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name=name)(x)
+def _sigmoid_head(x, name: str, *, prior: float | None = None):
+    """1 x 1 convolution to one channel with a float32 sigmoid (safe under mixed precision).
+
+    ``prior`` sets the initial output probability through the bias (CenterNet's trick for
+    sparse heat maps, which otherwise start with a huge loss on the background).
+    """
+    bias = "zeros" if prior is None else keras.initializers.Constant(np.log(prior / (1 - prior)))
+    return layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", bias_initializer=bias,
+                         name=name)(x)
 
 
 def _check_options(*, dropout: float = 0.0, **positive: int) -> None:
@@ -107,9 +116,10 @@ def build_unet(
     dropout: float = DROPOUT,
     input_channels: int = 1,
     kernel_size: int = 3,
+    centre_head: bool = False,
     name: str = "unet",
 ) -> keras.Model:
-    """Build a fully convolutional U-Net with a one-channel sigmoid output.
+    """Build a fully convolutional U-Net with a sigmoid mask output (and a centre head).
 
     Each of the ``depth`` encoder levels is two convolutions then 2 x 2 max pooling; the
     filters double at each level, starting from ``base_filters``. Each decoder level is a
@@ -130,6 +140,9 @@ def build_unet(
         Channels of the input image.
     kernel_size : int
         Side of the convolution kernels, in pixels.
+    centre_head : bool
+        Add a second 1 x 1 sigmoid head on the last decoder map that predicts the centre
+        heat map of :mod:`radioseg_utils.centres` (initial output :data:`CENTRE_PRIOR`).
     name : str
         Name of the Keras model.
 
@@ -137,7 +150,8 @@ def build_unet(
     -------
     keras.Model
         Input ``(None, None, None, input_channels)``, output ``(None, None, None, 1)``
-        of probabilities in [0, 1], float32.
+        of probabilities in [0, 1], float32 (``(..., 2)``: mask, centre with
+        ``centre_head``).
 
     Raises
     ------
@@ -149,6 +163,8 @@ def build_unet(
     >>> model = build_unet(depth=2, base_filters=4)
     >>> model.output_shape
     (None, None, None, 1)
+    >>> build_unet(depth=2, base_filters=4, centre_head=True).output_shape
+    (None, None, None, 2)
     """
     _check_options(depth=depth, base_filters=base_filters, dropout=dropout,
                    input_channels=input_channels, kernel_size=kernel_size)
@@ -167,7 +183,11 @@ def build_unet(
         )(x)
         x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level]])
         x = _conv_block(x, base_filters * 2**level, name=f"dec{level}", **opts)
-    return keras.Model(inputs, _sigmoid_head(x, "mask"), name=name)
+    outputs = _sigmoid_head(x, "mask")
+    if centre_head:
+        centre = _sigmoid_head(x, "centre", prior=CENTRE_PRIOR)
+        outputs = layers.Concatenate(name="mask_centre", dtype="float32")([outputs, centre])
+    return keras.Model(inputs, outputs, name=name)
 
 
 def build_cae(

@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from radioseg_utils.losses import get_loss, pixel_metrics
+from radioseg_utils.losses import MaskCentreLoss, get_loss, pixel_metrics
 from radioseg_utils.modelio import ModelMismatchError, dtype_policy, load_model, save_model
 from radioseg_utils.models import build_cae, build_unet, build_vae, check_input_size
 from radioseg_utils.trainconfig import PROFILES, TrainConfig, get_profile
@@ -90,7 +90,8 @@ def build_model(config: TrainConfig) -> keras.Model:
     """Build the (uncompiled) model that ``config`` describes, under the current dtype policy."""
     if config.model == "unet":
         return build_unet(depth=config.depth, base_filters=config.base_filters,
-                          batch_norm=config.batch_norm, dropout=config.dropout)
+                          batch_norm=config.batch_norm, dropout=config.dropout,
+                          centre_head=config.centre_head)
     if config.model == "cae":
         return build_cae(config.tile_size, depth=config.depth,
                          base_filters=config.base_filters, batch_norm=config.batch_norm,
@@ -158,9 +159,9 @@ def _as_dataset(data, *, batch_size: int, shuffle: bool, seed: int, what: str) -
                         f"got {type(data).__name__}")
     images, masks = (np.asarray(a, dtype=np.float32) for a in data)
     images, masks = (a[..., None] if a.ndim == 3 else a for a in (images, masks))
-    if images.ndim != 4 or images.shape[:3] != masks.shape[:3] or masks.shape[-1] != 1:
+    if images.ndim != 4 or masks.ndim != 4 or images.shape[:3] != masks.shape[:3]:
         raise ValueError(f"{what}: images {images.shape} and masks {masks.shape} must be "
-                         "(N, H, W[, C]) and (N, H, W[, 1]) with the same N, H, W")
+                         "(N, H, W[, C]) and (N, H, W[, T]) with the same N, H, W")
     if not np.isfinite(images).all():
         raise ValueError(f"{what}: images contain NaN or inf")
     if masks.min() < 0 or masks.max() > 1:
@@ -184,6 +185,10 @@ def _check_dataset(ds: tf.data.Dataset, config: TrainConfig, *, what: str) -> No
                          f"tile_size={shape[1]} so the model sidecar records the truth")
     if shape[3] != 1:
         raise ValueError(f"{what}: cutouts have {shape[3]} channels, the models take 1")
+    targets = tuple(ds.element_spec[1].shape)[-1]
+    if config.model == "unet" and targets is not None and targets != len(config.targets):
+        raise ValueError(f"{what}: targets have {targets} channel(s) but the model learns "
+                         f"{len(config.targets)} ({', '.join(config.targets)})")
 
 
 def _plain(value: Any) -> int | float:
@@ -395,8 +400,10 @@ def train_model(
             model = keras.saving.load_model(out_dir / _CHECKPOINT)
         else:
             model = build_model(config)
-            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                          loss=get_loss(config.loss), metrics=pixel_metrics())
+            loss = (MaskCentreLoss(config.loss, config.centre_weight) if config.centre_head
+                    else get_loss(config.loss))
+            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
+                          metrics=pixel_metrics())
     if initial < config.epochs and not state["stopped_early"]:
         own = _callbacks(config, out_dir, state, monitor=monitor, progress=progress)
         try:
@@ -429,14 +436,15 @@ def _sidecar_fields(config: TrainConfig) -> dict[str, Any]:
     if config.model == "vae":
         params.update(latent_dim=config.latent_dim, kl_weight=config.kl_weight)
     return {"model": config.model, "params": params, "loss": config.loss,
-            "band": config.band, "integration": config.integration,
-            "normalisation": config.normalisation, "tile_size": config.tile_size,
-            "training_set": config.training_set, "seed": config.seed}
+            "band": config.band, "bands": list(config.bands), "outputs": list(config.targets),
+            "integration": config.integration, "normalisation": config.normalisation,
+            "tile_size": config.tile_size, "training_set": config.training_set,
+            "seed": config.seed}
 
 
 def train_from_shards(
     config: TrainConfig,
-    shard_dir: str | os.PathLike,
+    shard_dir: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     out_dir: str | os.PathLike,
     resume: bool = True,
@@ -445,33 +453,39 @@ def train_from_shards(
     """Train on the ``train``/``val`` splits of shards written by the dataset module.
 
     The band, integration and cutout size recorded in the shards' ``metadata.json``
-    replace those of ``config`` (the data is the truth); the images are normalised with
-    ``config.normalisation``. The training split is augmented and shuffled with
-    ``config.seed``; the batch size is :func:`effective_batch_size`. An empty
-    ``config.training_set`` becomes the shard folder name. Other parameters as in
+    replace those of ``config`` (the data is the truth; with several folders, the first
+    gives band and integration and ``bands`` lists them all); each folder's images are
+    normalised with ``config.normalisation`` and its own noise. The targets are the mask,
+    and the centre map for ``config.centre_head``. The training split is augmented and
+    shuffled with ``config.seed``; the batch size is :func:`effective_batch_size`. An empty
+    ``config.training_set`` becomes the shard folder name(s). Other parameters as in
     :func:`train_model`.
 
     Raises
     ------
     FileNotFoundError
-        If ``shard_dir`` is not a shard folder.
+        If a folder is not a shard folder.
     """
-    shard_dir = Path(shard_dir)
-    if not shard_dir.is_dir():
-        raise FileNotFoundError(f"dataset shard folder {shard_dir} does not exist")
+    folders = ([Path(shard_dir)] if isinstance(shard_dir, (str, os.PathLike))
+               else [Path(f) for f in shard_dir])
+    for folder in folders:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"dataset shard folder {folder} does not exist")
     from radioseg_utils.dataset import make_tf_dataset, read_metadata
 
-    meta = read_metadata(shard_dir)
-    data = {"band": meta["band"], "tile_size": int(meta["size"]),
+    metas = [read_metadata(folder) for folder in folders]
+    meta = metas[0]
+    data = {"band": meta["band"], "bands": tuple(m["band"] for m in metas),
+            "tile_size": int(meta["size"]),
             "integration": meta.get("integration_h") or config.integration,
-            "training_set": config.training_set or shard_dir.name}
+            "training_set": config.training_set or "+".join(f.name for f in folders)}
     changed = {k: v for k, v in data.items() if getattr(config, k) != v}
     if changed:
         logger.info("config fields taken from the dataset metadata: %s", changed)
     config = config.replace(**data)
     batch_size = effective_batch_size(config)
     options = {"batch_size": batch_size, "seed": config.seed,
-               "normalisation": config.normalisation}
-    train = make_tf_dataset(shard_dir, "train", augment=True, shuffle=True, **options)
-    val = make_tf_dataset(shard_dir, "val", augment=False, shuffle=False, **options)
+               "normalisation": config.normalisation, "targets": config.targets}
+    train = make_tf_dataset(folders, "train", augment=True, shuffle=True, **options)
+    val = make_tf_dataset(folders, "val", augment=False, shuffle=False, **options)
     return train_model(config, train, val, out_dir=out_dir, resume=resume, progress=progress)

@@ -56,7 +56,10 @@ class TrainConfig:
     latent_dim, kl_weight : int, float
         VAE latent dimension and KL weight.
     loss : str
-        One of :data:`radioseg_utils.losses.LOSSES`.
+        One of :data:`radioseg_utils.losses.LOSSES` (of the mask channel).
+    centre_head, centre_weight : bool, float
+        U-Net with a centre head (:mod:`radioseg_utils.centres`), trained on
+        ``(mask, centre)`` targets with ``loss + centre_weight * centre focal loss``.
     learning_rate : float
         Initial Adam learning rate.
     epochs : int
@@ -74,7 +77,11 @@ class TrainConfig:
     profile : str
         Name of the profile this config came from.
     band, integration : str, int
-        SDC1 band and integration time (h) of the training images.
+        SDC1 band and integration time (h) of the training images (of the first set when
+        several are mixed).
+    bands : tuple of str
+        Every band of the training images (empty: ``(band,)``); a model is applied only
+        to the bands it was trained on.
     normalisation : str
         Name of the input normalisation of the training cutouts.
     tile_size : int, optional
@@ -93,6 +100,8 @@ class TrainConfig:
     latent_dim: int = 16
     kl_weight: float = 1.0
     loss: str = "bce_dice"
+    centre_head: bool = False
+    centre_weight: float = 1.0
     learning_rate: float = 1e-3
     epochs: int = 30
     batch_size: int = 8
@@ -104,6 +113,7 @@ class TrainConfig:
     profile: str = "custom"
     band: str = "B1"
     integration: int = 1000
+    bands: tuple[str, ...] = ()
     normalisation: str = "minmax"
     tile_size: int | None = None
     training_set: str = ""
@@ -129,6 +139,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.integration={self.integration!r} h: expected one "
                              f"of {INTEGRATIONS}")
         object.__setattr__(self, "band", get_band(self.band).name)
+        bands = tuple(dict.fromkeys(get_band(b).name for b in (self.band, *self.bands)))
+        object.__setattr__(self, "bands", bands)
+        if self.centre_head and self.model != "unet":
+            raise ValueError(f"TrainConfig.centre_head needs model='unet', got {self.model!r}")
+        if not self.centre_weight > 0:
+            raise ValueError(f"TrainConfig.centre_weight must be > 0, got {self.centre_weight!r}")
         if self.tile_size is None:
             object.__setattr__(self, "tile_size", DEFAULT_TILE[self.model])
         check_input_size((self.tile_size, self.tile_size, 1), multiple=self.size_multiple,
@@ -138,6 +154,11 @@ class TrainConfig:
     def size_multiple(self) -> int:
         """Factor that cutout sides must be multiples of (``2**depth`` for the U-Net)."""
         return 2**self.depth if self.model == "unet" else 1
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Target channels (:data:`radioseg_utils.dataset.TARGETS`) the model learns."""
+        return ("mask", "centre") if self.centre_head else ("mask",)
 
     @property
     def input_size(self) -> int | None:
@@ -150,7 +171,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-serialisable dict."""
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "bands": list(self.bands)}
 
 
 #: Named settings: ``quick`` trains in minutes on 2 CPU cores, ``full`` is for a GPU.

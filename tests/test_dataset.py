@@ -212,3 +212,44 @@ def test_cli_dataset_on_real_cutout(sdc1_dir, tmp_path, capsys):
     assert train.masks[train.images > 0.25].mean() > 0.9
     assert main(argv) == 2  # shards exist: a one-line error, no traceback
     assert "already holds" in capsys.readouterr().err
+
+
+def test_shards_hold_centre_maps_at_the_selected_sources(shards, field):
+    out, meta = shards
+    image, truth, wcs = field
+    arrays = ds.load_split_arrays(out, "train")
+    assert arrays.centres.shape == arrays.masks.shape
+    rows = np.array(sorted({int(v) - 1 for v in np.unique(arrays.labels) if v > 0}))
+    x, y = wcs.world_to_pixel_values(truth["ra_core"][rows], truth["dec_core"][rows])
+    peaks = 0
+    for heat, origin in zip(arrays.centres[..., 0], arrays.origins):
+        inside = ((x >= origin[1]) & (x < origin[1] + SIZE - 0.5)
+                  & (y >= origin[0]) & (y < origin[0] + SIZE - 0.5))
+        ix = np.rint(x[inside]).astype(int) - origin[1]
+        iy = np.rint(y[inside]).astype(int) - origin[0]
+        np.testing.assert_array_equal(heat[iy, ix], 1.0)  # every selected centre is a peak
+        peaks += int((heat == 1.0).sum())
+    assert peaks > 0
+    assert 0 < float(arrays.centres.mean()) < 0.2
+
+
+def test_tf_dataset_with_centre_target_over_two_folders(shards, field, tmp_path):
+    out, meta = shards
+    image, truth, wcs = field
+    other = tmp_path / "twice-as-noisy"
+    ds.build_dataset(image, truth, wcs, "B1", out_dir=other, size=SIZE, noise=2 * NOISE,
+                     seed=3, block=32, normalisation="noise")
+    tfd = ds.make_tf_dataset([out, other], "val", batch_size=64, augment=False, shuffle=False,
+                             targets=("mask", "centre"))
+    images, targets = (np.concatenate(a) for a in zip(*((i.numpy(), t.numpy()) for i, t in tfd)))
+    n = meta["splits"]["val"]["n_cutouts"]
+    assert targets.shape == (2 * n, SIZE, SIZE, 2)
+    assert int(tfd.cardinality()) == -(-2 * n // 64)
+    first = ds.load_split_arrays(out, "val")
+    np.testing.assert_array_equal(targets[:n, ..., 1:], first.centres)
+    np.testing.assert_array_equal(targets[:n, ..., :1], first.masks)
+    # each folder is normalised with its own noise: same pixels, other values
+    np.testing.assert_array_equal(images[n:], ds.load_split_arrays(other, "val").images)
+    assert not np.allclose(images[n:], images[:n])
+    with pytest.raises(ValueError, match="targets"):
+        ds.make_tf_dataset(out, "val", batch_size=4, targets=("mask", "halo"))
