@@ -9,8 +9,14 @@ i.e. 0.96 and 1.12 restoring-beam FWHMs: :data:`DEFAULT_ACF_FWHM_BEAMS`.
 The model here is white Gaussian noise convolved with a separable Gaussian kernel of
 ``sigma_k = sigma_acf / sqrt(2)`` per axis, so the autocorrelation is a Gaussian of the
 requested FWHM; the kernel is normalised so that the expected pixel rms is exactly the
-requested one. The small negative autocorrelation lobe of the real noise (-0.11 at 3 px
-along x) is not modelled.
+requested one.
+
+The real noise is not Gaussian-correlated: its autocorrelation dips below zero at 3 px
+along x (a restored interferometric image has the negative sidelobes of its uv taper).
+Given target autocorrelations at lags 1, 2, ... (``acf``), the separable kernel is instead
+fitted tap by tap (:func:`kernel_from_acf`) so that its autocorrelation matches them;
+:data:`REAL_NOISE_ACF` holds those of the pure noise of the real B1 1000 h cutout (the
+image minus its rendered truth, :mod:`radioseg_utils.realism`), used by the simulator.
 
 Tiles are seamless and reproducible: white noise is drawn on a fixed grid of
 :data:`NOISE_BLOCK`-pixel blocks, each from its own seed ``(seed, block_y, block_x)``, and a
@@ -20,22 +26,36 @@ value therefore depends only on the seed and its position, never on the tiling.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import binary_dilation, correlate1d
+from scipy.optimize import least_squares
 
 __all__ = [
     "CorrelatedNoise",
     "DEFAULT_ACF_FWHM_BEAMS",
+    "REAL_NOISE_ACF",
     "NOISE_BLOCK",
     "autocorrelation",
     "acf_fwhm",
     "bright_pixel_mask",
+    "kernel_from_acf",
 ]
 
 #: Autocorrelation FWHM (x, y) in units of the restoring-beam FWHM, from the real B1 cutout.
 DEFAULT_ACF_FWHM_BEAMS: tuple[float, float] = (0.96, 1.12)
+#: Autocorrelation (x, y) at lags 1..6 px of the noise of the real B1 1000 h cutout: the
+#: image minus its truth rendered by the simulator (0.95 rms, Gaussian). Beam-sized (about
+#: 2.5 px per beam FWHM in every SDC1 band), with a negative lobe at 3 px along x.
+REAL_NOISE_ACF: tuple[tuple[float, ...], tuple[float, ...]] = (
+    (0.628, 0.053, -0.145, -0.093, -0.048, -0.040),
+    (0.708, 0.210, -0.036, -0.050, -0.004, 0.028),
+)
+#: Half-width (px) of a kernel fitted to an autocorrelation: its taps beyond the fitted lags.
+_ACF_KERNEL_EXTRA: int = 1
 #: Side in pixels of the blocks on which white noise is drawn (fixes the random stream).
 NOISE_BLOCK: int = 256
 #: Kernel half-width in kernel sigmas.
@@ -53,6 +73,56 @@ def _kernel(fwhm_acf: float) -> np.ndarray:
     return k / np.sqrt(np.sum(k**2))
 
 
+def _kernel_acf(half: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation (lags 0..) of the symmetric kernel with taps ``half``."""
+    k = np.concatenate([half[:0:-1], half])
+    full = np.correlate(k, k, mode="full")[k.size - 1:]
+    return full / full[0]
+
+
+@lru_cache(maxsize=16)
+def _fit_kernel(acf: tuple[float, ...]) -> np.ndarray:
+    target = np.asarray(acf, dtype=float)
+    radius = target.size + _ACF_KERNEL_EXTRA
+    start = _kernel(acf_fwhm(np.array([1.0, min(max(target[0], 0.05), 0.95)])))
+    half0 = np.zeros(radius + 1)
+    centre = start.size // 2
+    n = min(radius + 1, centre + 1)
+    half0[:n] = start[centre:centre + n]
+    fit = least_squares(lambda h: _kernel_acf(h)[1:target.size + 1] - target, half0,
+                        xtol=1e-12, ftol=1e-12, gtol=1e-12)
+    k = np.concatenate([fit.x[:0:-1], fit.x])
+    return k / np.sqrt(np.sum(k**2))
+
+
+def kernel_from_acf(acf: Sequence[float]) -> np.ndarray:
+    """Symmetric 1-D kernel (``sum(k**2) == 1``) whose autocorrelation fits ``acf``.
+
+    Parameters
+    ----------
+    acf : sequence of float
+        Target autocorrelation at lags 1, 2, ..., n pixels (each in (-1, 1)).
+
+    Returns
+    -------
+    ndarray, shape (2 (n + 1) + 1,)
+        Kernel taps (least-squares fit of its normalised autocorrelation at lags 1..n,
+        started from the Gaussian kernel of the same lag-1 value). White noise correlated
+        with it has unit variance and that autocorrelation.
+
+    Examples
+    --------
+    >>> k = kernel_from_acf([0.6, 0.1, -0.1])
+    >>> acf = np.correlate(k, k, "full")[k.size - 1:]
+    >>> np.round(acf[1:4], 3).tolist()
+    [0.6, 0.1, -0.1]
+    """
+    target = tuple(float(a) for a in acf)
+    if not target or not all(np.isfinite(a) and -1 < a < 1 for a in target):
+        raise ValueError(f"acf must be one or more lags in (-1, 1), got {list(acf)}")
+    return _fit_kernel(target).copy()
+
+
 @dataclass(frozen=True)
 class CorrelatedNoise:
     """Gaussian noise with a Gaussian autocorrelation, generated tile by tile.
@@ -68,6 +138,10 @@ class CorrelatedNoise:
         Seed of the random field; same seed and position give the same value.
     offset : float
         Constant added to every pixel (the real B1 1000 h background sits at -0.67 rms).
+    acf : ((float, ...), (float, ...)), optional
+        Target autocorrelation along x and along y at lags 1, 2, ... px (e.g.
+        :data:`REAL_NOISE_ACF`); when given, the kernels come from :func:`kernel_from_acf`
+        and ``fwhm_pix`` is not used.
 
     Examples
     --------
@@ -81,12 +155,24 @@ class CorrelatedNoise:
     fwhm_pix: tuple[float, float]
     seed: int
     offset: float = 0.0
+    acf: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.rms) and self.rms >= 0):
             raise ValueError(f"noise rms must be finite and >= 0, got {self.rms}")
         if len(self.fwhm_pix) != 2 or not all(np.isfinite(f) and f > 0 for f in self.fwhm_pix):
             raise ValueError(f"fwhm_pix must be two positive numbers (x, y), got {self.fwhm_pix}")
+        if self.acf is not None:
+            if len(self.acf) != 2:
+                raise ValueError(f"acf must be two sequences of lags (x, y), got {self.acf}")
+            for axis in self.acf:
+                kernel_from_acf(axis)  # validates
+
+    def kernels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The 1-D kernels (x, y) applied to white noise, each with ``sum(k**2) == 1``."""
+        if self.acf is not None:
+            return kernel_from_acf(self.acf[0]), kernel_from_acf(self.acf[1])
+        return _kernel(self.fwhm_pix[0]), _kernel(self.fwhm_pix[1])
 
     def _white(self, y0: int, x0: int, shape: tuple[int, int]) -> np.ndarray:
         """Unit white noise on rows y0.., columns x0.. (any integers), from the block grid."""
@@ -122,7 +208,7 @@ class CorrelatedNoise:
         ny, nx = (int(n) for n in shape)
         if ny <= 0 or nx <= 0:
             raise ValueError(f"tile shape must be positive, got {shape}")
-        kx, ky = _kernel(self.fwhm_pix[0]), _kernel(self.fwhm_pix[1])
+        kx, ky = self.kernels()
         hx, hy = kx.size // 2, ky.size // 2
         white = self._white(int(y0) - hy, int(x0) - hx, (ny + 2 * hy, nx + 2 * hx))
         smooth = correlate1d(white, kx, axis=1, mode="constant")[:, hx:hx + nx]

@@ -7,8 +7,16 @@ A field is the sum of
 2. the fainter (confusion) sources as points: fluxes gridded to the nearest pixel and
    convolved with the restoring beam (their sizes are far below the beam; SDC1 convolved
    them with the near-Gaussian dirty beam, whose sidelobes, < 4e-4, are ignored);
-3. correlated Gaussian noise (:mod:`radioseg_utils.noise_model`) at ``band.noise(t)``,
-   optionally with the negative background of the real 1000 h image.
+3. correlated Gaussian noise (:mod:`radioseg_utils.noise_model`) of rms
+   ``NOISE_SIGMA[t] * band.noise(t)``, with the autocorrelation of the real noise
+   (:data:`~radioseg_utils.noise_model.REAL_NOISE_ACF`) and the negative background
+   :data:`BACKGROUND_SIGMA` of the real 1000 h image.
+
+Fluxes are scaled by :data:`FLUX_SCALE` (times the primary beam, when one is applied) from
+intrinsic (the truth's ``flux``) to apparent (the image's). These defaults were measured
+by rendering the truth of the real B1 1000 h cutout on its own grid
+(:mod:`radioseg_utils.realism`): the real image is that model times the primary beam times
+0.918, plus noise of 0.95 ``band.noise(1000)`` sitting at -0.82 rms.
 
 Sources come from a truth catalogue or from the synthetic population
 (:mod:`radioseg_utils.population`), drawn on a fixed grid of :data:`POPULATION_BLOCK`-pixel
@@ -20,8 +28,10 @@ written into a preallocated FITS file with positioned writes, so memory stays bo
 The truth table (ECSV beside the FITS file) lists, for a catalogue, every input source
 whose centroid falls on the image; for the synthetic population, every source drawn as a
 model (``selection`` 1: apparent flux >= ``point_sigma`` rms). It adds ``x``, ``y``
-(centroid pixel), ``peak_snr`` (peak of the beam-convolved model / noise rms; apparent flux)
-and ``selection`` (1 drawn as a model, 0 as a point).
+(centroid pixel), ``peak_snr`` (:func:`radioseg_utils.metrics.true_peak_snr`: the peak of the
+beam-convolved model of apparent flux, over the band's rms at ``integration_h``; the one
+definition the evaluation uses for real truth catalogues too) and ``selection`` (1 drawn as a
+model, 0 as a point).
 """
 
 from __future__ import annotations
@@ -41,13 +51,15 @@ from scipy.ndimage import correlate1d
 
 from .bands import Band, get_band
 from .fitsio import SDC1_CENTRE, sdc1_header, sdc1_wcs
-from .noise_model import DEFAULT_ACF_FWHM_BEAMS, CorrelatedNoise
+from .metrics import true_peak_snr
+from .noise_model import DEFAULT_ACF_FWHM_BEAMS, REAL_NOISE_ACF, CorrelatedNoise
 from .paths import check_writable
 from .population import synthetic_population
 from .sources import PrimaryBeam, add_stamp, source_stamps
 
 __all__ = [
     "SimulatedField",
+    "Attenuation",
     "simulate_field",
     "load_primary_beam",
     "DEFAULT_TILE",
@@ -56,6 +68,8 @@ __all__ = [
     "FLUX_MIN_SIGMA",
     "POINT_SIGMA",
     "BACKGROUND_SIGMA",
+    "NOISE_SIGMA",
+    "FLUX_SCALE",
 ]
 
 #: Tile side in pixels.
@@ -70,14 +84,21 @@ HALO_PIX: int = 256
 FLUX_MIN_SIGMA: float = 0.3
 #: Sources fainter than this (apparent flux / rms) are rendered as points.
 POINT_SIGMA: float = 1.0
-#: Mean noise background (units of rms) per integration. The median of the source-masked
-#: pixels of the real B1 1000 h image is -0.67 rms; the faint simulated population raises
-#: it by ~0.1 rms, so the noise sits at -0.77 rms. No measurement exists for 8 h and 100 h.
-BACKGROUND_SIGMA: dict[int, float] = {8: 0.0, 100: 0.0, 1000: -0.77}
+#: Mean noise background (units of ``band.noise(t)``) per integration: the real B1 1000 h
+#: cutout minus its rendered truth sits at -0.82 rms (its image median, with the faint
+#: sources, is -0.69 rms). No measurement exists for 8 h and 100 h.
+BACKGROUND_SIGMA: dict[int, float] = {8: 0.0, 100: 0.0, 1000: -0.82}
+#: rms of the noise alone (units of ``band.noise(t)``) per integration: the real B1 1000 h
+#: cutout minus its rendered truth has 0.95 rms (Gaussian); ``band.noise(1000)`` is the rms
+#: of the image, faint sources included. No measurement exists for 8 h and 100 h.
+NOISE_SIGMA: dict[int, float] = {8: 1.0, 100: 1.0, 1000: 0.95}
+#: Apparent / intrinsic flux beyond the primary beam: the real B1 1000 h cutout fits its
+#: truth rendered with the primary beam at 0.918 (point-like and resolved sources alike).
+FLUX_SCALE: float = 0.918
 _POPULATION_STREAM, _NOISE_STREAM = 1, 2
 _BLOCK_OFFSET = 1 << 16
 _FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
-_TRUTH_EXTRA = {"peak_snr": "peak of the beam-convolved model / noise rms",
+_TRUTH_EXTRA = {"peak_snr": "true_peak_snr: peak of the beam-convolved model / noise rms",
                 "selection": "1 drawn as a beam-convolved model, 0 as a faint point"}
 
 
@@ -132,13 +153,27 @@ class _Tile:
     nx: int
     shape: tuple[int, int]
     centre: tuple[float, float]
+    crpix: tuple[float, float] | None
     rms: float
-    noise: CorrelatedNoise
-    primary_beam: PrimaryBeam | None
+    noise: CorrelatedNoise | None
+    primary_beam: Attenuation
     catalogue: Table | None
     seed: int
     flux_min: float
     point_sigma: float
+
+
+@dataclass(frozen=True)
+class Attenuation:
+    """Intrinsic to apparent flux: ``scale`` times the primary beam (if any); picklable."""
+
+    primary_beam: PrimaryBeam | None
+    scale: float
+
+    def __call__(self, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+        gain = (np.ones(np.shape(ra)) if self.primary_beam is None
+                else self.primary_beam(ra, dec))
+        return self.scale * np.asarray(gain, dtype=float)
 
 
 def load_primary_beam(
@@ -191,19 +226,15 @@ def _beam_kernel(band: Band) -> np.ndarray:
 def _render_tile(spec: _Tile) -> tuple[np.ndarray, Table]:
     """Image (float32, ny x nx) and truth rows (centroids on the tile) of one tile."""
     band = get_band(spec.band)
-    wcs = sdc1_wcs(band, spec.shape, centre=spec.centre)
+    wcs = sdc1_wcs(band, spec.shape, centre=spec.centre, crpix=spec.crpix)
     sources = _block_sources(spec, wcs) if spec.catalogue is None else spec.catalogue
     x, y = wcs.wcs_world2pix(np.asarray(sources["ra_cent"]) % 360.0, sources["dec_cent"], 0)
-    gain = (np.ones(len(sources)) if spec.primary_beam is None
-            else spec.primary_beam(sources["ra_cent"], sources["dec_cent"]))
-    apparent = np.asarray(sources["flux"], float) * gain
+    apparent = np.asarray(sources["flux"], float) * spec.primary_beam(
+        np.asarray(sources["ra_cent"], float), np.asarray(sources["dec_cent"], float))
     model = apparent >= spec.point_sigma * spec.rms
     image = np.zeros((spec.ny, spec.nx))
-    peak = apparent.copy()
-    rows = np.flatnonzero(model)
-    for stamp in source_stamps(sources[rows], _tile_wcs(wcs, spec.y0, spec.x0), band,
-                               shape=(spec.ny, spec.nx), primary_beam=spec.primary_beam):
-        peak[rows[stamp.index]] = stamp.data.max()
+    for stamp in source_stamps(sources[np.flatnonzero(model)], _tile_wcs(wcs, spec.y0, spec.x0),
+                               band, shape=(spec.ny, spec.nx), primary_beam=spec.primary_beam):
         add_stamp(image, stamp)
     kernel = _beam_kernel(band)
     r = kernel.size // 2
@@ -216,14 +247,16 @@ def _render_tile(spec: _Tile) -> tuple[np.ndarray, Table]:
     points = correlate1d(correlate1d(points, kernel, axis=1, mode="constant"), kernel, axis=0,
                          mode="constant")
     image += points[r:r + spec.ny, r:r + spec.nx]
-    image += spec.noise.tile(spec.y0, spec.x0, (spec.ny, spec.nx))
+    if spec.noise is not None:
+        image += spec.noise.tile(spec.y0, spec.x0, (spec.ny, spec.nx))
     own = (np.floor(x) >= spec.x0) & (np.floor(x) < spec.x0 + spec.nx) & \
           (np.floor(y) >= spec.y0) & (np.floor(y) < spec.y0 + spec.ny)
     if spec.catalogue is None:
         own &= model
     truth = sources[own]
     truth["x"], truth["y"] = x[own], y[own]
-    truth["peak_snr"] = peak[own] / spec.rms
+    truth["peak_snr"] = true_peak_snr(truth, band, noise=spec.rms, wcs=wcs,
+                                      primary_beam=spec.primary_beam)
     truth["selection"] = model[own].astype(np.int32)
     for name, desc in _TRUTH_EXTRA.items():
         truth[name].description = desc
@@ -281,6 +314,7 @@ def simulate_field(
     seed: int,
     catalogue: Table | None = None,
     centre: tuple[float, float] = SDC1_CENTRE,
+    crpix: tuple[float, float] | None = None,
     primary_beam: bool | str | Path | PrimaryBeam = False,
     tile: int = DEFAULT_TILE,
     n_workers: int = 1,
@@ -288,6 +322,8 @@ def simulate_field(
     ndim: int = 4,
     background_sigma: float | None = None,
     point_sigma: float = POINT_SIGMA,
+    add_noise: bool = True,
+    flux_scale: float = FLUX_SCALE,
     overwrite: bool = False,
 ) -> SimulatedField:
     """Render an SDC1-like field from a catalogue or the synthetic population.
@@ -306,7 +342,12 @@ def simulate_field(
         Tidy truth catalogue to render (e.g. an SDC1 training catalogue); default: the
         synthetic population down to ``FLUX_MIN_SIGMA`` rms.
     centre : (ra, dec)
-        Sky position (deg) of the image centre; default the SDC1 field centre.
+        Sky position (deg) of the reference pixel (the image centre by default); default
+        the SDC1 field centre.
+    crpix : (x, y), optional
+        1-based reference pixel (:func:`radioseg_utils.fitsio.sdc1_wcs`); default the image
+        centre. With ``centre`` it reproduces the grid of a real cutout (e.g. its truth
+        rendered on its own pixels, :mod:`radioseg_utils.realism`).
     primary_beam : bool, path or PrimaryBeam
         Attenuate fluxes by the primary beam (True: the band's SDC1 model from the data
         registry). Default False: intrinsic fluxes.
@@ -323,6 +364,12 @@ def simulate_field(
         Constant background in units of rms; default :data:`BACKGROUND_SIGMA`.
     point_sigma : float
         Apparent flux (units of rms) below which sources are rendered as points.
+    add_noise : bool
+        Add the correlated noise and background (False: the noise-free sky model; the
+        truth's ``peak_snr`` is still relative to ``band.noise(integration_h)``).
+    flux_scale : float
+        Apparent / intrinsic flux beyond the primary beam (1: the image holds the truth
+        fluxes, times the primary beam if applied).
     overwrite : bool
         Replace existing output files.
 
@@ -345,17 +392,20 @@ def simulate_field(
     if tile <= 0 or n_workers < 1:
         raise ValueError(f"tile and n_workers must be positive, got tile={tile}, "
                          f"n_workers={n_workers}")
-    wcs = sdc1_wcs(band, (ny, nx), centre=centre)
+    wcs = sdc1_wcs(band, (ny, nx), centre=centre, crpix=crpix)
     header = sdc1_header(wcs, band, ndim=ndim)
     header["OBJECT"] = "radioseg simulated field"
     header["SIMSEED"], header["SIMINTEG"] = int(seed), (int(integration_h), "integration [h]")
     if background_sigma is None:
         background_sigma = BACKGROUND_SIGMA[int(integration_h)]
     noise_seed = int(np.random.SeedSequence([seed, _NOISE_STREAM]).generate_state(1)[0])
-    noise = CorrelatedNoise(rms=rms, seed=noise_seed,
+    noise = CorrelatedNoise(rms=NOISE_SIGMA[int(integration_h)] * rms, seed=noise_seed,
                             fwhm_pix=tuple(f * band.beam_fwhm_pix for f in DEFAULT_ACF_FWHM_BEAMS),
-                            offset=background_sigma * rms)
-    pb = load_primary_beam(band, primary_beam)
+                            offset=background_sigma * rms,
+                            acf=REAL_NOISE_ACF) if add_noise else None
+    if not (np.isfinite(flux_scale) and flux_scale > 0):
+        raise ValueError(f"flux_scale must be positive and finite, got {flux_scale}")
+    pb = Attenuation(load_primary_beam(band, primary_beam), float(flux_scale))
     if catalogue is not None:
         cx, cy = wcs.wcs_world2pix(np.asarray(catalogue["ra_cent"]) % 360.0,
                                    catalogue["dec_cent"], 0)
@@ -368,7 +418,7 @@ def simulate_field(
                         & (cy >= y0 - HALO_PIX) & (cy < y0 + tile + HALO_PIX))
                 sub = catalogue[near]
             specs.append(_Tile(band.name, y0, x0, min(tile, ny - y0), min(tile, nx - x0), (ny, nx),
-                               tuple(centre), rms,
+                               tuple(centre), None if crpix is None else tuple(crpix), rms,
                                noise, pb, sub, int(seed), FLUX_MIN_SIGMA * band.noise(1000),
                                point_sigma))
 

@@ -12,8 +12,20 @@ from astropy.table import Table
 from radioseg_utils.bands import get_band
 from radioseg_utils.cli import main
 from radioseg_utils.fitsio import sdc1_wcs
-from radioseg_utils.noise_model import CorrelatedNoise, acf_fwhm, autocorrelation
-from radioseg_utils.simulate import BACKGROUND_SIGMA, load_primary_beam, simulate_field
+from radioseg_utils.noise_model import (
+    REAL_NOISE_ACF,
+    CorrelatedNoise,
+    acf_fwhm,
+    autocorrelation,
+    kernel_from_acf,
+)
+from radioseg_utils.simulate import (
+    BACKGROUND_SIGMA,
+    FLUX_SCALE,
+    NOISE_SIGMA,
+    load_primary_beam,
+    simulate_field,
+)
 from radioseg_utils.sources import PrimaryBeam
 
 BAND = get_band("B1")
@@ -80,11 +92,50 @@ def test_bad_noise_parameters(kwargs, match):
         CorrelatedNoise(**options)
 
 
+def test_noise_fitted_to_an_acf_has_that_acf_and_unit_variance():
+    noise = CorrelatedNoise(rms=2.0, fwhm_pix=(2.5, 2.5), seed=12, acf=REAL_NOISE_ACF)
+    image = noise.tile(0, 0, (768, 768))
+    assert np.std(image) == pytest.approx(2.0, rel=0.03)
+    acf_x, acf_y = autocorrelation(image, max_lag=3)
+    np.testing.assert_allclose(acf_x[1:], REAL_NOISE_ACF[0][:3], atol=0.02)
+    np.testing.assert_allclose(acf_y[1:], REAL_NOISE_ACF[1][:3], atol=0.02)
+    assert acf_x[3] < -0.1  # the negative lobe along x of the real noise
+
+
+def test_kernel_from_acf_matches_the_lags_and_rejects_bad_ones():
+    k = kernel_from_acf([0.5, 0.0, -0.1])
+    acf = np.correlate(k, k, "full")[k.size - 1:]
+    np.testing.assert_allclose(acf[:4], [1.0, 0.5, 0.0, -0.1], atol=1e-6)
+    with pytest.raises(ValueError, match="acf must be one or more lags"):
+        kernel_from_acf([1.2])
+    with pytest.raises(ValueError, match="acf must be two sequences"):
+        CorrelatedNoise(rms=1.0, fwhm_pix=(2.0, 2.0), seed=0, acf=((0.5,),))
+
+
 # ----------------------------------------------------------------------------- fields
+def test_flux_scale_scales_the_image_and_the_true_snr():
+    cat = _catalogue([(100.0, 60.0)], flux=1e-2)
+    kwargs = {"shape": (256, 256), "seed": 1, "catalogue": cat, "add_noise": False}
+    one = simulate_field(BAND, 1000, flux_scale=1.0, **kwargs)
+    default = simulate_field(BAND, 1000, **kwargs)
+    assert float(np.abs(one.image).max()) == pytest.approx(1e-2, rel=1e-3)  # no noise
+    np.testing.assert_allclose(default.image, FLUX_SCALE * one.image, rtol=1e-5, atol=1e-12)
+    assert default.truth["peak_snr"][0] == pytest.approx(FLUX_SCALE * 1e-2 / RMS, rel=1e-6)
+    with pytest.raises(ValueError, match="flux_scale must be positive"):
+        simulate_field(BAND, 1000, flux_scale=0.0, **kwargs)
+
+
+def test_noise_of_a_1000h_field_matches_the_real_noise_level():
+    field = simulate_field("B1", 1000, shape=(256, 256), seed=6, catalogue=_catalogue([(5, 5)]),
+                           flux_scale=1e-9)  # a negligible source: noise only
+    assert np.std(field.image) == pytest.approx(NOISE_SIGMA[1000] * RMS, rel=0.05)
+    assert np.mean(field.image) == pytest.approx(BACKGROUND_SIGMA[1000] * RMS, abs=0.1 * RMS)
+
+
 def test_catalogue_source_lands_on_its_pixel_with_its_flux():
     cat = _catalogue([(100.0, 60.0), (30.0, 200.0)], flux=1e-2)
     field = simulate_field(BAND, 1000, shape=(256, 256), seed=1, catalogue=cat,
-                           background_sigma=0.0)
+                           background_sigma=0.0, flux_scale=1.0)
     image = field.image
     assert np.unravel_index(np.argmax(image), image.shape) in {(60, 100), (200, 30)}
     assert image[60, 100] == pytest.approx(1e-2, rel=1e-3)  # point source: peak = flux
@@ -158,8 +209,8 @@ def test_primary_beam_attenuation_is_applied(sdc1_dir):
     assert 0.3 < gain < 0.95
     field = simulate_field(BAND, 1000, shape=(256, 256), seed=5, catalogue=cat, centre=centre,
                            primary_beam=True)
-    assert field.truth["peak_snr"][0] * RMS == pytest.approx(1e-3 * gain, rel=1e-3)
-    assert field.image[128, 128] == pytest.approx(1e-3 * gain, abs=5 * RMS)
+    assert field.truth["peak_snr"][0] * RMS == pytest.approx(1e-3 * gain * FLUX_SCALE, rel=1e-3)
+    assert field.image[128, 128] == pytest.approx(1e-3 * gain * FLUX_SCALE, abs=5 * RMS)
     assert load_primary_beam("B1", False) is None
 
 
