@@ -283,6 +283,15 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
                         help="primary-beam FITS file: fluxes are corrected by it")
     parser.add_argument("--tile", type=int, default=None, help="tile side in pixels")
     parser.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
+    parser.add_argument("--batch-size", type=int, default=None, help="tiles per model call")
+    parser.add_argument("--no-resume", dest="resume", action="store_false",
+                        help="start afresh instead of resuming an interrupted run from "
+                             "<out>/<stem>.partial/")
+    parser.add_argument("--scheduler", default=None,
+                        help="dask scheduler address (tcp://host:8786); its workers must "
+                             "share this file system")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="run on a local dask cluster of this many worker processes")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.set_defaults(handler=_cmd_predict)
 
@@ -292,7 +301,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from radioseg_utils.predict import DEFAULT_MODEL, PredictConfig, predict_image
 
     path = _image_path(args.image)
-    options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap")
+    options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap", "batch_size")
                if getattr(args, k) is not None}
     if args.value is not None:
         options["threshold_kwargs"] = {"value": args.value}
@@ -300,7 +309,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     result = predict_image(path, args.model or DEFAULT_MODEL,
                            out_dir=args.out or runs_dir() / "default" / "predict",
                            config=config, primary_beam=args.primary_beam,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, resume=args.resume,
+                           scheduler=args.scheduler, n_workers=args.workers)
     logger.info("%d sources, threshold %s", len(result.catalogue), result.threshold)
     sys.stdout.write("".join(f"{p}\n" for p in result.paths.values()))
     return EXIT_OK
@@ -358,9 +368,11 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
         "pretrain",
         help="reproduce the shipped default model (simulate, train, evaluate on held-out data)",
         description=(
-            "Simulate a training field and a held-out field, train the default U-Net on CPU "
-            "and write it with its sidecar and MANIFEST.json (data, seeds, versions, held-out "
-            "scores). Interrupted runs resume."
+            "Simulate the training fields (B1 at 8/100/1000 h, B2, B5), a validation and a "
+            "held-out test field, train the default U-Net with its centre head on CPU, tune "
+            "the centre threshold on the validation field and write the model with its "
+            "sidecar and MANIFEST.json (data, seeds, versions, held-out scores). Interrupted "
+            "runs resume."
         ),
     )
     parser.add_argument("--out", type=Path, default=None,
@@ -385,17 +397,94 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- ablation
+def _add_ablation(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ablation",
+        help="train the ablation models (one lever changed at a time) for the book",
+        description=(
+            "Train one small U-Net per input normalisation, loss and head on the default "
+            "model's main training set (same seed, same cutouts, same epochs), tune the "
+            "centre threshold on the validation field and save the models with a "
+            "MANIFEST.json. Interrupted runs resume."
+        ),
+    )
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: data/ablation of the project)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="folder for fields, dataset and checkpoints (default: the "
+                             "pretrain work folder, shared with `radioseg pretrain`)")
+    parser.set_defaults(handler=_cmd_ablation)
+
+
+def _cmd_ablation(args: argparse.Namespace) -> int:
+    from radioseg_utils.ablation import ABLATION_DIR, train_ablation
+
+    manifest = train_ablation(work_dir=args.work_dir, out_dir=args.out or ABLATION_DIR)
+    sys.stdout.write(json.dumps({k: v.get("centre_threshold") for k, v in
+                                 manifest["models"].items()}, indent=2) + "\n")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- evaluate
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score every finder on held-out simulated fields per band and integration",
+        description=(
+            "Simulate one held-out field per band and integration (seeds disjoint from "
+            "training), run the finders, score them (completeness per S/N bin, strict "
+            "reliability, flux ratio, SDC1 score, runtime) and write grid.csv/.ecsv/.md into "
+            "the run's results folder. Fields and finder outputs are cached in the run."
+        ),
+    )
+    parser.add_argument("--bands", nargs="+", default=["B1", "B2", "B5"], help="SDC1 bands")
+    parser.add_argument("--integrations", nargs="+", type=int, default=[8, 100, 1000],
+                        help="integration times in hours")
+    parser.add_argument("--finders", nargs="+", default=["unet", "pybdsf", "photutils", "peaks"],
+                        help="finders to compare")
+    parser.add_argument("--size", type=int, default=1024, help="field side in pixels")
+    parser.add_argument("--seed", type=int, default=1, help="base seed (0 <= seed < 2**32)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="run folder (cache, results)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="U-Net .keras model (default: the shipped pretrained one)")
+    parser.add_argument("--real", action="store_true",
+                        help="also score the real SDC1 B1 1000 h cutout")
+    parser.set_defaults(handler=_cmd_evaluate)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from radioseg_utils import grid
+    from radioseg_utils.pipeline import RunLayout
+
+    layout = RunLayout.from_parameter(args.run_dir)
+    options = {"unet": {"model": args.model}} if args.model and "unet" in args.finders else None
+    table = grid.evaluate_grid(args.bands, args.integrations, args.finders, size=args.size,
+                               seed=args.seed, run_dir=layout.root, finder_options=options)
+    if args.real:
+        table = pd.concat([table, grid.evaluate_real_cutout(
+            args.finders, finder_options=options, run_dir=layout.root)], ignore_index=True)
+    paths = grid.write_grid_tables(table, layout.results)
+    sys.stdout.write(paths["markdown"].read_text())
+    logger.info("tables written to %s", ", ".join(str(p) for p in paths.values()))
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- registry
 #: Functions that each add one subcommand; append yours here.
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_fetch,
     _add_book,
     _add_pretrain,
+    _add_ablation,
     _add_info,
     _add_train,
     _add_dataset,
     _add_predict,
     _add_simulate,
+    _add_evaluate,
 ]
 
 

@@ -416,11 +416,12 @@ def compare_finders(
                                primary_beam=primary_beam)
     options = {name: dict((finder_options or {}).get(name, {})) for name in finders}
     if "unet" in finders and "model" not in options["unet"]:
-        from .predict import DEFAULT_MODEL, load_segmenter
+        from .predict import DEFAULT_MODEL, PredictConfig, load_segmenter, resolve_config
 
-        net, norm = load_segmenter(DEFAULT_MODEL if model is None else model, sky.band.name,
-                                   options["unet"].pop("normalisation", None))
-        options["unet"].update(model=net, normalisation=norm)
+        path = DEFAULT_MODEL if model is None else model
+        net, norm = load_segmenter(path, sky.band.name, options["unet"].pop("normalisation", None))
+        config = resolve_config(path, options["unet"].get("config", PredictConfig()))
+        options["unet"].update(model=net, normalisation=norm, config=config)
     evaluations = []
     for name in tqdm(finders, desc="finders", disable=not progress):
         if primary_beam is not None:

@@ -58,7 +58,7 @@ from .evaluate import DEFAULT_FINDERS, FLUX_RATIO_MIN_SNR, Evaluation, evaluate_
 from .fitsio import SkyImage, read_image
 from .metrics import SNR_BINS
 from .pipeline import FieldFiles, RunLayout, load_field
-from .predict import DEFAULT_MODEL, load_segmenter
+from .predict import DEFAULT_MODEL, PredictConfig, load_segmenter, resolve_config
 from .registry import fetch, get_entry, sha256sum
 from .simulate import FLUX_SCALE, Attenuation
 from .sources import PrimaryBeam
@@ -226,6 +226,7 @@ def _run_finder(name: str, sky: SkyImage, options: dict[str, Any],
         if key not in models:
             models[key] = load_segmenter(options["model"], sky.band.name,
                                          options.get("normalisation"))
+        options["config"] = resolve_config(options["model"], options.get("config", PredictConfig()))
         options["model"], options["normalisation"] = models[key]
     return FINDERS[name](sky, **options)
 

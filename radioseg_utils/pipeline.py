@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,17 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Seed offset and sky position (deg, RA in -180..180, Dec) of each named field. The test
-#: field lies 1 deg away from the training field, so no source is shared.
+#: and validation fields lie 1 deg away from every training field, so no source is shared;
+#: the extra training fields of the default model (:mod:`radioseg_utils.pretrain`) each
+#: have their own patch.
 FIELD_OFFSETS: dict[str, tuple[int, tuple[float, float]]] = {
     "train": (0, (0.0, -30.0)),
     "test": (100_003, (1.0, -31.0)),
+    "val": (150_001, (-1.0, -31.0)),
+    "train_B1_100h": (200_003, (0.0, -28.0)),
+    "train_B1_8h": (300_007, (2.0, -30.0)),
+    "train_B2_1000h": (400_009, (-2.0, -30.0)),
+    "train_B5_1000h": (500_009, (0.0, -32.0)),
 }
 
 
@@ -116,8 +124,16 @@ def _require_same(what: str, saved: dict[str, Any], wanted: dict[str, Any]) -> N
                          "folder")
 
 
+#: Distance (deg, B1) from the training field of the fields not in FIELD_OFFSETS.
+OTHER_FIELD_RADIUS: float = 2.5
+
+
 def _centre(name: str, band: str) -> tuple[float, float]:
-    ra, dec = FIELD_OFFSETS.get(name, FIELD_OFFSETS["test"])[1]
+    if name in FIELD_OFFSETS:
+        ra, dec = FIELD_OFFSETS[name][1]
+    else:  # its own patch on a ring around the training field, clear of the named ones
+        angle = np.deg2rad(sum(map(ord, name)) % 360)
+        ra, dec = OTHER_FIELD_RADIUS * np.cos(angle), -30.0 + OTHER_FIELD_RADIUS * np.sin(angle)
     # Keep fields of the small B5 sky inside a plausible patch: offsets scale with the FoV.
     scale = get_band(band).fov_deg / get_band("B1").fov_deg
     return (ra * scale, -30.0 + (dec + 30.0) * scale)
@@ -216,7 +232,8 @@ def ensure_dataset(
 
 #: Training settings that must match for a finished model to be reused.
 _MODEL_KEYS: tuple[str, ...] = ("model", "depth", "base_filters", "batch_norm", "dropout",
-                                "loss", "normalisation", "seed", "learning_rate")
+                                "loss", "normalisation", "seed", "learning_rate",
+                                "centre_head")
 
 
 def ensure_model(
@@ -224,13 +241,14 @@ def ensure_model(
     config,
     *,
     name: str = "unet",
-    dataset: str = "dataset",
+    dataset: str | Sequence[str] = "dataset",
     progress: bool = True,
 ):
-    """Train ``config`` on a dataset of the run unless a finished model is there.
+    """Train ``config`` on dataset(s) of the run unless a finished model is there.
 
-    The model ``name`` is trained on the shards of ``layout.dataset_dir(dataset)`` into
-    ``layout.model_dir(name)``. An interrupted training resumes from its last checkpoint.
+    The model ``name`` is trained on the shards of ``layout.dataset_dir(dataset)`` (of each
+    name, when several) into ``layout.model_dir(name)``. An interrupted training resumes
+    from its last checkpoint.
 
     Returns
     -------
@@ -247,7 +265,8 @@ def ensure_model(
         _require_same(f"model {name!r} in {out} was trained with other settings", saved,
                       {k: wanted[k] for k in _MODEL_KEYS})
         return final
-    result = train_from_shards(config, layout.dataset_dir(dataset), out_dir=out, resume=True,
-                               progress=progress)
+    names = [dataset] if isinstance(dataset, str) else list(dataset)
+    result = train_from_shards(config, [layout.dataset_dir(n) for n in names], out_dir=out,
+                               resume=True, progress=progress)
     return Path(result.model_path)
 

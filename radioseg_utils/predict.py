@@ -5,56 +5,71 @@
 (:class:`~radioseg_utils.fitsio.SkyImage`), which
 :func:`radioseg_utils.baselines.run_unet` times as a finder like the classical ones:
 
-1. tiled inference with blended seams (:func:`radioseg_utils.tiling.predict_tiled`),
-   reading one tile at a time from the file (:func:`predict_image`); the probability map
-   lives in memory, or in a temporary memory-mapped file for images above
-   ``MEMMAP_PIXELS``;
+1. tiled inference with blended seams (:mod:`radioseg_utils.tiling`), one row of tiles at
+   a time;
 2. one global threshold (:mod:`radioseg_utils.threshold`, computed on an evenly strided
    sample of at most ``THRESHOLD_SAMPLE_PIXELS`` probabilities);
-3. connected components, optional deblending and measurement on the image
-   (:mod:`radioseg_utils.components`, :mod:`radioseg_utils.measure`), block by block
-   (``CATALOGUE_BLOCK`` pixels plus a ``BLOCK_MARGIN`` on each side; a source belongs to the
-   block whose core holds its centroid, so sources up to the margin in size are whole);
-4. :func:`predict_image` writes outputs in ``out_dir``: ``<stem>_seg.fits`` (source ids, same WCS and header as the
-   input), ``<stem>_prob.fits``, the catalogue as ``<stem>_cat.ecsv`` and
-   ``<stem>_cat.fits`` (with units), the SDC1 submission ``<stem>_submission.txt`` and a
-   DS9 region file ``<stem>.reg`` (fk5 ellipses).
+3. the sources, block by block: for a model with a centre head (two output channels), the
+   peaks of the centre map above ``centre_threshold`` (tuned on a validation field and kept
+   in the model sidecar), each owning a watershed segment of the mask
+   (:mod:`radioseg_utils.centres`); otherwise connected components of the mask, optionally
+   split at image peaks. Then measurement on the image
+   (:mod:`radioseg_utils.blocks`: ``CATALOGUE_BLOCK`` pixels plus a ``BLOCK_MARGIN`` on each
+   side; a source belongs to the block whose core holds its centroid, so sources up to the
+   margin in size are whole and none is counted twice);
+4. :func:`predict_image` writes outputs in ``out_dir``: ``<stem>_seg.fits`` (source ids,
+   same WCS and header as the input), ``<stem>_prob.fits`` (``<stem>_prob<c>.fits`` for
+   the further output channels ``c >= 1`` of a multi-channel model), the catalogue as
+   ``<stem>_cat.ecsv`` and ``<stem>_cat.fits`` (with units), the SDC1 submission
+   ``<stem>_submission.txt`` and a DS9 region file ``<stem>.reg`` (fk5 ellipses).
+
+:func:`predict_image` streams: it reads the file one row of tiles (or one block) at a time,
+keeps the rows of model outputs and the finished blocks in ``<out_dir>/<stem>.partial/``
+(:mod:`radioseg_utils.streaming`) and writes the FITS outputs block by block, so memory is
+bounded whatever the image size; an interrupted run resumes from the finished pieces
+(``resume=True``), and outputs get their final names only when all are complete. The rows
+and blocks can run on a dask cluster (``scheduler`` or ``n_workers``,
+:mod:`radioseg_utils.distributed`) with the same result as in one process.
 
 The model is a path to a radioseg ``.keras`` model with its sidecar (loaded by
 :func:`radioseg_utils.modelio.load_model`, which also gives its band and normalisation) or
-any callable mapping ``(B, H, W, 1)`` float32 batches to probabilities.
+any callable mapping ``(B, H, W, 1)`` float32 batches to outputs ``(B, H, W, C)``, channel 0
+being the source probability.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-import tempfile
 from typing import NamedTuple
 import warnings
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table, vstack
+from astropy.table import Table
 
+from . import blocks as bl
 from .catalogue import write_submission
-from .components import DEFAULT_CONNECTIVITY, DEFAULT_MIN_DISTANCE, label_components, split_blends
-from .fitsio import SkyImage, read_image, write_image
-from .measure import ClassRule, measure_sources
+from .components import DEFAULT_CONNECTIVITY, DEFAULT_MIN_DISTANCE
+from .fitsio import SkyImage, read_image
+from .measure import ClassRule
 from .noise import estimate_noise
 from .paths import check_writable
 from .normalise import normalise as normalise_image
+from .augment import with_tta
+from .centres import DEFAULT_CENTRE_THRESHOLD
+from .simulate import FLUX_SCALE, Attenuation
 from .sources import PrimaryBeam
-from .threshold import HYSTERESIS_LOW_FRACTION, apply_hysteresis, threshold_value
+from .streaming import RunFolder, run_key
 from .tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE, predict_tiled
 
 __all__ = [
     "DEFAULT_MODEL",
-    "MEMMAP_PIXELS",
+    "ASSEMBLE_ROWS",
     "THRESHOLD_SAMPLE_PIXELS",
     "CATALOGUE_BLOCK",
     "BLOCK_MARGIN",
@@ -63,6 +78,7 @@ __all__ = [
     "PredictResult",
     "Segmentation",
     "load_segmenter",
+    "resolve_config",
     "predict_image",
     "segment",
     "write_ds9_regions",
@@ -72,8 +88,8 @@ logger = logging.getLogger(__name__)
 
 #: Pretrained model shipped with the package (used when no model is given).
 DEFAULT_MODEL: Path = Path(__file__).resolve().parent / "pretrained" / "unet_B1.keras"
-#: Images with more pixels keep their probability and segmentation maps on disk.
-MEMMAP_PIXELS: int = 8192 * 8192
+#: Image rows assembled at a time when the probability map is written.
+ASSEMBLE_ROWS: int = 512
 #: Largest number of probabilities the global threshold is computed from.
 THRESHOLD_SAMPLE_PIXELS: int = 4096 * 4096
 #: Side of the blocks the catalogue is built in, in pixels.
@@ -111,6 +127,19 @@ class PredictConfig:
         Tiled inference settings (:func:`radioseg_utils.tiling.predict_tiled`).
     rule : ClassRule
         SIZE/CLASS rule of :func:`radioseg_utils.measure.measure_sources`.
+    centre_threshold : float, optional
+        Centre-map level of a detection (models with a centre head); None takes the
+        value tuned for the model (``centre_threshold`` of its sidecar, see
+        :func:`resolve_config`), else :data:`~radioseg_utils.centres.DEFAULT_CENTRE_THRESHOLD`.
+    centre_distance : int
+        Smallest separation of two centres, in pixels.
+    tta : bool
+        Test-time augmentation: average the model over the eight flips and rotations of
+        each tile (:func:`radioseg_utils.augment.with_tta`; eight times slower).
+    flux_scale : float
+        Apparent / intrinsic flux beyond the primary beam; fluxes are divided by it (and by
+        the primary beam, if given). Default the SDC1 value,
+        :data:`radioseg_utils.simulate.FLUX_SCALE`; 1 leaves fluxes as measured.
     """
 
     threshold: str = "fixed"
@@ -124,6 +153,10 @@ class PredictConfig:
     overlap: int = DEFAULT_OVERLAP
     batch_size: int = DEFAULT_BATCH
     rule: ClassRule = ClassRule()
+    centre_threshold: float | None = None
+    centre_distance: int = 1
+    tta: bool = False
+    flux_scale: float = FLUX_SCALE
 
 
 @dataclass(frozen=True)
@@ -140,18 +173,23 @@ class PredictResult:
         Image rms (Jy/beam) used for the peak S/N.
     paths : dict
         Output files by kind: ``segmentation``, ``probability``, ``ecsv``, ``fits``,
-        ``submission``, ``regions``.
+        ``submission``, ``regions`` (and ``probability<c>`` for further model channels).
+    stats : dict
+        Tile count and wall-clock seconds per stage
+        (:func:`radioseg_utils.predict_stream.run_stream`).
     """
 
     catalogue: Table
     threshold: float | tuple[float, float]
     noise: float
     paths: dict[str, Path]
+    stats: dict[str, float] = field(default_factory=dict)
 
 
 class Segmentation(NamedTuple):
-    """What :func:`segment` returns: float32 probabilities ``prob`` and int32 source ids
-    ``labels`` (0 = background), both ``(ny, nx)``; the ``catalogue`` (``meta``: ``NOISE``,
+    """What :func:`segment` returns: float32 probabilities ``prob`` (``(ny, nx, C)`` for a
+    model with ``C > 1`` outputs) and int32 source ids ``labels`` (0 = background), both
+    ``(ny, nx)``; the ``catalogue`` (``meta``: ``NOISE``,
     ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM``); the ``threshold`` applied (``(low,
     high)`` for hysteresis)."""
 
@@ -159,33 +197,6 @@ class Segmentation(NamedTuple):
     labels: np.ndarray
     catalogue: Table
     threshold: float | tuple[float, float]
-
-
-class _FitsTiles:
-    """Array-like view of a FITS image that reads only the requested section."""
-
-    def __init__(self, path: Path, shape: tuple[int, int]):
-        self.path, self.shape = path, shape
-
-    def __getitem__(self, index: tuple[slice, slice]) -> np.ndarray:
-        return read_image(self.path, section=index).data
-
-    def section(self, index: tuple[slice, slice]) -> SkyImage:
-        return read_image(self.path, section=index)
-
-
-class _MemoryTiles:
-    """The same view of an image already in memory."""
-
-    def __init__(self, sky: SkyImage):
-        self.sky, self.shape = sky, sky.shape
-
-    def __getitem__(self, index: tuple[slice, slice]) -> np.ndarray:
-        return self.sky.data[index]
-
-    def section(self, index: tuple[slice, slice]) -> SkyImage:
-        return replace(self.sky, data=self.sky.data[index], wcs=self.sky.wcs.slice(index),
-                       origin=(index[0].start, index[1].start))
 
 
 def _noise_box(shape: tuple[int, int]) -> tuple[slice, slice]:
@@ -228,100 +239,78 @@ def load_segmenter(
     return loaded, meta["normalisation"]
 
 
-def _memmap_or_zeros(shape, dtype, folder: Path | None) -> np.ndarray:
-    if folder is None:
-        return np.zeros(shape, dtype)
-    handle = tempfile.NamedTemporaryFile(dir=folder, suffix=".npy", delete=False)
-    handle.close()
-    return np.lib.format.open_memmap(handle.name, mode="w+", dtype=dtype, shape=shape)
+@functools.lru_cache(maxsize=4)
+def _load_file_cached(path: str, mtime_ns: int, band: str, normalisation: str | None):
+    return load_segmenter(Path(path), band, normalisation)
 
 
-def _strided_sample(array: np.ndarray) -> np.ndarray:
-    step = max(1, math.ceil(math.sqrt(array.size / THRESHOLD_SAMPLE_PIXELS)))
-    return np.asarray(array[::step, ::step])
+def _segmenter(model, band: str, normalisation: str | None, *, tta: bool = False):
+    """:func:`load_segmenter`, reading each model file once per process (cluster workers
+    run many tasks with the same model), wrapped for test-time augmentation if asked."""
+    if isinstance(model, (str, Path)) and Path(model).is_file():
+        path = Path(model).resolve()
+        net, norm = _load_file_cached(str(path), path.stat().st_mtime_ns, band, normalisation)
+    else:
+        net, norm = load_segmenter(model, band, normalisation)
+    return (with_tta(net) if tta else net), norm
 
 
-def _global_threshold(prob: np.ndarray, method: str, kwargs: dict):
-    sample = _strided_sample(prob)
-    if method != "hysteresis":
-        return threshold_value(sample, method, **kwargs)
-    options = dict(kwargs)
-    high = options.pop("high", None)
-    low = options.pop("low", None)
-    high = threshold_value(sample, "yen", **options) if high is None else float(high)
-    low = HYSTERESIS_LOW_FRACTION * high if low is None else float(low)
-    return low, high
+def resolve_config(model, config: PredictConfig) -> PredictConfig:
+    """``config`` with the centre threshold of the model filled in.
+
+    A ``centre_threshold`` of None becomes the value tuned for a model file (its sidecar's
+    ``centre_threshold``, chosen on a validation field by
+    :func:`radioseg_utils.pretrain.tune_centre_threshold`), or
+    :data:`~radioseg_utils.centres.DEFAULT_CENTRE_THRESHOLD` for a callable or a sidecar
+    without one; a value already set is kept.
+    """
+    if config.centre_threshold is not None:
+        return config
+    value = DEFAULT_CENTRE_THRESHOLD
+    if isinstance(model, (str, Path)):
+        side = Path(model).with_suffix(".json")
+        if side.is_file():
+            value = json.loads(side.read_text()).get("centre_threshold", value)
+    return replace(config, centre_threshold=float(value))
 
 
-def _blocks(n: int, block: int, margin: int):
-    """(core start, core stop, padded start, padded stop) along one axis."""
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        yield start, stop, max(0, start - margin), min(n, stop + margin)
+def _model_id(model) -> str:
+    """What identifies a model in the key of a resumable run (callables: by name only)."""
+    if isinstance(model, (str, Path)):
+        path = Path(model).resolve()
+        stat = (path if path.is_file() else path.with_suffix(".keras")).stat()
+        return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+    kind = model if callable(model) and hasattr(model, "__qualname__") else type(model)
+    return f"{kind.__module__}.{kind.__qualname__}:{getattr(model, 'name', '')}"
 
 
-def _catalogue_and_segmentation(tiles, prob, seg, value, band, noise, background, primary_beam,
-                                config):
-    ny, nx = prob.shape
-    tables: list[Table] = []
-    next_id = 1
-    for y0, y1, py0, py1 in _blocks(ny, CATALOGUE_BLOCK, BLOCK_MARGIN):
-        for x0, x1, px0, px1 in _blocks(nx, CATALOGUE_BLOCK, BLOCK_MARGIN):
-            window = (slice(py0, py1), slice(px0, px1))
-            p = np.asarray(prob[window])
-            with np.errstate(invalid="ignore"):
-                mask = (apply_hysteresis(p, *value) if isinstance(value, tuple) else p > value)
-            comp = label_components(mask, connectivity=config.connectivity, min_area=config.min_area)
-            sky = tiles.section(window)
-            labels = comp.labels
-            if config.split_blends and comp.n:
-                labels = split_blends(labels, np.nan_to_num(sky.data), min_distance=config.min_distance)
-            cat = measure_sources(sky.data, labels, sky.wcs, band, noise=noise,
-                                  background=background, primary_beam=primary_beam,
-                                  grow=config.grow, rule=config.rule)
-            cx, cy = np.asarray(cat["x"]) + px0, np.asarray(cat["y"]) + py0
-            keep = (cx >= x0 - 0.5) & (cx < x1 - 0.5) & (cy >= y0 - 0.5) & (cy < y1 - 0.5)
-            cat = cat[keep]
-            lut = np.zeros(int(labels.max(initial=0)) + 1, seg.dtype)
-            new_ids = np.arange(next_id, next_id + len(cat))
-            lut[np.asarray(cat["label"])] = new_ids
-            core = (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
-            seg[y0:y1, x0:x1] = lut[labels[core]]
-            cat["id"] = new_ids
-            cat["x"] = cx[keep]
-            cat["y"] = cy[keep]
-            cat.remove_column("label")
-            tables.append(cat)
-            next_id += len(cat)
-    return vstack(tables, metadata_conflicts="silent")
+def _tile_normaliser(normalisation: str | None, noise: float):
+    if normalisation is None:
+        return None
+    return functools.partial(normalise_image, method=normalisation, noise=noise)
 
 
-def _primary_beam(primary_beam):
-    """A primary-beam FITS path read as :class:`~radioseg_utils.sources.PrimaryBeam`."""
+def _gain(primary_beam, flux_scale: float):
+    """Intrinsic-to-apparent flux gain: ``flux_scale`` times the primary beam (a FITS path
+    is read as :class:`~radioseg_utils.sources.PrimaryBeam`); None when there is nothing
+    to correct."""
     if isinstance(primary_beam, (str, Path)):
-        return PrimaryBeam.from_fits(primary_beam)
-    return primary_beam
+        primary_beam = PrimaryBeam.from_fits(primary_beam)
+    if flux_scale == 1.0:
+        return primary_beam
+    if primary_beam is None or isinstance(primary_beam, PrimaryBeam):
+        return Attenuation(primary_beam, float(flux_scale))
+    base = primary_beam
+    return lambda ra, dec: float(flux_scale) * np.asarray(base(ra, dec), dtype=float)
 
 
-def _run(tiles, net, normalisation, *, band, noise, background, primary_beam, config,
-         progress, folder, seg_dtype):
-    """Tiled inference, global threshold, components and catalogue: ``(prob, seg, cat, value)``."""
-    ny, nx = tiles.shape
-    tile_norm = None
-    if normalisation is not None:
-        tile_norm = functools.partial(normalise_image, method=normalisation, noise=noise)
-    prob = predict_tiled(net, tiles, tile=config.tile, overlap=config.overlap,
-                         batch_size=config.batch_size, normalise=tile_norm,
-                         out=_memmap_or_zeros((ny, nx), np.float32, folder), progress=progress)
-    value = _global_threshold(prob, config.threshold, config.threshold_kwargs)
-    seg = _memmap_or_zeros((ny, nx), seg_dtype, folder)
-    catalogue = _catalogue_and_segmentation(tiles, prob, seg, value, band, noise, background,
-                                            _primary_beam(primary_beam), config)
+def _finish(tables: list[Table], *, band, noise, background, config, value, normalisation) -> Table:
+    catalogue = bl.stack_blocks(tables)
     # short upper-case keys: they become FITS header cards of the catalogue table
     catalogue.meta.update(BAND=band.name, NOISE=float(noise), BACKGRND=float(background),
                           THRESH=config.threshold, THRVALUE=str(value), NORM=str(normalisation))
     logger.info("%d sources, threshold %s, noise %.3g Jy/beam", len(catalogue), value, noise)
-    return prob, seg, catalogue, value
+    return catalogue
 
 
 def write_ds9_regions(catalogue: Table, path: str | Path, *, overwrite: bool = False,
@@ -356,6 +345,7 @@ def write_ds9_regions(catalogue: Table, path: str | Path, *, overwrite: bool = F
     return path
 
 
+
 def predict_image(
     image_path: str | Path,
     model: str | Path | Callable[[np.ndarray], np.ndarray] = DEFAULT_MODEL,
@@ -367,8 +357,15 @@ def predict_image(
     primary_beam: str | Path | Callable | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    resume: bool = True,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    processes: bool = True,
 ) -> PredictResult:
-    """Segment an image with a model and write the segmentation, probabilities and catalogue.
+    """Segment an image file with a model and write the segmentation, probabilities and catalogue.
+
+    The image is streamed (rows of tiles, then catalogue blocks), so memory does not grow
+    with its size: about 1.5 GB for ``CATALOGUE_BLOCK = 4096`` plus the model.
 
     Parameters
     ----------
@@ -376,9 +373,10 @@ def predict_image(
         SDC1-style FITS image (2-D or 4-D, Jy/beam) of any size.
     model : path or callable
         A radioseg ``.keras`` model with its sidecar (default :data:`DEFAULT_MODEL`), or a
-        callable ``(B, H, W, 1) -> (B, H, W, 1)`` probabilities.
+        callable ``(B, H, W, 1) -> (B, H, W, C)`` (channel 0: probabilities).
     out_dir : str or Path
-        Folder for the outputs (created).
+        Folder for the outputs (created); also holds the run folder ``<stem>.partial/``
+        while the run lasts.
     normalisation : str, optional
         Name of the tile normalisation (:func:`radioseg_utils.normalise.normalise`). For a
         model file it defaults to, and must agree with, the sidecar's; for a callable,
@@ -394,7 +392,19 @@ def predict_image(
     overwrite : bool
         Replace existing output files.
     progress : bool
-        Show progress bars.
+        Show progress bars (with the remaining time).
+    resume : bool
+        Reuse the finished pieces of an interrupted run with the same image, model and
+        settings (a model callable is known by its name only: pass False after changing
+        one). False starts afresh.
+    scheduler : str, optional
+        Address of a dask scheduler whose workers share this file system: rows of tiles
+        and blocks run there.
+    n_workers : int, optional
+        Without ``scheduler``, run on a local dask cluster of this many workers (None or
+        1: in this process).
+    processes : bool
+        Local cluster workers are processes (True) or threads.
 
     Returns
     -------
@@ -415,7 +425,8 @@ def predict_image(
     shape = _image_shape(image_path)
     centre = read_image(image_path, section=_noise_box(shape))
     band = centre.band
-    net, normalisation = load_segmenter(model, band.name, normalisation)
+    _, resolved = _segmenter(model, band.name, normalisation)
+    config = resolve_config(model, config)
     background, rms = estimate_noise(centre.data)
     noise = rms if noise is None else noise
     stem = image_path.name.removesuffix(".gz").removesuffix(".fits").removesuffix(".fit")
@@ -430,26 +441,38 @@ def predict_image(
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"output(s) exist: {', '.join(existing)}; pass overwrite=True")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    stat = image_path.resolve().stat()
+    key = run_key(image=str(image_path.resolve()), size=stat.st_size, mtime=stat.st_mtime_ns,
+                  model=_model_id(model), normalisation=resolved, noise=float(noise),
+                  config=repr(config), primary_beam=str(primary_beam),
+                  blocks=(CATALOGUE_BLOCK, BLOCK_MARGIN))
+    folder = RunFolder.open(out_dir / f"{stem}.partial", key, resume=resume)
+    from .predict_stream import StreamJob, run_stream  # it imports this module
 
-    with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
-        folder = Path(scratch) if shape[0] * shape[1] > MEMMAP_PIXELS else None
-        prob, seg, catalogue, value = _run(
-            _FitsTiles(image_path, shape), net, normalisation, band=band, noise=noise,
-            background=background, primary_beam=primary_beam, config=config,
-            progress=progress, folder=folder, seg_dtype=np.float32)
-        header = centre.header.copy()
-        header["BUNIT"] = ""
-        header["HISTORY"] = f"radioseg predict: threshold {config.threshold} = {value}"
-        write_image(paths["probability"], prob, header, overwrite=overwrite)
-        write_image(paths["segmentation"], seg, header, overwrite=overwrite)
-        del prob, seg
+    job = StreamJob(image_path, shape, model.resolve() if isinstance(model, Path) else model,
+                    normalisation, band.name, float(noise), float(background),
+                    _gain(primary_beam, config.flux_scale), config, folder.path)
+    header = centre.header.copy()
+    header["BUNIT"] = ""
+    blocks = bl.catalogue_blocks(shape, block=CATALOGUE_BLOCK, margin=BLOCK_MARGIN)
+    channels, value, tables, stats = run_stream(job, blocks, header, scheduler=scheduler,
+                                         n_workers=n_workers, processes=processes,
+                                         progress=progress)
+    catalogue = _finish(tables, band=band, noise=noise, background=background, config=config,
+                        value=value, normalisation=resolved)
     catalogue.meta["IMAGE"] = image_path.name
-    catalogue.write(paths["ecsv"], format="ascii.ecsv", overwrite=overwrite)
-    catalogue.write(paths["fits"], format="fits", overwrite=overwrite)
-    write_submission(catalogue, paths["submission"], overwrite=overwrite, allow_empty=True)
-    write_ds9_regions(catalogue, paths["regions"], overwrite=overwrite)
-    return PredictResult(catalogue=catalogue, threshold=value, noise=float(noise), paths=paths)
+    for c in range(1, len(channels)):
+        paths[f"probability{c}"] = out_dir / f"{stem}_prob{c}.fits"
+    names = {"seg.fits": "segmentation", "prob0.fits": "probability", "cat.ecsv": "ecsv",
+             "cat.fits": "fits", "submission.txt": "submission", "regions.reg": "regions",
+             **{f"prob{c}.fits": f"probability{c}" for c in range(1, len(channels))}}
+    catalogue.write(folder.path / "cat.ecsv", format="ascii.ecsv", overwrite=True)
+    catalogue.write(folder.path / "cat.fits", format="fits", overwrite=True)
+    write_submission(catalogue, folder.path / "submission.txt", overwrite=True, allow_empty=True)
+    write_ds9_regions(catalogue, folder.path / "regions.reg", overwrite=True)
+    folder.commit({name: paths[kind] for name, kind in names.items()}, overwrite=overwrite)
+    return PredictResult(catalogue=catalogue, threshold=value, noise=float(noise), paths=paths,
+                         stats=stats)
 
 
 def segment(
@@ -478,8 +501,10 @@ def segment(
     Returns
     -------
     Segmentation
-        ``(prob, labels, catalogue, threshold)``: float32 probabilities and int32 source
-        ids on the image grid, the catalogue (ids equal to the labels), the threshold.
+        ``(prob, labels, catalogue, threshold)``: float32 probabilities ``(ny, nx)``
+        (``(ny, nx, C)`` for a model with ``C > 1`` outputs) and int32 source ids on the
+        image grid, the catalogue (ids equal to the labels), the threshold. The same
+        numbers as :func:`predict_image` writes.
 
     Raises
     ------
@@ -488,12 +513,31 @@ def segment(
     radioseg_utils.modelio.ModelMismatchError
         If the model was trained on another band or normalisation.
     """
-    net, normalisation = load_segmenter(model, sky.band.name, normalisation)
+    net, normalisation = _segmenter(model, sky.band.name, normalisation, tta=config.tta)
+    config = resolve_config(model, config)
     background, rms = estimate_noise(sky.data[_noise_box(sky.shape)])
     noise = rms if noise is None else noise
-    prob, seg, catalogue, value = _run(
-        _MemoryTiles(sky), net, normalisation, band=sky.band, noise=noise,
-        background=background, primary_beam=primary_beam, config=config, progress=progress,
-        folder=None, seg_dtype=np.int32)
-    return Segmentation(prob, seg, catalogue, value)
-
+    prob = predict_tiled(net, sky.data, tile=config.tile, overlap=config.overlap,
+                         batch_size=config.batch_size, progress=progress,
+                         normalise=_tile_normaliser(normalisation, noise))
+    maps = prob if prob.ndim == 3 else prob[..., None]
+    step = bl.sample_step(sky.shape, THRESHOLD_SAMPLE_PIXELS)
+    value = bl.threshold_from_sample(maps[::step, ::step, 0], config.threshold,
+                                     config.threshold_kwargs)
+    kwargs = dict(threshold=value, noise=noise, background=background,
+                  primary_beam=_gain(primary_beam, config.flux_scale), config=config)
+    labels = np.zeros(sky.shape, np.int32)
+    tables, offset = [], 0
+    for block in bl.catalogue_blocks(sky.shape, block=CATALOGUE_BLOCK, margin=BLOCK_MARGIN):
+        window = block.window
+        section = replace(sky, data=sky.data[window], wcs=sky.wcs.slice(window),
+                          origin=(window[0].start, window[1].start))
+        core, cat = bl.offset_ids(*bl.own_core(block, *bl.segment_block(section, maps[window], **kwargs)),
+                                  offset)
+        y0, y1, x0, x1 = block.core
+        labels[y0:y1, x0:x1] = core
+        tables.append(cat)
+        offset += len(cat)
+    catalogue = _finish(tables, band=sky.band, noise=noise, background=background, config=config,
+                        value=value, normalisation=normalisation)
+    return Segmentation(prob, labels, catalogue, value)

@@ -1,16 +1,19 @@
 """The pretrained default model that ``radioseg predict`` uses out of the box.
 
-:func:`train_default_model` reproduces it from nothing: it simulates a training field and a
-held-out test field (other seed, other patch of sky), cuts the training field into the
-spatially disjoint dataset, trains the U-Net of :data:`DEFAULT_CONFIG` on CPU, evaluates it
-on the held-out field only, and writes into ``radioseg_utils/pretrained/``:
+:func:`train_default_model` reproduces it from nothing: it simulates the training fields of
+:data:`TRAIN_FIELDS` (B1 at the three integrations, B2 and B5, each on its own patch of sky
+with its own seed), a validation field and a held-out test field (B1 1000 h, other seeds,
+other patches), cuts every training field into the spatially disjoint dataset, trains the
+U-Net with a centre head of :data:`DEFAULT_CONFIG` on CPU, chooses the centre threshold on
+the validation field (:func:`tune_centre_threshold`), evaluates on the test field only,
+and writes into ``radioseg_utils/pretrained/``:
 
 - ``unet_B1.keras`` and its sidecar ``unet_B1.json`` (what :func:`radioseg_utils.modelio.load_model`
-  checks: band, normalisation, input);
-- ``MANIFEST.json``: data (band, integration, field sizes, seeds, sky positions, dataset
+  checks: bands, normalisation, input; and the tuned ``centre_threshold``);
+- ``MANIFEST.json``: data (bands, integrations, field sizes, seeds, sky positions, dataset
   counts), the training configuration, package versions, timings and the held-out scores.
 
-The command is ``radioseg pretrain`` (about 35 minutes on 2 CPU cores).
+The command is ``radioseg pretrain`` (about 40 minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -26,12 +29,30 @@ from typing import Any
 from .paths import generated_dir
 from .trainconfig import TrainConfig
 
-__all__ = ["DEFAULT_CONFIG", "PRETRAINED_DIR", "PretrainSettings", "train_default_model"]
+__all__ = ["DEFAULT_CONFIG", "PRETRAINED_DIR", "TRAIN_FIELDS", "THRESHOLD_GRID",
+           "TARGET_RELIABILITY", "PretrainSettings", "train_default_model",
+           "tune_centre_threshold", "field_name", "prepare"]
 
 logger = logging.getLogger(__name__)
 
 #: Folder of the shipped model, inside the package.
 PRETRAINED_DIR: Path = Path(__file__).resolve().parent / "pretrained"
+#: Training fields of the default model: (band, integration in h, side in px). The first
+#: is the main one (B1 1000 h, the band and depth of the real cutout); the others teach the
+#: model other noise levels, source densities and pixel scales.
+TRAIN_FIELDS: tuple[tuple[str, int, int], ...] = (
+    ("B1", 1000, 4096), ("B1", 100, 2048), ("B1", 8, 1536), ("B2", 1000, 2048),
+    ("B5", 1000, 1024),
+)
+#: Centre-heat levels tried by :func:`tune_centre_threshold`.
+THRESHOLD_GRID: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+#: Strict reliability the tuned threshold must reach on the validation field.
+TARGET_RELIABILITY: float = 0.97
+
+
+def field_name(band: str, integration: int, index: int) -> str:
+    """Run-folder name of training field ``index`` (``"train"`` for the first)."""
+    return "train" if index == 0 else f"train_{band}_{integration}h"
 
 
 @dataclass(frozen=True)
@@ -40,10 +61,11 @@ class PretrainSettings:
 
     Attributes
     ----------
-    band, integration : str, int
-        SDC1 band and integration time (h) of the simulated fields.
-    train_size, test_size : int
-        Sides (px) of the training and held-out test fields.
+    fields : tuple of (band, integration, side)
+        Training fields; the first gives the band and integration of the validation and
+        test fields.
+    val_size, test_size : int
+        Sides (px) of the validation field (threshold choice) and the held-out test field.
     tile_size : int
         Side of the training cutouts (px); cutouts do not overlap.
     snr_min, k_sigma : float
@@ -54,23 +76,102 @@ class PretrainSettings:
         Base seed; the fields get :func:`radioseg_utils.pipeline.field_seed` of it.
     """
 
-    band: str = "B1"
-    integration: int = 1000
-    train_size: int = 4096
+    fields: tuple[tuple[str, int, int], ...] = TRAIN_FIELDS
+    val_size: int = 1024
     test_size: int = 2048
     tile_size: int = 128
-    snr_min: float = 5.0
+    snr_min: float = 4.0
     k_sigma: float = 1.0
-    normalisation: str = "noise"
+    normalisation: str = "asinh"
     seed: int = 2026
 
+    @property
+    def band(self) -> str:
+        """Band of the main training field."""
+        return self.fields[0][0]
 
-#: Training configuration of the default model (a 3-level, 16-filter U-Net).
+    @property
+    def integration(self) -> int:
+        """Integration (h) of the main training field."""
+        return self.fields[0][1]
+
+
+#: Training configuration of the default model (a 3-level, 16-filter U-Net, centre head).
 DEFAULT_CONFIG = TrainConfig(depth=3, base_filters=16, batch_norm=True, dropout=0.05,
-                             loss="bce_dice", learning_rate=1e-3, epochs=14, batch_size=16,
-                             patience=4, lr_schedule="plateau", mixed_precision="off",
-                             profile="pretrained", normalisation=PretrainSettings.normalisation,
-                             tile_size=128, tensorboard=False)
+                             loss="bce_dice", centre_head=True, learning_rate=1e-3, epochs=12,
+                             batch_size=16, patience=3, lr_schedule="plateau",
+                             mixed_precision="off", profile="pretrained",
+                             normalisation=PretrainSettings.normalisation, tile_size=128,
+                             tensorboard=False)
+
+
+def tune_centre_threshold(model_path: str | Path, sky, truth, *, integration: int,
+                          grid: tuple[float, ...] = THRESHOLD_GRID,
+                          target: float = TARGET_RELIABILITY) -> tuple[float, list[dict]]:
+    """The lowest centre threshold whose strict reliability on a validation field is >= target.
+
+    Lower thresholds find fainter sources and more noise; the lowest one that keeps the
+    strict reliability (:func:`radioseg_utils.evaluate.evaluate_finder`) at ``target``
+    maximises completeness at that reliability. Use a field never used for training or
+    testing.
+
+    Returns
+    -------
+    threshold : float
+        The chosen level (the highest of ``grid`` if none reaches ``target``).
+    trials : list of dict
+        ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability`` of
+        every level tried.
+    """
+    from .baselines import run_unet
+    from .evaluate import evaluate_finder
+    from .predict import PredictConfig
+
+    trials = []
+    for value in sorted(grid):
+        result = run_unet(sky, model=model_path, config=PredictConfig(centre_threshold=value))
+        ev = evaluate_finder(result, truth, sky, integration=integration, pixels=False,
+                             score=False)
+        trials.append({"threshold": value, "detections": len(result.catalogue),
+                       "strict_completeness": ev.strict.completeness,
+                       "strict_reliability": ev.strict.reliability})
+    good = [t["threshold"] for t in trials if t["strict_reliability"] >= target]
+    return (min(good) if good else max(grid)), trials
+
+
+def prepare(settings: PretrainSettings, config: TrainConfig, layout) -> tuple:
+    """Simulate the fields, cut the datasets and train (each only if not done yet).
+
+    Returns ``(train fields, held-out fields, dataset metadata, model path, timings)``;
+    the fields are dicts of name to :class:`~radioseg_utils.pipeline.FieldFiles`.
+    """
+    from . import pipeline
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    train = {field_name(band, hours, i): pipeline.ensure_field(
+                 layout, field_name(band, hours, i), band=band, integration=hours, size=size,
+                 seed=settings.seed)
+             for i, (band, hours, size) in enumerate(settings.fields)}
+    held_out = {name: pipeline.ensure_field(layout, name, band=settings.band,
+                                            integration=settings.integration, size=size,
+                                            seed=settings.seed)
+                for name, size in (("val", settings.val_size), ("test", settings.test_size))}
+    timings["simulate_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    datasets = {}
+    for (name, files), (_, hours, _) in zip(train.items(), settings.fields):
+        dataset = "dataset" if name == "train" else f"dataset_{name}"
+        datasets[dataset] = pipeline.ensure_dataset(
+            layout, files, size=settings.tile_size, stride=settings.tile_size,
+            snr_min=settings.snr_min, k_sigma=settings.k_sigma,
+            normalisation=settings.normalisation, integration=hours, seed=settings.seed,
+            name=dataset)
+    timings["dataset_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model_path = pipeline.ensure_model(layout, config, dataset=list(datasets))
+    timings["train_s"] = time.perf_counter() - t0
+    return train, held_out, datasets, model_path, timings
 
 
 def train_default_model(
@@ -81,9 +182,9 @@ def train_default_model(
     out_dir: str | Path = PRETRAINED_DIR,
     evaluate: bool = True,
 ) -> dict[str, Any]:
-    """Simulate, train, evaluate on held-out data and write the default model.
+    """Simulate, train, tune on a validation field, evaluate on a test field, write the model.
 
-    Interrupted runs resume: fields, dataset and checkpoints in ``work_dir`` are reused.
+    Interrupted runs resume: fields, datasets and checkpoints in ``work_dir`` are reused.
 
     Parameters
     ----------
@@ -92,7 +193,7 @@ def train_default_model(
     config : TrainConfig, optional
         Training configuration; default :data:`DEFAULT_CONFIG` with ``settings.seed``.
     work_dir : path, optional
-        Run folder for fields, dataset and checkpoints (default
+        Run folder for fields, datasets and checkpoints (default
         ``generated_dir() / "pretrain"``).
     out_dir : path
         Where the model, its sidecar and ``MANIFEST.json`` go.
@@ -109,25 +210,15 @@ def train_default_model(
     config = (config or DEFAULT_CONFIG).replace(seed=settings.seed, band=settings.band,
                                                 integration=settings.integration)
     layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
-    timings: dict[str, float] = {}
+    train, held_out, datasets, model_path, timings = prepare(settings, config, layout)
     t0 = time.perf_counter()
-    train = pipeline.ensure_field(layout, "train", band=settings.band,
-                                  integration=settings.integration, size=settings.train_size,
-                                  seed=settings.seed)
-    test = pipeline.ensure_field(layout, "test", band=settings.band,
-                                 integration=settings.integration, size=settings.test_size,
-                                 seed=settings.seed)
-    timings["simulate_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    meta = pipeline.ensure_dataset(layout, train, size=settings.tile_size,
-                                   stride=settings.tile_size, snr_min=settings.snr_min,
-                                   k_sigma=settings.k_sigma, normalisation=settings.normalisation,
-                                   integration=settings.integration, seed=settings.seed)
-    timings["dataset_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model_path = pipeline.ensure_model(layout, config)
-    timings["train_s"] = time.perf_counter() - t0
-
+    sky, truth = pipeline.load_field(held_out["val"])
+    threshold, trials = tune_centre_threshold(model_path, sky, truth,
+                                              integration=settings.integration)
+    sidecar = json.loads(model_path.with_suffix(".json").read_text())
+    sidecar["centre_threshold"] = threshold
+    model_path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    timings["tune_s"] = time.perf_counter() - t0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"unet_{settings.band}.keras"
@@ -140,22 +231,24 @@ def train_default_model(
         "settings": asdict(settings),
         "config": config.to_dict(),
         "fields": {name: json.loads(files.image.with_suffix(".json").read_text())
-                   for name, files in (("train", train), ("test", test))},
-        "dataset": {k: meta[k] for k in ("size", "stride", "normalisation", "splits", "masks")
-                    if k in meta},
+                   for name, files in {**train, **held_out}.items()},
+        "datasets": {name: {k: meta[k] for k in ("size", "stride", "normalisation", "splits",
+                                                 "masks", "integration_h") if k in meta}
+                     for name, meta in datasets.items()},
         "training_log": log.read_text().splitlines() if log.is_file() else [],
+        "centre_threshold": {"chosen": threshold, "target_strict_reliability":
+                             TARGET_RELIABILITY, "field": "val (held out)", "trials": trials},
         "sidecar": json.loads(target.with_suffix(".json").read_text()),
         # seconds of this invocation; stages found done in work_dir take ~0 s
         "timings_this_run": {k: round(v, 1) for k, v in timings.items()},
     }
     if evaluate:
         t0 = time.perf_counter()
-        manifest["held_out_scores"] = _evaluate(target, test, settings)
+        manifest["held_out_scores"] = _evaluate(target, held_out["test"], settings)
         manifest["timings_this_run"]["evaluate_s"] = round(time.perf_counter() - t0, 1)
     (out_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     logger.info("default model written to %s", target)
     return manifest
-
 
 
 def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, Any]:

@@ -12,17 +12,30 @@ from radioseg_utils.modelio import load_model
 
 
 def test_train_default_model_writes_model_sidecar_and_manifest(tmp_path):
-    settings = dataclasses.replace(pretrain.PretrainSettings(), train_size=512, test_size=256,
-                                   tile_size=64, seed=5)
+    settings = dataclasses.replace(pretrain.PretrainSettings(), seed=5, tile_size=64,
+                                   fields=(("B1", 1000, 512), ("B2", 100, 512)),
+                                   val_size=256, test_size=256)
     config = pretrain.DEFAULT_CONFIG.replace(epochs=1, base_filters=4, tile_size=64)
     manifest = pretrain.train_default_model(settings=settings, config=config,
                                             work_dir=tmp_path / "work", out_dir=tmp_path / "out")
-    model, meta = load_model(tmp_path / "out" / "unet_B1.keras", expect_band="B1",
-                             expect_normalisation="noise")
+    model, meta = load_model(tmp_path / "out" / "unet_B1.keras", expect_band="B2",
+                             expect_normalisation=settings.normalisation)
     assert meta["seed"] == 5 and meta["params"]["base_filters"] == 4
+    assert meta["bands"] == ["B1", "B2"] and meta["outputs"] == ["mask", "centre"]
+    assert meta["centre_threshold"] in pretrain.THRESHOLD_GRID
+    assert model.output_shape == (None, None, None, 2)
     saved = json.loads((tmp_path / "out" / "MANIFEST.json").read_text())
-    assert saved["fields"]["train"]["seed"] != saved["fields"]["test"]["seed"]
-    assert saved["fields"]["train"]["centre"] != saved["fields"]["test"]["centre"]
+    fields = saved["fields"]
+    assert set(fields) == {"train", "train_B2_100h", "val", "test"}
+    # every field has its own seed and its own patch of sky
+    assert len({f["seed"] for f in fields.values()}) == 4
+    assert len({tuple(f["centre"]) for f in fields.values()}) == 4
+    assert fields["train_B2_100h"]["integration"] == 100
+    trials = saved["centre_threshold"]["trials"]
+    assert [t["threshold"] for t in trials] == sorted(pretrain.THRESHOLD_GRID)
+    # lower thresholds never find fewer sources
+    counts = [t["detections"] for t in trials]
+    assert counts == sorted(counts, reverse=True)
     scores = manifest["held_out_scores"]
     assert scores["field"] == "test (held out)"
     assert 0.0 <= scores["unet"]["pixel_f1"] <= 1.0 and scores["peaks"]["detections"] > 0

@@ -87,3 +87,16 @@ def test_tiny_keras_unet_tiled_equals_untiled(rng):
     assert np.abs(tiled - full).max() < 2e-3
     seamy = predict_tiled(model, img, tile=96, overlap=0, progress=False)
     assert np.abs(seamy - full).max() > 0.05
+
+
+def test_multichannel_model_gives_one_map_per_channel(image):
+    def two(batch):
+        return np.concatenate([blur_model(batch), 2 * batch], axis=-1)
+
+    maps = predict_tiled(two, image, tile=64, overlap=32, progress=False)
+    assert maps.shape == image.shape + (2,)
+    assert np.array_equal(maps[..., 0], predict_tiled(blur_model, image, tile=64, overlap=32,
+                                                      progress=False))
+    assert np.allclose(maps[..., 1], 2 * image, atol=1e-5)  # weights sum to 1 everywhere
+    with pytest.raises(ValueError, match="2 output channels"):
+        predict_tiled(two, image, tile=64, overlap=32, out=np.zeros(image.shape), progress=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fitsio import SkyImage
-from ..predict import DEFAULT_MODEL, PredictConfig, load_segmenter, segment
+from ..predict import DEFAULT_MODEL, PredictConfig, load_segmenter, resolve_config, segment
 from .result import FinderResult, ResourceMeter, as_sky_image
 
 __all__ = ["run_unet"]
@@ -78,6 +78,7 @@ def run_unet(
     if noise is not None and not (np.ndim(noise) == 0 and noise > 0):
         raise ValueError(f"noise must be a positive number (Jy/beam), got {noise!r}")
     sky = as_sky_image(image)
+    config = resolve_config(model, config)  # the centre threshold tuned for a model file
     net, normalisation = load_segmenter(model, sky.band.name, normalisation)
     with ResourceMeter() as meter:
         _, labels, catalogue, _ = segment(sky, net, normalisation=normalisation, config=config,

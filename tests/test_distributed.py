@@ -1,0 +1,68 @@
+"""Tests of radioseg_utils.distributed and of predict_image on a dask LocalCluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_streaming import CONFIG, NOISE, SOURCES, make_scene, read_outputs, snr_model
+
+from radioseg_utils import predict as pr
+from radioseg_utils.distributed import cluster_client, map_tasks
+
+pytest.importorskip("distributed")
+
+
+def square(x: int, *, plus: int = 0) -> int:
+    if x < 0:
+        raise ValueError(f"negative item {x}")
+    return x * x + plus
+
+
+@pytest.fixture
+def scene(tmp_path, rng, monkeypatch):
+    monkeypatch.setattr(pr, "CATALOGUE_BLOCK", 128)
+    monkeypatch.setattr(pr, "BLOCK_MARGIN", 24)
+    return make_scene(tmp_path / "scene.fits", rng)
+
+
+def test_map_tasks_serial_and_errors():
+    with cluster_client() as client:
+        assert client is None
+        assert map_tasks(square, [3, 1, 2], client=client, progress=False, plus=1) == [10, 2, 5]
+        with pytest.raises(ValueError, match="negative item -1"):
+            map_tasks(square, [1, -1], client=client, progress=False)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"n_workers": 0}, "n_workers must be >= 1"),
+                                               ({"scheduler": "tcp://x:1", "n_workers": 2}, "not both")])
+def test_cluster_client_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match), cluster_client(**kwargs):
+        pass
+
+
+def test_local_cluster_of_threads_equals_serial(scene, tmp_path):
+    serial = pr.predict_image(scene, snr_model, out_dir=tmp_path / "serial", noise=NOISE,
+                              config=CONFIG, progress=False)
+    with cluster_client(n_workers=2, processes=False) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        assert map_tasks(square, [1, 2], client=client, progress=False) == [1, 4]
+        with pytest.raises(ValueError, match="negative item -3"):
+            map_tasks(square, [2, -3], client=client, progress=False)
+    dask = pr.predict_image(scene, snr_model, out_dir=tmp_path / "dask", noise=NOISE,
+                            config=CONFIG, progress=False, n_workers=2, processes=False)
+    assert len(dask.catalogue) == len(SOURCES)
+    for a, b in zip(read_outputs(serial), read_outputs(dask)):
+        assert np.array_equal(a, b)
+    for name in ("id", "x", "y", "flux", "ra_core", "b_maj", "peak_snr"):
+        assert np.array_equal(serial.catalogue[name], dask.catalogue[name])
+    assert not (tmp_path / "dask" / "scene.partial").exists()
+
+
+def test_local_cluster_of_processes_equals_serial(scene, tmp_path):
+    serial = pr.predict_image(scene, snr_model, out_dir=tmp_path / "serial", noise=NOISE,
+                              config=CONFIG, progress=False)
+    dask = pr.predict_image(scene, snr_model, out_dir=tmp_path / "dask", noise=NOISE,
+                            config=CONFIG, progress=False, n_workers=2, processes=True)
+    for a, b in zip(read_outputs(serial), read_outputs(dask)):
+        assert np.array_equal(a, b)
+    assert np.array_equal(serial.catalogue["flux"], dask.catalogue["flux"])
