@@ -45,9 +45,9 @@ TRAIN_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("B5", 1000, 1024),
 )
 #: Centre-heat levels tried by :func:`tune_centre_threshold`.
-THRESHOLD_GRID: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+THRESHOLD_GRID: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 #: Strict reliability the tuned threshold must reach on the validation field.
-TARGET_RELIABILITY: float = 0.97
+TARGET_RELIABILITY: float = 0.96
 
 
 def field_name(band: str, integration: int, index: int) -> str:
