@@ -175,6 +175,7 @@ def evaluate_ablation(
     variants: tuple[Variant, ...] = VARIANTS,
     models_dir: str | Path = ABLATION_DIR,
     extra: dict[str, Any] | None = None,
+    primary_beam=None,
     progress: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Score every variant on a held-out field: one row per variant.
@@ -191,7 +192,10 @@ def evaluate_ablation(
         Folder written by :func:`train_ablation`.
     extra : dict, optional
         More finders to put in the table, name to a callable ``sky -> FinderResult`` (e.g.
-        the shipped model, the plain peak finder).
+        the shipped model, the plain peak finder; give them the same ``primary_beam``).
+    primary_beam : callable, optional
+        Flux gain every variant divides by (e.g. ``Attenuation(None, FLUX_SCALE)`` of
+        :mod:`radioseg_utils.simulate` for a simulated field), also used for the truth.
     progress : bool
         Show a progress bar over the rows.
 
@@ -222,14 +226,14 @@ def evaluate_ablation(
         if not path.is_file():
             raise FileNotFoundError(f"ablation model {path} not found: run `radioseg ablation`")
         config = PredictConfig(threshold=v.threshold, split_blends=v.split_blends, tta=v.tta)
-        runs[v.name] = (v.description, lambda sky, p=path, c=config: run_unet(sky, model=p,
-                                                                                config=c))
+        runs[v.name] = (v.description, lambda sky, p=path, c=config: run_unet(
+            sky, model=p, config=c, primary_beam=primary_beam))
     for name, finder in (extra or {}).items():
         runs[name] = ("", finder)
     rows, evaluations = [], {}
     for name, (description, finder) in tqdm(runs.items(), desc="ablation", disable=not progress):
         ev = evaluations[name] = evaluate_finder(finder(sky), truth, sky, integration=integration,
-                                                 pixels=False)
+                                                 pixels=False, primary_beam=primary_beam)
         row = {"variant": name, "description": description,
                "detections": len(ev.result.catalogue)}
         row.update({f"c_{lo:g}-{hi:g}": c for lo, hi, c in

@@ -281,6 +281,14 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
                         help="split blended sources by watershed on the image")
     parser.add_argument("--primary-beam", type=Path, default=None,
                         help="primary-beam FITS file: fluxes are corrected by it")
+    parser.add_argument("--centre-threshold", type=float, default=None,
+                        help="centre-map level of a detection for models with a centre head "
+                             "(default: the value tuned for the model, in its sidecar)")
+    parser.add_argument("--flux-scale", type=float, default=None,
+                        help="apparent / intrinsic flux beyond the primary beam (default: the "
+                             "SDC1 value 0.918; 1 leaves fluxes as measured)")
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: average over 8 flips/rotations (8x slower)")
     parser.add_argument("--tile", type=int, default=None, help="tile side in pixels")
     parser.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
     parser.add_argument("--batch-size", type=int, default=None, help="tiles per model call")
@@ -301,11 +309,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from radioseg_utils.predict import DEFAULT_MODEL, PredictConfig, predict_image
 
     path = _image_path(args.image)
-    options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap", "batch_size")
+    options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap", "batch_size",
+                                             "centre_threshold", "flux_scale")
                if getattr(args, k) is not None}
     if args.value is not None:
         options["threshold_kwargs"] = {"value": args.value}
-    config = PredictConfig(split_blends=args.split_blends, **options)
+    config = PredictConfig(split_blends=args.split_blends, tta=args.tta, **options)
     result = predict_image(path, args.model or DEFAULT_MODEL,
                            out_dir=args.out or runs_dir() / "default" / "predict",
                            config=config, primary_beam=args.primary_beam,

@@ -261,16 +261,19 @@ def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, A
     from .baselines import run_peaks, run_unet
     from .evaluate import evaluate_finder, truth_mask
     from .pipeline import load_field
+    from .simulate import FLUX_SCALE, Attenuation
     from .threshold import best_f1_threshold
 
     sky, truth = load_field(test)
     noise = get_band(settings.band).noise(settings.integration)
-    mask = truth_mask(sky, truth, noise=noise, snr_min=settings.snr_min, k_sigma=settings.k_sigma)
+    gain = Attenuation(None, FLUX_SCALE)  # the simulated images carry the SDC1 flux scale
+    mask = truth_mask(sky, truth, noise=noise, snr_min=settings.snr_min, k_sigma=settings.k_sigma,
+                      primary_beam=gain)
     scores: dict[str, Any] = {"field": "test (held out)", "integration": settings.integration}
-    for name, finder in (("unet", lambda: run_unet(sky, model=model_path)),
-                         ("peaks", lambda: run_peaks(sky))):
+    for name, finder in (("unet", lambda: run_unet(sky, model=model_path, primary_beam=gain)),
+                         ("peaks", lambda: run_peaks(sky, primary_beam=gain))):
         ev = evaluate_finder(finder(), truth, sky, integration=settings.integration,
-                             true_mask=mask, field="test")
+                             true_mask=mask, field="test", primary_beam=gain)
         row = {k: v for k, v in ev.summary().items() if isinstance(v, (int, float, str))}
         row["completeness_by_snr"] = {f"{lo:g}-{hi:g}": float(c) for lo, hi, c in
                                       zip(ev.bins["lo"], ev.bins["hi"], ev.bins["completeness"])}

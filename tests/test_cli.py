@@ -9,6 +9,8 @@ from dataclasses import replace
 
 import pytest
 
+from astropy.table import Table
+
 from radioseg_utils import __version__, registry
 from radioseg_utils.cli import EXIT_OK, EXIT_USAGE, build_parser, main
 
@@ -76,3 +78,24 @@ def test_fetch_small_verifies_every_small_downloadable_file(sdc1_dir, capsys):
     names = registry.list_files(max_size=registry.SMALL_FILE_BYTES, downloadable=True)
     assert printed == [str(sdc1_dir.resolve() / name) for name in names]
     assert len(printed) == 7
+
+
+def test_predict_options_reach_the_config(tmp_path, monkeypatch):
+    from radioseg_utils import predict as pr
+
+    seen = {}
+
+    def fake_predict_image(path, model, **kwargs):
+        seen.update(kwargs, path=path)
+        return pr.PredictResult(catalogue=Table(), threshold=0.5, noise=1.0, paths={})
+
+    monkeypatch.setattr(pr, "predict_image", fake_predict_image)
+    image = tmp_path / "img.fits"
+    image.write_bytes(b"")
+    assert main(["predict", str(image), "--out", str(tmp_path), "--tta", "--centre-threshold",
+                     "0.45", "--flux-scale", "1", "--workers", "2"]) == 0
+    config = seen["config"]
+    assert (config.tta, config.centre_threshold, config.flux_scale) == (True, 0.45, 1.0)
+    assert seen["n_workers"] == 2 and seen["out_dir"] == tmp_path
+    assert main(["predict", str(image), "--out", str(tmp_path)]) == 0
+    assert seen["config"] == pr.PredictConfig()  # defaults: tuned threshold, SDC1 flux scale

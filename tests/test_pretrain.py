@@ -54,7 +54,7 @@ def test_shipped_model_manifest_matches_the_model():
     assert scores["unet"]["pixel_f1"] > scores["raw_image_best_threshold_pixel_f1"]
 
 
-@pytest.mark.parametrize("key", ["fields", "dataset", "config", "training_log"])
+@pytest.mark.parametrize("key", ["fields", "datasets", "config", "training_log", "centre_threshold"])
 def test_shipped_manifest_is_complete(key):
     manifest = json.loads((pretrain.PRETRAINED_DIR / "MANIFEST.json").read_text())
     assert manifest[key]

@@ -15,6 +15,7 @@ Biomedical Image Segmentation", MICCAI, doi:10.1007/978-3-319-24574-4_28.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,9 @@ def run_unet(
         Threshold, component, measurement and tiling settings.
     primary_beam : path or callable, optional
         SDC1 primary-beam FITS file or a callable of (RA, Dec) in deg; fluxes are divided
-        by it.
+        by it and by nothing else, as for every finder of
+        :data:`~radioseg_utils.baselines.FINDERS` (``config.flux_scale`` is not applied:
+        give :class:`~radioseg_utils.simulate.Attenuation` to include the SDC1 flux scale).
 
     Returns
     -------
@@ -78,7 +81,8 @@ def run_unet(
     if noise is not None and not (np.ndim(noise) == 0 and noise > 0):
         raise ValueError(f"noise must be a positive number (Jy/beam), got {noise!r}")
     sky = as_sky_image(image)
-    config = resolve_config(model, config)  # the centre threshold tuned for a model file
+    # the centre threshold tuned for a model file; fluxes divided by primary_beam only
+    config = replace(resolve_config(model, config), flux_scale=1.0)
     net, normalisation = load_segmenter(model, sky.band.name, normalisation)
     with ResourceMeter() as meter:
         _, labels, catalogue, _ = segment(sky, net, normalisation=normalisation, config=config,
