@@ -41,7 +41,7 @@ EXECUTED_DIR: Path = PROJECT_ROOT / "book" / "executed"
 #: Papermill parameters of each profile. A notebook receives those it declares.
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"profile": "quick", "seed": 1, "field_size": 2048, "epochs": 8, "size": 1024,
-              "grid_size": 1024, "b5_size": 2048},
+              "grid_size": 1024, "b5_size": 1024},
     "full": {"profile": "full", "seed": 1, "field_size": 8192, "epochs": 60, "size": 8192,
              "grid_size": 2048, "b5_size": 8192},
 }
