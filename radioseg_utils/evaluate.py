@@ -375,8 +375,8 @@ def compare_finders(
     finders : sequence of str
         Names in :data:`radioseg_utils.baselines.FINDERS`, run in this order.
     model : path or callable, optional
-        U-Net model for ``"unet"`` (default :data:`radioseg_utils.predict.DEFAULT_MODEL`),
-        loaded once before timing.
+        U-Net model for ``"unet"`` (default :data:`radioseg_utils.predict.DEFAULT_MODEL`); a
+        model file is read once per process, before the finder's clock starts.
     noise : float, optional
         rms for the evaluation (default ``band.noise(integration)``).
     primary_beam : callable, optional
@@ -415,13 +415,8 @@ def compare_finders(
         true_mask = truth_mask(sky, truth_in_image(truth, sky), noise=noise,
                                primary_beam=primary_beam)
     options = {name: dict((finder_options or {}).get(name, {})) for name in finders}
-    if "unet" in finders and "model" not in options["unet"]:
-        from .predict import DEFAULT_MODEL, PredictConfig, load_segmenter, resolve_config
-
-        path = DEFAULT_MODEL if model is None else model
-        net, norm = load_segmenter(path, sky.band.name, options["unet"].pop("normalisation", None))
-        config = resolve_config(path, options["unet"].get("config", PredictConfig()))
-        options["unet"].update(model=net, normalisation=norm, config=config)
+    if "unet" in finders and "model" not in options["unet"] and model is not None:
+        options["unet"]["model"] = model
     evaluations = []
     for name in tqdm(finders, desc="finders", disable=not progress):
         if primary_beam is not None:

@@ -58,7 +58,7 @@ from .evaluate import DEFAULT_FINDERS, FLUX_RATIO_MIN_SNR, Evaluation, evaluate_
 from .fitsio import SkyImage, read_image
 from .metrics import SNR_BINS
 from .pipeline import FieldFiles, RunLayout, load_field
-from .predict import DEFAULT_MODEL, PredictConfig, load_segmenter, resolve_config
+from .predict import DEFAULT_MODEL, model_files
 from .registry import fetch, get_entry, sha256sum
 from .simulate import FLUX_SCALE, Attenuation
 from .sources import PrimaryBeam
@@ -182,7 +182,9 @@ def _canonical(value: Any, where: str) -> Any:
     if isinstance(value, (list, tuple)):
         return [_canonical(v, where) for v in value]
     if isinstance(value, Path):
-        return {"path": str(value), "sha256": sha256sum(value) if value.is_file() else None}
+        files = model_files(value) if value.suffix == ".keras" else [value]
+        return {"path": str(value), "sha256": [sha256sum(f) if f.is_file() else None
+                                               for f in files]}
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -215,20 +217,6 @@ def _write_cached(ecsv: Path, result: FinderResult) -> None:
     catalogue = result.catalogue.copy(copy_data=False)
     catalogue.meta.update(runtime_s=result.runtime_s, peak_rss_mb=result.peak_rss_mb)
     catalogue.write(ecsv, format="ascii.ecsv", overwrite=True)  # written last: the marker
-
-
-def _run_finder(name: str, sky: SkyImage, options: dict[str, Any],
-                models: dict[tuple[str, str], tuple[Any, str | None]]) -> FinderResult:
-    """Run one finder; a U-Net model file is loaded once per band into ``models``."""
-    options = dict(options)
-    if name == "unet" and isinstance(options.get("model"), Path):
-        key = (str(options["model"]), sky.band.name)
-        if key not in models:
-            models[key] = load_segmenter(options["model"], sky.band.name,
-                                         options.get("normalisation"))
-        options["config"] = resolve_config(options["model"], options.get("config", PredictConfig()))
-        options["model"], options["normalisation"] = models[key]
-    return FINDERS[name](sky, **options)
 
 
 def _finder_options(finders: Sequence[str],
@@ -265,7 +253,7 @@ def _row(evaluation: Evaluation | None, keys: dict[str, Any], *, cached: bool = 
 
 
 def _evaluate_field(sky: SkyImage, truth: Table, field: dict[str, Any], *, finders: Sequence[str],
-                    options: dict[str, dict], cache: Path | None, models: dict, bar: tqdm,
+                    options: dict[str, dict], cache: Path | None, bar: tqdm,
                     primary_beam=None, train_area: bool = False) -> list[dict[str, Any]]:
     """Rows of every finder on one image (cached outputs reused, failures recorded)."""
     integration = field["integration"]
@@ -283,7 +271,7 @@ def _evaluate_field(sky: SkyImage, truth: Table, field: dict[str, Any], *, finde
             if primary_beam is not None:
                 run_options["primary_beam"] = primary_beam
             try:
-                result = _run_finder(name, sky, run_options, models)
+                result = FINDERS[name](sky, **run_options)
             except FINDER_ERRORS as exc:
                 logger.warning("%s failed on %s %s %s h: %s", name, field["field"],
                                sky.band.name, integration, exc)
@@ -359,7 +347,6 @@ def evaluate_grid(
         get_band("B1").noise(t)  # raises on an unknown integration
     options = _finder_options(finders, finder_options)
     layout = RunLayout.from_parameter(run_dir)
-    models: dict = {}
     rows: list[dict[str, Any]] = []
     sizes = {b: int(size[b] if isinstance(size, Mapping) else size) for b in bands}
     gain = Attenuation(None, FLUX_SCALE)
@@ -374,7 +361,7 @@ def evaluate_grid(
                          "flux_scale": FLUX_SCALE}
                 rows += _evaluate_field(sky, truth, field, finders=finders, options=options,
                                         cache=layout.root / "grid" / "catalogues" / files.image.stem,
-                                        models=models, bar=bar, primary_beam=gain)
+                                        bar=bar, primary_beam=gain)
     return pd.DataFrame(rows, columns=list(GRID_COLUMNS))
 
 
@@ -425,7 +412,7 @@ def evaluate_real_cutout(
              else RunLayout.from_parameter(run_dir).root / "grid" / "catalogues" / "real_cutout")
     with tqdm(total=len(finders), desc="real cutout", disable=not progress) as bar:
         rows = _evaluate_field(sky, truth, field, finders=finders, options=options, cache=cache,
-                               models={}, bar=bar, primary_beam=primary_beam, train_area=True)
+                               bar=bar, primary_beam=primary_beam, train_area=True)
     return pd.DataFrame(rows, columns=list(GRID_COLUMNS))
 
 

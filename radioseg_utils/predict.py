@@ -53,6 +53,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from . import blocks as bl
+from .bands import Band, get_band
 from .catalogue import write_submission
 from .components import DEFAULT_CONNECTIVITY, DEFAULT_MIN_DISTANCE
 from .fitsio import SkyImage, read_image
@@ -61,6 +62,7 @@ from .noise import estimate_noise
 from .paths import check_writable
 from .normalise import normalise as normalise_image
 from .augment import with_tta
+from .calibrate import load_calibration
 from .centres import DEFAULT_CENTRE_THRESHOLD
 from .simulate import FLUX_SCALE, Attenuation
 from .sources import PrimaryBeam
@@ -77,8 +79,12 @@ __all__ = [
     "PredictConfig",
     "PredictResult",
     "Segmentation",
+    "image_noise",
+    "load_model_cached",
     "load_segmenter",
+    "model_files",
     "resolve_config",
+    "tuned_centre_threshold",
     "predict_image",
     "segment",
     "write_ds9_regions",
@@ -140,6 +146,11 @@ class PredictConfig:
         Apparent / intrinsic flux beyond the primary beam; fluxes are divided by it (and by
         the primary beam, if given). Default the SDC1 value,
         :data:`radioseg_utils.simulate.FLUX_SCALE`; 1 leaves fluxes as measured.
+    calibration : str, optional
+        Learned size and flux corrections (:mod:`radioseg_utils.calibrate`) applied to the
+        catalogue: ``"model"`` (default) takes the file named by the model's sidecar, if
+        any (see :func:`resolve_config`); a path takes that file; None keeps the sizes and
+        fluxes as measured in the segments.
     """
 
     threshold: str = "fixed"
@@ -157,6 +168,7 @@ class PredictConfig:
     centre_distance: int = 1
     tta: bool = False
     flux_scale: float = FLUX_SCALE
+    calibration: str | None = "model"
 
 
 @dataclass(frozen=True)
@@ -206,6 +218,12 @@ def _noise_box(shape: tuple[int, int]) -> tuple[slice, slice]:
             slice((nx - min(nx, NOISE_BOX)) // 2, (nx + min(nx, NOISE_BOX)) // 2))
 
 
+def image_noise(sky: SkyImage) -> tuple[float, float]:
+    """``(background, rms)`` of an image in memory: sigma-clipped median and rms of its
+    central ``NOISE_BOX`` box (what :func:`segment` measures and subtracts)."""
+    return estimate_noise(sky.data[_noise_box(sky.shape)])
+
+
 def _image_shape(path: Path) -> tuple[int, int]:
     with warnings.catch_warnings():  # SDC1 headers carry a BLANK card on float data
         warnings.filterwarnings("ignore", message=".*BLANK.*", category=fits.verify.VerifyWarning)
@@ -244,42 +262,90 @@ def _load_file_cached(path: str, mtime_ns: int, band: str, normalisation: str | 
     return load_segmenter(Path(path), band, normalisation)
 
 
-def _segmenter(model, band: str, normalisation: str | None, *, tta: bool = False):
-    """:func:`load_segmenter`, reading each model file once per process (cluster workers
-    run many tasks with the same model), wrapped for test-time augmentation if asked."""
+def load_model_cached(model, band: str, normalisation: str | None = None):
+    """:func:`load_segmenter`, reading each model file once per process (a file changed
+    on disk is read again): cluster workers and the finder grid run many images with the
+    same model."""
     if isinstance(model, (str, Path)) and Path(model).is_file():
         path = Path(model).resolve()
-        net, norm = _load_file_cached(str(path), path.stat().st_mtime_ns, band, normalisation)
-    else:
-        net, norm = load_segmenter(model, band, normalisation)
+        return _load_file_cached(str(path), path.stat().st_mtime_ns, band, normalisation)
+    return load_segmenter(model, band, normalisation)
+
+
+def _segmenter(model, band: str, normalisation: str | None, *, tta: bool = False):
+    """:func:`load_model_cached`, wrapped for test-time augmentation if asked."""
+    net, norm = load_model_cached(model, band, normalisation)
     return (with_tta(net) if tta else net), norm
 
 
-def resolve_config(model, config: PredictConfig) -> PredictConfig:
-    """``config`` with the centre threshold of the model filled in.
+def tuned_centre_threshold(sidecar: dict, band: str | Band | None = None,
+                           noise: float | None = None) -> float:
+    """The centre threshold a model sidecar holds for an image of ``band`` and rms ``noise``.
 
-    A ``centre_threshold`` of None becomes the value tuned for a model file (its sidecar's
-    ``centre_threshold``, chosen on a validation field by
-    :func:`radioseg_utils.pretrain.tune_centre_threshold`), or
-    :data:`~radioseg_utils.centres.DEFAULT_CENTRE_THRESHOLD` for a callable or a sidecar
-    without one; a value already set is kept.
+    A sidecar with ``centre_thresholds`` (``{band: {integration: value}}``, tuned on a
+    validation field per band and integration by
+    :func:`radioseg_utils.pretrain.tune_centre_thresholds`) gives the value of the
+    integration whose nominal rms (:meth:`~radioseg_utils.bands.Band.noise`) is nearest to
+    ``noise`` (in log). Without that table, band or noise: its ``centre_threshold``, else
+    :data:`~radioseg_utils.centres.DEFAULT_CENTRE_THRESHOLD`.
     """
-    if config.centre_threshold is not None:
-        return config
-    value = DEFAULT_CENTRE_THRESHOLD
+    fallback = float(sidecar.get("centre_threshold", DEFAULT_CENTRE_THRESHOLD))
+    if band is None or noise is None or not noise > 0:
+        return fallback
+    band = get_band(band)
+    table = sidecar.get("centre_thresholds", {}).get(band.name)
+    if not table:
+        return fallback
+    hours = min(table, key=lambda h: abs(np.log(noise / band.noise(int(h)))))
+    return float(table[hours])
+
+
+def resolve_config(model, config: PredictConfig, *, band: str | Band | None = None,
+                   noise: float | None = None) -> PredictConfig:
+    """``config`` with the centre threshold and calibration of the model filled in.
+
+    A ``centre_threshold`` of None becomes the value tuned for a model file and an image of
+    ``band`` and rms ``noise`` (:func:`tuned_centre_threshold` of its sidecar), or
+    :data:`~radioseg_utils.centres.DEFAULT_CENTRE_THRESHOLD` for a callable. A
+    ``calibration`` of ``"model"`` becomes the path of the file named by the sidecar's
+    ``calibration`` (beside the model), or None for a callable or a sidecar without one.
+    Values already set are kept.
+    """
+    sidecar: dict = {}
     if isinstance(model, (str, Path)):
         side = Path(model).with_suffix(".json")
         if side.is_file():
-            value = json.loads(side.read_text()).get("centre_threshold", value)
-    return replace(config, centre_threshold=float(value))
+            sidecar = json.loads(side.read_text())
+    if config.centre_threshold is None:
+        config = replace(config, centre_threshold=tuned_centre_threshold(sidecar, band, noise))
+    if config.calibration == "model":
+        name = sidecar.get("calibration")
+        path = None if name is None else str(Path(model).resolve().parent / name)
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"calibration file {path} named by the sidecar of {model} "
+                                    "not found")
+        config = replace(config, calibration=path)
+    return config
+
+
+def model_files(model: str | Path) -> list[Path]:
+    """The files a model path stands for: the ``.keras`` file, its JSON sidecar and the
+    calibration file the sidecar names (those that exist)."""
+    path = Path(model)
+    path = path if path.suffix == ".keras" else path.with_suffix(".keras")
+    files = [f for f in (path, path.with_suffix(".json")) if f.is_file()]
+    if path.with_suffix(".json").is_file():
+        name = json.loads(path.with_suffix(".json").read_text()).get("calibration")
+        if name is not None:
+            files.append(path.parent / name)
+    return files
 
 
 def _model_id(model) -> str:
     """What identifies a model in the key of a resumable run (callables: by name only)."""
     if isinstance(model, (str, Path)):
-        path = Path(model).resolve()
-        stat = (path if path.is_file() else path.with_suffix(".keras")).stat()
-        return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+        return ";".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
+                        for f in model_files(model))
     kind = model if callable(model) and hasattr(model, "__qualname__") else type(model)
     return f"{kind.__module__}.{kind.__qualname__}:{getattr(model, 'name', '')}"
 
@@ -306,6 +372,8 @@ def _gain(primary_beam, flux_scale: float):
 
 def _finish(tables: list[Table], *, band, noise, background, config, value, normalisation) -> Table:
     catalogue = bl.stack_blocks(tables)
+    if config.calibration not in (None, "model"):
+        catalogue = load_calibration(config.calibration).apply(catalogue, band)
     # short upper-case keys: they become FITS header cards of the catalogue table
     catalogue.meta.update(BAND=band.name, NOISE=float(noise), BACKGRND=float(background),
                           THRESH=config.threshold, THRVALUE=str(value), NORM=str(normalisation))
@@ -426,9 +494,9 @@ def predict_image(
     centre = read_image(image_path, section=_noise_box(shape))
     band = centre.band
     _, resolved = _segmenter(model, band.name, normalisation)
-    config = resolve_config(model, config)
     background, rms = estimate_noise(centre.data)
     noise = rms if noise is None else noise
+    config = resolve_config(model, config, band=band, noise=noise)
     stem = image_path.name.removesuffix(".gz").removesuffix(".fits").removesuffix(".fit")
     paths = {
         "segmentation": out_dir / f"{stem}_seg.fits",
@@ -514,9 +582,9 @@ def segment(
         If the model was trained on another band or normalisation.
     """
     net, normalisation = _segmenter(model, sky.band.name, normalisation, tta=config.tta)
-    config = resolve_config(model, config)
-    background, rms = estimate_noise(sky.data[_noise_box(sky.shape)])
+    background, rms = image_noise(sky)
     noise = rms if noise is None else noise
+    config = resolve_config(model, config, band=sky.band, noise=noise)
     prob = predict_tiled(net, sky.data, tile=config.tile, overlap=config.overlap,
                          batch_size=config.batch_size, progress=progress,
                          normalise=_tile_normaliser(normalisation, noise))

@@ -2,18 +2,24 @@
 
 :func:`train_default_model` reproduces it from nothing: it simulates the training fields of
 :data:`TRAIN_FIELDS` (B1 at the three integrations, B2 and B5, each on its own patch of sky
-with its own seed), a validation field and a held-out test field (B1 1000 h, other seeds,
-other patches), cuts every training field into the spatially disjoint dataset, trains the
-U-Net with a centre head of :data:`DEFAULT_CONFIG` on CPU, chooses the centre threshold on
-the validation field (:func:`tune_centre_threshold`), evaluates on the test field only,
-and writes into ``radioseg_utils/pretrained/``:
+with its own seed), validation fields (one per band and integration) and a held-out test
+field (B1 1000 h, other seeds, other patches), cuts every training field into the spatially
+disjoint dataset, trains the U-Net with a centre head of :data:`DEFAULT_CONFIG` on CPU,
+chooses the centre threshold of each band and integration on its validation field
+(:func:`tune_centre_thresholds`), fits the size and flux calibration on the training and
+validation fields (:func:`calibrate_model`), evaluates on the test field only, and writes
+into ``radioseg_utils/pretrained/``:
 
 - ``unet_B1.keras`` and its sidecar ``unet_B1.json`` (what :func:`radioseg_utils.modelio.load_model`
-  checks: bands, normalisation, input; and the tuned ``centre_threshold``);
+  checks: bands, normalisation, input; the tuned ``centre_threshold``; the name of the
+  calibration file);
+- ``unet_B1.calibration.npz``: the size and flux corrections of
+  :mod:`radioseg_utils.calibrate`, fitted on the model's detections in the training and
+  validation fields (:func:`calibrate_model`);
 - ``MANIFEST.json``: data (bands, integrations, field sizes, seeds, sky positions, dataset
   counts), the training configuration, package versions, timings and the held-out scores.
 
-The command is ``radioseg pretrain`` (about 40 minutes on 2 CPU cores).
+The command is ``radioseg pretrain`` (about 50 minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .paths import generated_dir
 from .trainconfig import TrainConfig
 
-__all__ = ["DEFAULT_CONFIG", "PRETRAINED_DIR", "TRAIN_FIELDS", "THRESHOLD_GRID",
+__all__ = ["DEFAULT_CONFIG", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
            "TARGET_RELIABILITY", "PretrainSettings", "train_default_model",
-           "tune_centre_threshold", "field_name", "prepare"]
+           "tune_centre_threshold", "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
+           "validation_name", "prepare"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +53,16 @@ TRAIN_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("B1", 1000, 4096), ("B1", 100, 2048), ("B1", 8, 1536), ("B2", 1000, 2048),
     ("B5", 1000, 1024),
 )
+#: Further validation fields, (band, integration in h, side in px): one per band and
+#: integration besides the main one (``"val"``, the band and integration of the first
+#: training field), on which the centre threshold of that band and depth is tuned. B5
+#: fields cover 0.037" pixels and need more of them to hold enough sources.
+VALIDATION_FIELDS: tuple[tuple[str, int, int], ...] = (
+    ("B1", 100, 1024), ("B1", 8, 1536), ("B2", 1000, 1024), ("B2", 100, 1024),
+    ("B2", 8, 1536), ("B5", 1000, 4096), ("B5", 100, 4096), ("B5", 8, 4096),
+)
 #: Centre-heat levels tried by :func:`tune_centre_threshold`.
-THRESHOLD_GRID: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+THRESHOLD_GRID: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
 #: Strict reliability the tuned threshold must reach on the validation field.
 TARGET_RELIABILITY: float = 0.96
 
@@ -53,6 +70,11 @@ TARGET_RELIABILITY: float = 0.96
 def field_name(band: str, integration: int, index: int) -> str:
     """Run-folder name of training field ``index`` (``"train"`` for the first)."""
     return "train" if index == 0 else f"train_{band}_{integration}h"
+
+
+def validation_name(band: str, integration: int) -> str:
+    """Run-folder name of a further validation field (:data:`VALIDATION_FIELDS`)."""
+    return f"val_{band}_{integration}h"
 
 
 @dataclass(frozen=True)
@@ -65,7 +87,10 @@ class PretrainSettings:
         Training fields; the first gives the band and integration of the validation and
         test fields.
     val_size, test_size : int
-        Sides (px) of the validation field (threshold choice) and the held-out test field.
+        Sides (px) of the main validation field (threshold choice) and the held-out test
+        field.
+    val_fields : tuple of (band, integration, side)
+        Further validation fields: the centre threshold of each band and integration.
     tile_size : int
         Side of the training cutouts (px); cutouts do not overlap.
     snr_min, k_sigma : float
@@ -79,6 +104,7 @@ class PretrainSettings:
     fields: tuple[tuple[str, int, int], ...] = TRAIN_FIELDS
     val_size: int = 1024
     test_size: int = 2048
+    val_fields: tuple[tuple[str, int, int], ...] = VALIDATION_FIELDS
     tile_size: int = 128
     snr_min: float = 4.0
     k_sigma: float = 1.0
@@ -105,6 +131,35 @@ DEFAULT_CONFIG = TrainConfig(depth=3, base_filters=16, batch_norm=True, dropout=
                              tensorboard=False)
 
 
+class _Replay:
+    """A model whose outputs for a sequence of batches are computed once and replayed.
+
+    Segmenting one image at several centre thresholds sends the same batches of tiles to
+    the network in the same order; after :meth:`rewind` the recorded outputs are returned
+    (a batch of another shape than the recorded one raises).
+    """
+
+    def __init__(self, net):
+        self.net = net
+        self.outputs: list[tuple[tuple[int, ...], np.ndarray]] = []
+        self.calls = 0
+
+    def rewind(self) -> None:
+        self.calls = 0
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        if self.calls == len(self.outputs):
+            out = self.net.predict_on_batch(batch) if hasattr(self.net, "predict_on_batch") \
+                else self.net(batch)
+            self.outputs.append((batch.shape, np.asarray(out)))
+        shape, out = self.outputs[self.calls]
+        if shape != batch.shape:
+            raise RuntimeError(f"replayed model got a batch of shape {batch.shape}, "
+                               f"recorded {shape}")
+        self.calls += 1
+        return out
+
+
 def tune_centre_threshold(model_path: str | Path, sky, truth, *, integration: int,
                           grid: tuple[float, ...] = THRESHOLD_GRID,
                           target: float = TARGET_RELIABILITY) -> tuple[float, list[dict]]:
@@ -125,11 +180,15 @@ def tune_centre_threshold(model_path: str | Path, sky, truth, *, integration: in
     """
     from .baselines import run_unet
     from .evaluate import evaluate_finder
-    from .predict import PredictConfig
+    from .predict import PredictConfig, load_model_cached
 
+    net, normalisation = load_model_cached(model_path, sky.band.name)
+    replay = _Replay(net)  # the same tiles at every level: run the network once
     trials = []
     for value in sorted(grid):
-        result = run_unet(sky, model=model_path, config=PredictConfig(centre_threshold=value))
+        replay.rewind()
+        result = run_unet(sky, model=replay, normalisation=normalisation,
+                          config=PredictConfig(centre_threshold=value, calibration=None))
         ev = evaluate_finder(result, truth, sky, integration=integration, pixels=False,
                              score=False)
         trials.append({"threshold": value, "detections": len(result.catalogue),
@@ -137,6 +196,99 @@ def tune_centre_threshold(model_path: str | Path, sky, truth, *, integration: in
                        "strict_reliability": ev.strict.reliability})
     good = [t["threshold"] for t in trials if t["strict_reliability"] >= target]
     return (min(good) if good else max(grid)), trials
+
+
+def tune_centre_thresholds(model_path: str | Path, held_out: dict,
+                           settings: PretrainSettings) -> tuple[dict, dict]:
+    """:func:`tune_centre_threshold` on the main and every further validation field.
+
+    Returns
+    -------
+    thresholds : dict
+        ``{band: {str(integration): threshold}}`` (what the sidecar's ``centre_thresholds``
+        holds; :func:`radioseg_utils.predict.resolve_config` picks the entry of the image's
+        band whose nominal noise is nearest to the image's).
+    trials : dict
+        The trials of each validation field, by field name.
+    """
+    from .pipeline import load_field
+
+    fields = {"val": (settings.band, settings.integration),
+              **{validation_name(b, h): (b, h) for b, h, _ in settings.val_fields}}
+    thresholds: dict[str, dict[str, float]] = {}
+    trials: dict[str, list[dict]] = {}
+    for name, (band, hours) in fields.items():
+        sky, truth = load_field(held_out[name])
+        value, trials[name] = tune_centre_threshold(model_path, sky, truth, integration=hours)
+        thresholds.setdefault(band, {})[str(hours)] = value
+    return thresholds, trials
+
+
+def calibration_path(model_path: str | Path) -> Path:
+    """Calibration file of a model: ``x.keras`` -> ``x.calibration.npz`` beside it."""
+    return Path(model_path).with_suffix(".calibration.npz")
+
+
+def calibrate_model(model_path: str | Path, fields: dict, *, seed: int) -> dict[str, Any]:
+    """Fit the size and flux calibration of a model on its training and validation fields.
+
+    The model (with its tuned centre threshold, without calibration) finds the sources of
+    each field; detections matched to true star-forming galaxies train
+    :func:`radioseg_utils.calibrate.fit_calibration`. The validation fields cover every band
+    and integration, which the training fields do not. The result is saved as
+    :func:`calibration_path` and named in the model's sidecar (``calibration``), so that
+    :func:`radioseg_utils.predict.resolve_config` applies it from then on.
+
+    Parameters
+    ----------
+    model_path : path
+        The ``.keras`` model with its sidecar.
+    fields : dict
+        Name -> :class:`~radioseg_utils.pipeline.FieldFiles` of training and validation
+        fields (never a field that scores are reported on).
+    seed : int
+        Random state of the trees.
+
+    Returns
+    -------
+    dict
+        The calibration's provenance (fields, pairs, seed), or ``{"skipped": reason}``
+        when the model matched too few sources to fit one (then nothing is written and
+        the sidecar names no calibration).
+    """
+    from .baselines import run_unet
+    from .calibrate import fit_calibration
+    from .pipeline import load_field
+    from .predict import PredictConfig
+    from .simulate import FLUX_SCALE, Attenuation
+
+    model_path = Path(model_path)
+    gain = Attenuation(None, FLUX_SCALE)  # the simulated images carry the SDC1 flux scale
+    catalogues, truths, bands = [], [], []
+    for files in fields.values():
+        sky, truth = load_field(files)
+        result = run_unet(sky, model=model_path, config=PredictConfig(calibration=None),
+                          primary_beam=gain)
+        catalogues.append(result.catalogue)
+        truths.append(truth)
+        bands.append(sky.band.name)
+    path = calibration_path(model_path)
+    side = model_path.with_suffix(".json")
+    sidecar = json.loads(side.read_text())
+    sidecar.pop("calibration", None)
+    path.unlink(missing_ok=True)
+    try:
+        calibration = fit_calibration(catalogues, truths, bands, seed=seed,
+                                      meta={"name": path.name, "model": model_path.name,
+                                            "fields": list(fields)})
+    except ValueError as exc:
+        logger.warning("no calibration for %s: %s", model_path, exc)
+        side.write_text(json.dumps(sidecar, indent=2) + "\n")
+        return {"skipped": str(exc)}
+    calibration.save(path)
+    sidecar["calibration"] = path.name
+    side.write_text(json.dumps(sidecar, indent=2) + "\n")
+    return calibration.meta
 
 
 def prepare(settings: PretrainSettings, config: TrainConfig, layout) -> tuple:
@@ -157,6 +309,10 @@ def prepare(settings: PretrainSettings, config: TrainConfig, layout) -> tuple:
                                             integration=settings.integration, size=size,
                                             seed=settings.seed)
                 for name, size in (("val", settings.val_size), ("test", settings.test_size))}
+    held_out.update({validation_name(band, hours): pipeline.ensure_field(
+                         layout, validation_name(band, hours), band=band, integration=hours,
+                         size=size, seed=settings.seed)
+                     for band, hours, size in settings.val_fields})
     timings["simulate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     datasets = {}
@@ -212,18 +368,28 @@ def train_default_model(
     layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
     train, held_out, datasets, model_path, timings = prepare(settings, config, layout)
     t0 = time.perf_counter()
-    sky, truth = pipeline.load_field(held_out["val"])
-    threshold, trials = tune_centre_threshold(model_path, sky, truth,
-                                              integration=settings.integration)
+    thresholds, trials = tune_centre_thresholds(model_path, held_out, settings)
+    threshold = thresholds[settings.band][str(settings.integration)]
     sidecar = json.loads(model_path.with_suffix(".json").read_text())
     sidecar["centre_threshold"] = threshold
+    sidecar["centre_thresholds"] = thresholds
     model_path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
     timings["tune_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    calibration = calibrate_model(
+        model_path, {**train, **{k: v for k, v in held_out.items() if k != "test"}},
+        seed=settings.seed)
+    timings["calibrate_s"] = time.perf_counter() - t0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"unet_{settings.band}.keras"
     shutil.copyfile(model_path, target)
-    shutil.copyfile(model_path.with_suffix(".json"), target.with_suffix(".json"))
+    sidecar = json.loads(model_path.with_suffix(".json").read_text())
+    calibration_path(target).unlink(missing_ok=True)
+    if "calibration" in sidecar:
+        shutil.copyfile(calibration_path(model_path), calibration_path(target))
+        sidecar["calibration"] = calibration_path(target).name
+    target.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
     log = model_path.parent / "log.csv"
     manifest: dict[str, Any] = {
         "model": target.name,
@@ -236,8 +402,10 @@ def train_default_model(
                                                  "masks", "integration_h") if k in meta}
                      for name, meta in datasets.items()},
         "training_log": log.read_text().splitlines() if log.is_file() else [],
-        "centre_threshold": {"chosen": threshold, "target_strict_reliability":
-                             TARGET_RELIABILITY, "field": "val (held out)", "trials": trials},
+        "centre_threshold": {"chosen": threshold, "per_band_integration": thresholds,
+                             "target_strict_reliability": TARGET_RELIABILITY,
+                             "fields": "val and val_<band>_<h>h (held out)", "trials": trials},
+        "calibration": calibration,
         "sidecar": json.loads(target.with_suffix(".json").read_text()),
         # seconds of this invocation; stages found done in work_dir take ~0 s
         "timings_this_run": {k: round(v, 1) for k, v in timings.items()},
@@ -252,7 +420,8 @@ def train_default_model(
 
 
 def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, Any]:
-    """Scores of the model and of the plain peak finder on the held-out field.
+    """Scores of the model (with and without its calibration) and of the plain peak finder
+    on the held-out field.
 
     Also the best pixel F1 that any single global threshold on the raw image reaches
     (chosen on this very field, so an optimistic baseline).
@@ -261,6 +430,7 @@ def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, A
     from .baselines import run_peaks, run_unet
     from .evaluate import evaluate_finder, truth_mask
     from .pipeline import load_field
+    from .predict import PredictConfig
     from .simulate import FLUX_SCALE, Attenuation
     from .threshold import best_f1_threshold
 
@@ -270,7 +440,10 @@ def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, A
     mask = truth_mask(sky, truth, noise=noise, snr_min=settings.snr_min, k_sigma=settings.k_sigma,
                       primary_beam=gain)
     scores: dict[str, Any] = {"field": "test (held out)", "integration": settings.integration}
+    raw = PredictConfig(calibration=None)
     for name, finder in (("unet", lambda: run_unet(sky, model=model_path, primary_beam=gain)),
+                         ("unet_uncalibrated", lambda: run_unet(sky, model=model_path, config=raw,
+                                                                primary_beam=gain)),
                          ("peaks", lambda: run_peaks(sky, primary_beam=gain))):
         ev = evaluate_finder(finder(), truth, sky, integration=settings.integration,
                              true_mask=mask, field="test", primary_beam=gain)

@@ -13,7 +13,8 @@ catalogue stage.
 
 The GPU figure is an assumption unless measured: ``ASSUMED_GPU_TILES_PER_S`` (256² tiles,
 float32, batch 8, for the ~1.5 M-parameter U-Net of radioseg) is of the order of what a
-data-centre GPU runs for a small U-Net; pass a measured value where one exists.
+data-centre GPU runs for a small U-Net. ``benchmarks/gpu_inference.py`` measures it on a
+GPU machine; :func:`read_gpu_benchmark` reads its JSON result for :func:`extrapolate`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import json
 
 import numpy as np
 from astropy.table import Table
@@ -32,7 +35,7 @@ from .predict import DEFAULT_MODEL, PredictConfig, _image_shape, load_segmenter,
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, TileGrid
 
 __all__ = ["SDC1_SIDE", "ASSUMED_GPU_TILES_PER_S", "RunCost", "measure_unet", "measure_pybdsf",
-           "extrapolate", "as_dict"]
+           "extrapolate", "as_dict", "read_gpu_benchmark"]
 
 #: Side of a full SDC1 image in pixels.
 SDC1_SIDE: int = 32768
@@ -126,12 +129,45 @@ def _side(image_path: str | Path) -> int:
     return ny
 
 
+def read_gpu_benchmark(path: str | Path) -> tuple[float, str]:
+    """Best throughput and a description from a ``benchmarks/gpu_inference.py`` result.
+
+    Returns
+    -------
+    tiles_per_s : float
+        The highest 256² tiles per second over the batch sizes measured.
+    note : str
+        ``"measured on <device>, Keras <version> (<backend>), <date>"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is missing.
+    ValueError
+        If the run was incomplete, saw no accelerator, or measured another tile size.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"GPU benchmark result {path} not found")
+    result = json.loads(path.read_text())
+    if not result.get("complete") or not result.get("accelerator"):
+        raise ValueError(f"{path}: not a complete run on an accelerator")
+    if int(result["tile"]) != DEFAULT_TILE:
+        raise ValueError(f"{path}: measured {result['tile']}² tiles, predict uses {DEFAULT_TILE}²")
+    best = max(float(r["tiles_per_s"]) for r in result["results"])
+    device = result["device"].split("(")[-1].rstrip(")") if "(" in result["device"] else result["device"]
+    note = (f"measured on {device}, Keras {result['keras_version']} ({result['backend']}), "
+            f"{result['utc'][:10]}")
+    return best, note
+
+
 def extrapolate(
     costs: list[RunCost],
     band: str | Band,
     *,
     side: int = SDC1_SIDE,
     gpu_tiles_per_s: float = ASSUMED_GPU_TILES_PER_S,
+    gpu_note: str = "assumed",
 ) -> Table:
     """Cost per full image of ``side``² pixels and per square degree, by finder and device.
 
@@ -145,6 +181,9 @@ def extrapolate(
         Side of the full image (default the SDC1 32768).
     gpu_tiles_per_s : float
         U-Net tiles per second on one GPU (assumed unless measured).
+    gpu_note : str
+        Where ``gpu_tiles_per_s`` comes from, shown in the device column (``"assumed"``,
+        or the note of :func:`read_gpu_benchmark`).
 
     Returns
     -------
@@ -176,12 +215,12 @@ def extrapolate(
         rows.append((cost.finder, "CPU", cost.side, cpu_s / 3600.0, cpu_s / area_deg2,
                      cost.peak_rss_mb))
         if cost.n_tiles:
-            rows.append((cost.finder, f"1 GPU ({gpu_tiles_per_s:g} tiles/s assumed) + CPU",
+            rows.append((cost.finder, f"1 GPU ({gpu_tiles_per_s:.0f} tiles/s, {gpu_note}) + CPU",
                          cost.side, gpu_s / 3600.0, gpu_s / area_deg2, cost.peak_rss_mb))
     table = Table(rows=rows, names=("finder", "device", "measured_side", "hours_per_image",
                                     "seconds_per_deg2", "peak_rss_mb"))
     table.meta.update(side=side, band=band.name, area_deg2=area_deg2,
-                      gpu_tiles_per_s=gpu_tiles_per_s)
+                      gpu_tiles_per_s=gpu_tiles_per_s, gpu_note=gpu_note)
     return table
 
 

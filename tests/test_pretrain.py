@@ -14,7 +14,8 @@ from radioseg_utils.modelio import load_model
 def test_train_default_model_writes_model_sidecar_and_manifest(tmp_path):
     settings = dataclasses.replace(pretrain.PretrainSettings(), seed=5, tile_size=64,
                                    fields=(("B1", 1000, 512), ("B2", 100, 512)),
-                                   val_size=256, test_size=256)
+                                   val_size=256, test_size=256,
+                                   val_fields=(("B2", 100, 256),))
     config = pretrain.DEFAULT_CONFIG.replace(epochs=1, base_filters=4, tile_size=64)
     manifest = pretrain.train_default_model(settings=settings, config=config,
                                             work_dir=tmp_path / "work", out_dir=tmp_path / "out")
@@ -23,15 +24,23 @@ def test_train_default_model_writes_model_sidecar_and_manifest(tmp_path):
     assert meta["seed"] == 5 and meta["params"]["base_filters"] == 4
     assert meta["bands"] == ["B1", "B2"] and meta["outputs"] == ["mask", "centre"]
     assert meta["centre_threshold"] in pretrain.THRESHOLD_GRID
+    # one threshold per validation field, by band and integration
+    assert set(meta["centre_thresholds"]) == {"B1", "B2"}
+    assert meta["centre_thresholds"]["B1"]["1000"] == meta["centre_threshold"]
+    assert meta["centre_thresholds"]["B2"]["100"] in pretrain.THRESHOLD_GRID
+    # a one-epoch model finds too few sources to calibrate on: said, and nothing half-made
+    assert "too few" in manifest["calibration"]["skipped"]
+    assert "calibration" not in meta
+    assert not list((tmp_path / "out").glob("*.calibration.npz"))
     assert model.output_shape == (None, None, None, 2)
     saved = json.loads((tmp_path / "out" / "MANIFEST.json").read_text())
     fields = saved["fields"]
-    assert set(fields) == {"train", "train_B2_100h", "val", "test"}
+    assert set(fields) == {"train", "train_B2_100h", "val", "val_B2_100h", "test"}
     # every field has its own seed and its own patch of sky
-    assert len({f["seed"] for f in fields.values()}) == 4
-    assert len({tuple(f["centre"]) for f in fields.values()}) == 4
+    assert len({f["seed"] for f in fields.values()}) == 5
+    assert len({tuple(f["centre"]) for f in fields.values()}) == 5
     assert fields["train_B2_100h"]["integration"] == 100
-    trials = saved["centre_threshold"]["trials"]
+    trials = saved["centre_threshold"]["trials"]["val"]
     assert [t["threshold"] for t in trials] == sorted(pretrain.THRESHOLD_GRID)
     # lower thresholds never find fewer sources
     counts = [t["detections"] for t in trials]
@@ -39,6 +48,8 @@ def test_train_default_model_writes_model_sidecar_and_manifest(tmp_path):
     scores = manifest["held_out_scores"]
     assert scores["field"] == "test (held out)"
     assert 0.0 <= scores["unet"]["pixel_f1"] <= 1.0 and scores["peaks"]["detections"] > 0
+    # the calibration changes parameters, never which sources are found
+    assert scores["unet"]["detections"] == scores["unet_uncalibrated"]["detections"]
     assert 0.0 < scores["raw_image_best_threshold_pixel_f1"] <= 1.0
 
 
@@ -54,7 +65,40 @@ def test_shipped_model_manifest_matches_the_model():
     assert scores["unet"]["pixel_f1"] > scores["raw_image_best_threshold_pixel_f1"]
 
 
-@pytest.mark.parametrize("key", ["fields", "datasets", "config", "training_log", "centre_threshold"])
+def test_shipped_calibration_is_named_by_the_sidecar_and_helps_on_held_out_data():
+    manifest = json.loads((pretrain.PRETRAINED_DIR / "MANIFEST.json").read_text())
+    _, meta = load_model(pretrain.PRETRAINED_DIR / manifest["model"])
+    assert (pretrain.PRETRAINED_DIR / meta["calibration"]).is_file()
+    assert set(meta["centre_thresholds"]) == {"B1", "B2", "B5"}
+    scores = manifest["held_out_scores"]
+    assert scores["unet"]["sdc1_score"] > scores["unet_uncalibrated"]["sdc1_score"]
+    assert abs(scores["unet"]["flux_ratio"] - 1.0) < 0.05
+
+
+@pytest.mark.parametrize("key", ["fields", "datasets", "config", "training_log", "centre_threshold",
+                                 "calibration"])
 def test_shipped_manifest_is_complete(key):
     manifest = json.loads((pretrain.PRETRAINED_DIR / "MANIFEST.json").read_text())
     assert manifest[key]
+
+
+def test_replayed_model_runs_the_network_once_per_batch():
+    import numpy as np
+
+    calls = []
+
+    def net(batch):
+        calls.append(batch.shape)
+        return batch * 2.0
+
+    replay = pretrain._Replay(net)
+    batches = [np.ones((2, 4, 4, 1), np.float32), np.zeros((1, 4, 4, 1), np.float32)]
+    first = [replay(b) for b in batches]
+    replay.rewind()
+    second = [replay(b) for b in batches]
+    assert len(calls) == 2
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    replay.rewind()
+    with pytest.raises(RuntimeError, match="shape"):
+        replay(np.ones((3, 4, 4, 1), np.float32))

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..fitsio import SkyImage
-from ..predict import DEFAULT_MODEL, PredictConfig, load_segmenter, resolve_config, segment
+from ..predict import (DEFAULT_MODEL, PredictConfig, image_noise, load_model_cached,
+                       resolve_config, segment)
 from .result import FinderResult, ResourceMeter, as_sky_image
 
 __all__ = ["run_unet"]
@@ -81,9 +82,11 @@ def run_unet(
     if noise is not None and not (np.ndim(noise) == 0 and noise > 0):
         raise ValueError(f"noise must be a positive number (Jy/beam), got {noise!r}")
     sky = as_sky_image(image)
-    # the centre threshold tuned for a model file; fluxes divided by primary_beam only
-    config = replace(resolve_config(model, config), flux_scale=1.0)
-    net, normalisation = load_segmenter(model, sky.band.name, normalisation)
+    # the centre threshold tuned for a model file and this band and noise, its calibration;
+    # fluxes divided by primary_beam only
+    level = image_noise(sky)[1] if noise is None else noise
+    config = replace(resolve_config(model, config, band=sky.band, noise=level), flux_scale=1.0)
+    net, normalisation = load_model_cached(model, sky.band.name, normalisation)
     with ResourceMeter() as meter:
         _, labels, catalogue, _ = segment(sky, net, normalisation=normalisation, config=config,
                                           noise=noise, primary_beam=primary_beam)

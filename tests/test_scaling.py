@@ -1,0 +1,39 @@
+"""Extrapolation of measured costs to full SDC1 images, and the GPU benchmark's result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from radioseg_utils.scaling import RunCost, extrapolate, read_gpu_benchmark
+
+GPU_RESULT = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "gpu_jax.json"
+
+
+def test_committed_gpu_result_is_read_with_its_provenance():
+    tiles_per_s, note = read_gpu_benchmark(GPU_RESULT)
+    saved = json.loads(GPU_RESULT.read_text())
+    assert tiles_per_s == max(r["tiles_per_s"] for r in saved["results"])
+    assert note.startswith("measured on ") and saved["backend"] in note
+    cost = RunCost("unet", 1024, runtime_s=10.0, peak_rss_mb=500.0, n_sources=90, n_tiles=25,
+                   inference_s=5.0)
+    table = extrapolate([cost], "B1", gpu_tiles_per_s=tiles_per_s, gpu_note=note)
+    assert note in table["device"][1] and table.meta["gpu_note"] == note
+    # the faster the GPU, the closer the time to the CPU-only catalogue stage
+    slow = extrapolate([cost], "B1", gpu_tiles_per_s=tiles_per_s / 10)
+    assert table["hours_per_image"][1] < slow["hours_per_image"][1] < table["hours_per_image"][0]
+
+
+@pytest.mark.parametrize("change, match", [({"complete": False}, "not a complete run"),
+                                           ({"accelerator": False}, "not a complete run"),
+                                           ({"tile": 128}, "128")])
+def test_bad_gpu_results_are_refused(tmp_path, change, match):
+    saved = {**json.loads(GPU_RESULT.read_text()), **change}
+    path = tmp_path / "gpu.json"
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=match):
+        read_gpu_benchmark(path)
+    with pytest.raises(FileNotFoundError):
+        read_gpu_benchmark(tmp_path / "missing.json")
