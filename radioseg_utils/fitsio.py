@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ __all__ = [
     "sdc1_wcs",
     "sdc1_header",
     "write_image",
+    "FitsStream",
+    "image_shape",
     "SDC1_CENTRE",
     "DEFAULT_TILE",
     "DEFAULT_OVERLAP",
@@ -539,3 +542,70 @@ def write_image(
     fits.PrimaryHDU(out, header=header).writeto(tmp, overwrite=True)
     tmp.replace(path)
     return path
+
+
+def image_shape(path: str | Path) -> tuple[int, int]:
+    """``(ny, nx)`` of the image in a FITS file, read from its header only."""
+    with warnings.catch_warnings():  # SDC1 headers carry a BLANK card on float data
+        warnings.filterwarnings("ignore", message=".*BLANK.*", category=VerifyWarning)
+        header = fits.getheader(path)
+    return int(header["NAXIS2"]), int(header["NAXIS1"])
+
+
+class FitsStream:
+    """A float32 FITS image written block by block into a preallocated file.
+
+    The header is written and the file sized at once; blocks go in with positioned writes
+    (not a memory map), which keep the written pages out of this process's resident memory,
+    so a 32768² image streams with bounded memory.
+
+    Parameters
+    ----------
+    path : str or Path
+        File to write (replaced if it exists, e.g. by an interrupted run).
+    header : astropy.io.fits.Header
+        Header of the image (e.g. the input's); 4-D ``(1, 1, ny, nx)`` if it has CTYPE3.
+    shape : (ny, nx)
+        Image shape.
+
+    Examples
+    --------
+    >>> with FitsStream(tmp / "x.fits", header, (ny, nx)) as out:  # doctest: +SKIP
+    ...     out.write(0, 0, block)
+    """
+
+    def __init__(self, path: str | Path, header: fits.Header, shape: tuple[int, int]) -> None:
+        self.path, self.shape = Path(path), (int(shape[0]), int(shape[1]))
+        ny, nx = self.shape
+        naxis = 4 if "CTYPE3" in header else 2
+        full = fits.Header([("SIMPLE", True), ("BITPIX", -32), ("NAXIS", naxis), ("NAXIS1", nx),
+                            ("NAXIS2", ny)] + ([("NAXIS3", 1), ("NAXIS4", 1)] if naxis == 4 else []))
+        full.extend(header, unique=True)
+        text = full.tostring().encode("ascii")
+        with open(self.path, "wb") as f:
+            f.write(text)
+            f.truncate(len(text) + -(-4 * nx * ny // 2880) * 2880)
+        self._offset = len(text)
+        self._fd = os.open(self.path, os.O_WRONLY)
+
+    def write(self, y0: int, x0: int, block: np.ndarray) -> None:
+        """Write a 2-D block with its first pixel at 0-based ``(y0, x0)``."""
+        block = np.asarray(block)
+        if (block.ndim != 2 or y0 < 0 or x0 < 0 or y0 + block.shape[0] > self.shape[0]
+                or x0 + block.shape[1] > self.shape[1]):
+            raise ValueError(f"{self.path}: block of shape {block.shape} at ({y0}, {x0}) "
+                             f"does not fit an image of shape {self.shape}")
+        rows = np.ascontiguousarray(block, dtype=">f4")
+        nx = self.shape[1]
+        for j in range(rows.shape[0]):
+            os.pwrite(self._fd, rows[j].tobytes(), self._offset + 4 * ((y0 + j) * nx + x0))
+
+    def close(self) -> None:
+        """Close the file."""
+        os.close(self._fd)
+
+    def __enter__(self) -> FitsStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -96,12 +96,14 @@ _HIGH = f"gt{FLUX_RATIO_MIN_SNR:g}"
 #: Columns of the tidy tables: per bin of true peak S/N the true sources (``n_true_*``)
 #: and completeness; ``completeness_gt10`` over true S/N >= 10; ``flux_ratio`` the median
 #: detected / true flux above S/N 10; runtime (s) and peak memory increase (MB) of the
-#: finder; ``cached``: read from the cache; ``error``: the failure message, "" if it ran.
+#: finder; ``sdc1_matched`` / ``sdc1_false``: the scorer's matched and false detections;
+#: ``cached``: read from the cache; ``error``: the failure message, "" if it ran.
 GRID_COLUMNS: tuple[str, ...] = (
     "field", "band", "integration", "finder", "n_detections",
     *(f"n_true_{b}" for b in _BINS), *(f"completeness_{b}" for b in _BINS),
     f"completeness_{_HIGH}", "strict_completeness", "reliability", "strict_reliability",
-    "flux_ratio", "sdc1_score", "runtime_s", "peak_rss_mb", "cached", "error",
+    "flux_ratio", "sdc1_score", "sdc1_matched", "sdc1_false", "runtime_s", "peak_rss_mb",
+    "cached", "error",
 )
 #: Columns shown by :func:`grid_table` (and in the Markdown table).
 TABLE_COLUMNS: tuple[str, ...] = (

@@ -46,17 +46,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
-import warnings
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
 
 from . import blocks as bl
 from .bands import Band, get_band
 from .catalogue import write_submission
 from .components import DEFAULT_CONNECTIVITY, DEFAULT_MIN_DISTANCE
-from .fitsio import SkyImage, read_image
+from .fitsio import SkyImage, image_shape, read_image
 from .measure import ClassRule
 from .noise import estimate_noise
 from .paths import check_writable
@@ -222,13 +220,6 @@ def image_noise(sky: SkyImage) -> tuple[float, float]:
     """``(background, rms)`` of an image in memory: sigma-clipped median and rms of its
     central ``NOISE_BOX`` box (what :func:`segment` measures and subtracts)."""
     return estimate_noise(sky.data[_noise_box(sky.shape)])
-
-
-def _image_shape(path: Path) -> tuple[int, int]:
-    with warnings.catch_warnings():  # SDC1 headers carry a BLANK card on float data
-        warnings.filterwarnings("ignore", message=".*BLANK.*", category=fits.verify.VerifyWarning)
-        header = fits.getheader(path)
-    return int(header["NAXIS2"]), int(header["NAXIS1"])
 
 
 def load_segmenter(
@@ -490,7 +481,7 @@ def predict_image(
     image_path, out_dir = Path(image_path), Path(out_dir)
     if not image_path.is_file():
         raise FileNotFoundError(f"image {image_path} not found")
-    shape = _image_shape(image_path)
+    shape = image_shape(image_path)
     centre = read_image(image_path, section=_noise_box(shape))
     band = centre.band
     _, resolved = _segmenter(model, band.name, normalisation)

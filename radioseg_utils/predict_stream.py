@@ -33,7 +33,8 @@ from .distributed import cluster_client, map_tasks
 from .fitsio import read_image
 from .predict import (ASSEMBLE_ROWS, THRESHOLD_SAMPLE_PIXELS, PredictConfig, _segmenter,
                       _tile_normaliser)
-from .streaming import FitsStream, RunFolder, StripStore
+from .fitsio import FitsStream
+from .streaming import RunFolder, StripStore
 from .tiling import TileGrid, predict_row
 
 __all__ = ["StreamJob", "run_stream"]

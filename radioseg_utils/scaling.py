@@ -30,8 +30,8 @@ from astropy.table import Table
 
 from .bands import Band, get_band
 from .baselines.result import ResourceMeter
-from .fitsio import read_image
-from .predict import DEFAULT_MODEL, PredictConfig, _image_shape, load_segmenter, predict_image
+from .fitsio import image_shape, read_image
+from .predict import DEFAULT_MODEL, PredictConfig, load_segmenter, predict_image
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, TileGrid
 
 __all__ = ["SDC1_SIDE", "ASSUMED_GPU_TILES_PER_S", "RunCost", "measure_unet", "measure_pybdsf",
@@ -123,7 +123,7 @@ def measure_pybdsf(image_path: str | Path, *, workdir: str | Path, **kwargs: Any
 
 
 def _side(image_path: str | Path) -> int:
-    ny, nx = _image_shape(Path(image_path))
+    ny, nx = image_shape(image_path)
     if ny != nx:
         raise ValueError(f"{image_path}: expected a square field, got {ny} x {nx} pixels")
     return ny

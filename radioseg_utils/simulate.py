@@ -39,7 +39,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import io
 import multiprocessing
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +49,7 @@ from astropy.wcs import WCS
 from scipy.ndimage import correlate1d
 
 from .bands import Band, get_band
-from .fitsio import SDC1_CENTRE, sdc1_header, sdc1_wcs
+from .fitsio import SDC1_CENTRE, FitsStream, sdc1_header, sdc1_wcs
 from .metrics import true_peak_snr
 from .noise_model import DEFAULT_ACF_FWHM_BEAMS, REAL_NOISE_ACF, CorrelatedNoise
 from .paths import check_writable
@@ -263,41 +262,6 @@ def _render_tile(spec: _Tile) -> tuple[np.ndarray, Table]:
     return image.astype(np.float32), truth
 
 
-def _allocate_fits(path: Path, header: fits.Header, shape: tuple[int, int]) -> int:
-    """Write a FITS header for a float32 image, size the file; return the data offset."""
-    ny, nx = shape
-    naxis = 4 if "CTYPE3" in header else 2
-    full = fits.Header([("SIMPLE", True), ("BITPIX", -32), ("NAXIS", naxis), ("NAXIS1", nx),
-                        ("NAXIS2", ny)] + ([("NAXIS3", 1), ("NAXIS4", 1)] if naxis == 4 else []))
-    full.extend(header, unique=True)
-    text = full.tostring().encode("ascii")
-    with open(path, "wb") as f:
-        f.write(text)
-        f.truncate(len(text) + -(-4 * nx * ny // 2880) * 2880)
-    return len(text)
-
-
-class _FitsRows:
-    """Writes tiles into the data of a preallocated FITS file with positioned writes.
-
-    Plain writes (not a memory map) keep the written pages out of this process's resident
-    memory, so a 32768² field streams with bounded RSS.
-    """
-
-    def __init__(self, path: Path, offset: int, nx: int) -> None:
-        self._fd = os.open(path, os.O_WRONLY)
-        self._offset, self._nx = offset, nx
-
-    def __call__(self, spec: _Tile, tile_image: np.ndarray) -> None:
-        rows = np.ascontiguousarray(tile_image, dtype=">f4")
-        for j in range(spec.ny):
-            os.pwrite(self._fd, rows[j].tobytes(),
-                      self._offset + 4 * ((spec.y0 + j) * self._nx + spec.x0))
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
 def _truth_lines(table: Table, header: bool) -> str:
     """ECSV text of a table: complete, or only its data rows (to append to a file)."""
     buf = io.StringIO()
@@ -436,17 +400,13 @@ def simulate_field(
         check_writable(p, overwrite=overwrite)
     part = path.with_name(path.name + ".part")
     truth_part = truth_path.with_name(truth_path.name + ".part")
-    writer = _FitsRows(part, _allocate_fits(part, header, (ny, nx)), nx)
     n_truth = 0
-    try:
-        with open(truth_part, "w") as out:
-            for t in _run(specs, n_workers, writer):
-                if catalogue is None:
-                    t["id"] = np.arange(n_truth, n_truth + len(t))
-                out.write(_truth_lines(t, header=out.tell() == 0))
-                n_truth += len(t)
-    finally:
-        writer.close()
+    with FitsStream(part, header, (ny, nx)) as stream, open(truth_part, "w") as out:
+        for t in _run(specs, n_workers, lambda spec, tile: stream.write(spec.y0, spec.x0, tile)):
+            if catalogue is None:
+                t["id"] = np.arange(n_truth, n_truth + len(t))
+            out.write(_truth_lines(t, header=out.tell() == 0))
+            n_truth += len(t)
     part.replace(path)
     truth_part.replace(truth_path)
     return SimulatedField(None, path, truth_path, wcs, header)

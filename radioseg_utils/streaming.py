@@ -13,8 +13,8 @@ its state in a *run folder*, ``<out_dir>/<stem>.partial/``:
 * :class:`StripStore` holds the weighted model outputs of each row of tiles
   (:func:`radioseg_utils.tiling.predict_row`) as ``.npy`` files; any window of the blended
   map is their sum, in row order, so it equals the map computed in memory bit for bit;
-* :class:`FitsStream` writes a float32 FITS image block by block into a preallocated file
-  (the positioned writes of :mod:`radioseg_utils.simulate`), so memory stays bounded.
+* outputs are FITS images written block by block into preallocated files
+  (:class:`radioseg_utils.fitsio.FitsStream`), so memory stays bounded.
 
 Final outputs are written inside the run folder and moved into place together by
 :meth:`RunFolder.commit` at the very end; the folder is then removed. A half-written output
@@ -31,17 +31,14 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
-from astropy.io import fits
 from astropy.table import Table
 
 from .paths import check_writable
-from .simulate import _allocate_fits, _FitsRows
 from .tiling import TileGrid
 
-__all__ = ["STATE_FILE", "run_key", "RunFolder", "StripStore", "FitsStream"]
+__all__ = ["STATE_FILE", "run_key", "RunFolder", "StripStore"]
 
 logger = logging.getLogger(__name__)
 
@@ -204,52 +201,3 @@ class StripStore:
             out[lo - ys.start : hi - ys.start] += rows[lo - y0 : hi - y0, xs]
             del rows  # unmap: mapped pages count in the resident memory
         return out
-
-
-class _Rows(NamedTuple):
-    """Where a block goes, as :class:`radioseg_utils.simulate._FitsRows` expects it."""
-
-    y0: int
-    x0: int
-    ny: int
-
-
-class FitsStream:
-    """A float32 FITS image written block by block into a preallocated file.
-
-    Parameters
-    ----------
-    path : str or Path
-        File to write (replaced if it exists, e.g. by an interrupted run).
-    header : astropy.io.fits.Header
-        Header of the image (e.g. the input's); 4-D ``(1, 1, ny, nx)`` if it has CTYPE3.
-    shape : (ny, nx)
-        Image shape.
-
-    Examples
-    --------
-    >>> with FitsStream(tmp / "x.fits", header, (ny, nx)) as out:  # doctest: +SKIP
-    ...     out.write(0, 0, block)
-    """
-
-    def __init__(self, path: str | Path, header: fits.Header, shape: tuple[int, int]) -> None:
-        self.path, self.shape = Path(path), shape
-        self._rows = _FitsRows(self.path, _allocate_fits(self.path, header, shape), shape[1])
-
-    def write(self, y0: int, x0: int, block: np.ndarray) -> None:
-        """Write a 2-D block with its first pixel at 0-based ``(y0, x0)``."""
-        block = np.asarray(block)
-        if block.ndim != 2 or y0 + block.shape[0] > self.shape[0] or x0 + block.shape[1] > self.shape[1]:
-            raise ValueError(f"{self.path}: block of shape {block.shape} at ({y0}, {x0}) "
-                             f"does not fit an image of shape {self.shape}")
-        self._rows(_Rows(y0, x0, block.shape[0]), block)
-
-    def close(self) -> None:
-        """Close the file."""
-        self._rows.close()
-
-    def __enter__(self) -> FitsStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

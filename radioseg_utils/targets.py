@@ -66,7 +66,10 @@ def check_targets(table: pd.DataFrame, finder: str = "unet", *, reference: str =
     pandas.DataFrame
         One row per field: the values (``completeness_5_10``, ``completeness_gt10``,
         ``strict_reliability``, ``flux_ratio``, ``score_ratio``), a boolean ``ok_<value>``
-        for each and ``all_met``. A field where either finder failed has NaN values and
+        for each and ``all_met``. With the columns ``sdc1_matched`` and ``sdc1_false``,
+        also ``ceiling_ratio``: the score the same detections would reach if every matched
+        source had perfect parameters (matched minus false), over the reference's score,
+        i.e. how far better parameters alone could take the score ratio. A field where either finder failed has NaN values and
         False flags.
 
     Raises
@@ -85,6 +88,10 @@ def check_targets(table: pd.DataFrame, finder: str = "unet", *, reference: str =
     out["flux_ratio"] = ours["flux_ratio"]
     with np.errstate(divide="ignore", invalid="ignore"):
         out["score_ratio"] = ours["sdc1_score"] / ref.reindex(out.index)
+        if {"sdc1_matched", "sdc1_false"} <= set(ours.columns):
+            # every matched source scoring the maximum 1: the most these detections can give
+            out["ceiling_ratio"] = ((ours["sdc1_matched"] - ours["sdc1_false"])
+                                    / ref.reindex(out.index))
     out["ok_completeness_5_10"] = out["completeness_5_10"] >= targets.completeness_5_10
     out["ok_completeness_gt10"] = out["completeness_gt10"] >= targets.completeness_gt10
     out["ok_strict_reliability"] = out["strict_reliability"] >= targets.strict_reliability

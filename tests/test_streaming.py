@@ -13,7 +13,8 @@ from radioseg_utils import blocks as bl
 from radioseg_utils import predict as pr
 from radioseg_utils.bands import get_band
 from radioseg_utils.fitsio import read_image, sdc1_header, sdc1_wcs, write_image
-from radioseg_utils.streaming import FitsStream, RunFolder, StripStore, run_key
+from radioseg_utils.fitsio import FitsStream
+from radioseg_utils.streaming import RunFolder, StripStore, run_key
 from radioseg_utils.tiling import TileGrid, predict_row, predict_tiled
 
 BAND = get_band("B1")
