@@ -289,6 +289,10 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
                              "SDC1 value 0.918; 1 leaves fluxes as measured)")
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average over 8 flips/rotations (8x slower)")
+    parser.add_argument("--no-calibration", dest="calibration", action="store_const",
+                        const=None, default="model",
+                        help="report sizes and fluxes as measured in the segments, without "
+                             "the model's learned calibration")
     parser.add_argument("--tile", type=int, default=None, help="tile side in pixels")
     parser.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
     parser.add_argument("--batch-size", type=int, default=None, help="tiles per model call")
@@ -314,7 +318,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                if getattr(args, k) is not None}
     if args.value is not None:
         options["threshold_kwargs"] = {"value": args.value}
-    config = PredictConfig(split_blends=args.split_blends, tta=args.tta, **options)
+    config = PredictConfig(split_blends=args.split_blends, tta=args.tta,
+                           calibration=args.calibration, **options)
     result = predict_image(path, args.model or DEFAULT_MODEL,
                            out_dir=args.out or runs_dir() / "default" / "predict",
                            config=config, primary_beam=args.primary_beam,

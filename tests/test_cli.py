@@ -99,3 +99,5 @@ def test_predict_options_reach_the_config(tmp_path, monkeypatch):
     assert seen["n_workers"] == 2 and seen["out_dir"] == tmp_path
     assert main(["predict", str(image), "--out", str(tmp_path)]) == 0
     assert seen["config"] == pr.PredictConfig()  # defaults: tuned threshold, SDC1 flux scale
+    assert main(["predict", str(image), "--out", str(tmp_path), "--no-calibration"]) == 0
+    assert seen["config"].calibration is None
