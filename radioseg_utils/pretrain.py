@@ -28,7 +28,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +362,7 @@ def train_default_model(
         The manifest.
     """
     from . import pipeline
+    from .calibrate import load_calibration
 
     config = (config or DEFAULT_CONFIG).replace(seed=settings.seed, band=settings.band,
                                                 integration=settings.integration)
@@ -387,7 +388,9 @@ def train_default_model(
     sidecar = json.loads(model_path.with_suffix(".json").read_text())
     calibration_path(target).unlink(missing_ok=True)
     if "calibration" in sidecar:
-        shutil.copyfile(calibration_path(model_path), calibration_path(target))
+        calibration = {**calibration, "name": calibration_path(target).name, "model": target.name}
+        fitted = load_calibration(calibration_path(model_path))
+        replace(fitted, meta=calibration).save(calibration_path(target))
         sidecar["calibration"] = calibration_path(target).name
     target.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
     log = model_path.parent / "log.csv"
