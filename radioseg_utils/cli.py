@@ -382,11 +382,12 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
         "pretrain",
         help="reproduce the shipped default model (simulate, train, evaluate on held-out data)",
         description=(
-            "Simulate the training fields (B1 at 8/100/1000 h, B2, B5), a validation and a "
-            "held-out test field, train the default U-Net with its centre head on CPU, tune "
-            "the centre threshold on the validation field and write the model with its "
-            "sidecar and MANIFEST.json (data, seeds, versions, held-out scores). Interrupted "
-            "runs resume."
+            "Simulate the training fields (B1 at 8/100/1000 h, B2, B5), a validation field "
+            "per band and integration and a held-out test field, train the default U-Net "
+            "with its centre head on CPU, tune the centre threshold of each band and "
+            "integration on its validation field, fit the size and flux calibration and "
+            "write the model with its sidecar, calibration and MANIFEST.json (data, seeds, "
+            "versions, held-out scores). Interrupted runs resume."
         ),
     )
     parser.add_argument("--out", type=Path, default=None,

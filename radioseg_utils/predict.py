@@ -302,34 +302,40 @@ def resolve_config(model, config: PredictConfig, *, band: str | Band | None = No
     ``calibration`` (beside the model), or None for a callable or a sidecar without one.
     Values already set are kept.
     """
-    sidecar: dict = {}
-    if isinstance(model, (str, Path)):
-        side = Path(model).with_suffix(".json")
-        if side.is_file():
-            sidecar = json.loads(side.read_text())
+    sidecar = _sidecar(model)
     if config.centre_threshold is None:
         config = replace(config, centre_threshold=tuned_centre_threshold(sidecar, band, noise))
     if config.calibration == "model":
-        name = sidecar.get("calibration")
-        path = None if name is None else str(Path(model).resolve().parent / name)
-        if path is not None and not Path(path).is_file():
+        path = _calibration_file(model, sidecar)
+        if path is not None and not path.is_file():
             raise FileNotFoundError(f"calibration file {path} named by the sidecar of {model} "
                                     "not found")
-        config = replace(config, calibration=path)
+        config = replace(config, calibration=None if path is None else str(path))
     return config
 
 
+def _sidecar(model) -> dict:
+    """The JSON sidecar of a model file (``{}`` for a callable or a file without one)."""
+    if not isinstance(model, (str, Path)):
+        return {}
+    side = Path(model).with_suffix(".json")
+    return json.loads(side.read_text()) if side.is_file() else {}
+
+
+def _calibration_file(model: str | Path, sidecar: dict) -> Path | None:
+    """The calibration file a sidecar names, beside the model (None if it names none)."""
+    name = sidecar.get("calibration")
+    return None if name is None else Path(model).resolve().parent / name
+
+
 def model_files(model: str | Path) -> list[Path]:
-    """The files a model path stands for: the ``.keras`` file, its JSON sidecar and the
-    calibration file the sidecar names (those that exist)."""
+    """The files a model path stands for: the ``.keras`` file, its JSON sidecar (those that
+    exist) and the calibration file the sidecar names."""
     path = Path(model)
     path = path if path.suffix == ".keras" else path.with_suffix(".keras")
     files = [f for f in (path, path.with_suffix(".json")) if f.is_file()]
-    if path.with_suffix(".json").is_file():
-        name = json.loads(path.with_suffix(".json").read_text()).get("calibration")
-        if name is not None:
-            files.append(path.parent / name)
-    return files
+    calibration = _calibration_file(path, _sidecar(path))
+    return files if calibration is None else [*files, calibration]
 
 
 def _model_id(model) -> str:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .paths import generated_dir
+from .tiling import call_model
 from .trainconfig import TrainConfig
 
 __all__ = ["DEFAULT_CONFIG", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
@@ -149,9 +150,7 @@ class _Replay:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         if self.calls == len(self.outputs):
-            out = self.net.predict_on_batch(batch) if hasattr(self.net, "predict_on_batch") \
-                else self.net(batch)
-            self.outputs.append((batch.shape, np.asarray(out)))
+            self.outputs.append((batch.shape, call_model(self.net, batch)))
         shape, out = self.outputs[self.calls]
         if shape != batch.shape:
             raise RuntimeError(f"replayed model got a batch of shape {batch.shape}, "

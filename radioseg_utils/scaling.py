@@ -39,7 +39,7 @@ __all__ = ["SDC1_SIDE", "ASSUMED_GPU_TILES_PER_S", "RunCost", "measure_unet", "m
 
 #: Side of a full SDC1 image in pixels.
 SDC1_SIDE: int = 32768
-#: Assumed U-Net throughput of one GPU in 256² tiles per second (not measured here).
+#: U-Net throughput of one GPU in 256² tiles per second assumed when none is measured.
 ASSUMED_GPU_TILES_PER_S: float = 1000.0
 
 

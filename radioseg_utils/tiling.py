@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from .fitsio import tile_starts
 
 __all__ = ["DEFAULT_TILE", "DEFAULT_OVERLAP", "DEFAULT_BATCH", "EDGE_MARGIN_FRACTION",
-           "TileGrid", "tile_weights", "predict_row", "predict_tiled"]
+           "TileGrid", "tile_weights", "call_model", "predict_row", "predict_tiled"]
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,9 @@ class TileGrid:
         return y0, y0 + self._y[1][iy].size
 
 
-def _call_model(model, batch: np.ndarray) -> np.ndarray:
+def call_model(model, batch: np.ndarray) -> np.ndarray:
+    """Float32 outputs ``(B, H, W, C)`` of a Keras model (``predict_on_batch``) or any
+    callable for a batch ``(B, H, W, 1)``; raises ValueError for outputs of another size."""
     if hasattr(model, "predict_on_batch"):
         out = model.predict_on_batch(batch)
     else:
@@ -232,7 +234,7 @@ def predict_row(
                 data = np.asarray(normalise(data), dtype=np.float32)
             batch[b, : data.shape[0], : data.shape[1], 0] = data
             regions.append((sx, good, ix))
-        pred = _call_model(model, batch)
+        pred = call_model(model, batch)
         if acc is None:
             acc = np.zeros((y1 - y0, grid.shape[1], pred.shape[3]), np.float32)
         for b, (sx, good, ix) in enumerate(regions):
