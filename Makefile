@@ -1,6 +1,6 @@
 # radioseg — every target installs what it needs into .venv first.
 #   make all    simulate -> train -> evaluate -> execute the notebooks -> build the book
-#   make test   run the test suite
+#   make test   lint (ruff) and run the test suite
 PYTHON ?= python3.11
 VENV   ?= .venv
 PROFILE ?= quick
@@ -18,6 +18,7 @@ all: $(STAMP) chromium
 	$(BIN)/radioseg book --profile $(PROFILE)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 venv: $(STAMP)

@@ -4,16 +4,16 @@ Usage::
 
     python benchmarks/finders.py --size 4096 --seed 1 [--band B1] [--model M.keras] [--out results.csv]
 
-The field is ``radioseg_utils.simulate.simulate_field`` when that module is installed,
+The field is ``radioseg_utils.simulation.simulate.simulate_field`` when that module is installed,
 else an analytic one: point sources (S/N drawn from ``dN/dS ~ S^-2`` between 3 and 1000,
 ``DENSITY`` per pixel, about the density of sources detected in the real B1 1000 h image)
 convolved with the restoring beam, plus beam-correlated Gaussian noise at the band's
 1000 h rms. Every finder runs with its default settings; PyBDSF in tiles of
-``radioseg_utils.baselines.pybdsf.DEFAULT_TILE``. Results are printed as a table with
+``radioseg_utils.baselines.pybdsf.PYBDSF_TILE``. Results are printed as a table with
 ratios to the local-maximum finder, and optionally written to a CSV file.
 
 The U-Net uses ``--model`` if given, else the pretrained
-:data:`radioseg_utils.predict.DEFAULT_MODEL` when it is installed, else a freshly built
+:data:`radioseg_utils.model.files.DEFAULT_MODEL` when it is installed, else a freshly built
 U-Net of the ``--profile`` architecture with random weights: its runtime and memory do not
 depend on the weights (its detections do; the output says which model ran). Loading the
 model is not timed.
@@ -30,10 +30,13 @@ import numpy as np
 from astropy.convolution import Gaussian2DKernel, convolve_fft
 from astropy.table import Table
 
-from radioseg_utils.bands import get_band
 from radioseg_utils.baselines import FINDERS
-from radioseg_utils.predict import DEFAULT_MODEL
-from radioseg_utils.fitsio import read_image, sdc1_header, sdc1_wcs, write_image
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.core.gaussian import fwhm_to_sigma
+from radioseg_utils.io.fits_read import read_image
+from radioseg_utils.io.fits_write import write_image
+from radioseg_utils.io.wcs import sdc1_header, sdc1_wcs
+from radioseg_utils.model.files import DEFAULT_MODEL
 
 #: Sources per pixel of the analytic field (~2000 detections per 10^6 px in real B1 1000 h).
 DENSITY: float = 2e-3
@@ -46,7 +49,7 @@ def analytic_field(band: str, size: int, *, seed: int) -> np.ndarray:
     band = get_band(band)
     rng = np.random.default_rng(seed)
     sigma = band.noise(1000)
-    kernel = Gaussian2DKernel(band.beam_fwhm_pix / np.sqrt(8 * np.log(2)))
+    kernel = Gaussian2DKernel(fwhm_to_sigma(band.beam_fwhm_pix))
     noise = convolve_fft(rng.normal(size=(size, size)), kernel, boundary="wrap")
     n = rng.poisson(DENSITY * size * size)
     lo, hi = SNR_RANGE
@@ -61,7 +64,7 @@ def analytic_field(band: str, size: int, *, seed: int) -> np.ndarray:
 def field_image(band: str, size: int, *, seed: int, folder: Path):
     """The benchmark field as a SkyImage, written to ``folder``."""
     try:
-        from radioseg_utils.simulate import simulate_field
+        from radioseg_utils.simulation.simulate import simulate_field
     except ImportError:
         data = analytic_field(band, size, seed=seed)
         source = "analytic"
@@ -78,8 +81,8 @@ def unet_model(model: Path | None, profile: str):
     path = model or (DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None)
     if path is not None:
         return path, None, f"model {path}"
-    from radioseg_utils.train import build_model
-    from radioseg_utils.trainconfig import get_profile
+    from radioseg_utils.model.config import get_profile
+    from radioseg_utils.model.train import build_model
 
     config = get_profile(profile)
     note = (f"freshly built '{profile}' U-Net (depth {config.depth}, {config.base_filters} "

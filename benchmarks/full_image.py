@@ -3,14 +3,14 @@
 Simulates an SDC1-like B1 1000 h field of ``--size``² pixels (default 8192; 32768 is a full
 SDC1 image, hours on a few CPU cores), then in this process runs
 
-* ``radioseg predict`` (:func:`radioseg_utils.predict.predict_image`: streamed tiled
+* ``radioseg predict`` (:func:`radioseg_utils.inference.predict.predict_image`: streamed tiled
   U-Net inference, probability map, catalogue), with the shipped model by default;
 * PyBDSF with the SDC1 baseline settings (:func:`radioseg_utils.baselines.run_pybdsf`, in
   tiles of ``DEFAULT_TILE`` pixels when the field is larger, as it cannot hold it whole),
 
 and prints their wall-clock time and peak memory, the U-Net's tiles per second, the ratios
 U-Net / PyBDSF, and the cost extrapolated linearly in area to a full 32768² SDC1 image and
-to one square degree (:func:`radioseg_utils.scaling.extrapolate`), on CPU as measured and on
+to one square degree (:func:`radioseg_utils.workflows.scaling.extrapolate`), on CPU as measured and on
 one GPU at ``--gpu-tiles-per-s`` (an ASSUMED throughput unless you measured one; the
 catalogue stage stays on the CPU).
 
@@ -30,10 +30,16 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from radioseg_utils.predict import DEFAULT_MODEL
-from radioseg_utils.scaling import (ASSUMED_GPU_TILES_PER_S, SDC1_SIDE, as_dict, extrapolate,
-                                    measure_pybdsf, measure_unet)
-from radioseg_utils.simulate import simulate_field
+from radioseg_utils.io.wcs import SDC1_SIDE
+from radioseg_utils.model.files import DEFAULT_MODEL
+from radioseg_utils.simulation.simulate import simulate_field
+from radioseg_utils.workflows.scaling import (
+    ASSUMED_GPU_TILES_PER_S,
+    as_dict,
+    extrapolate,
+    measure_pybdsf,
+    measure_unet,
+)
 
 BAND = "B1"
 INTEGRATION_H = 1000

@@ -31,7 +31,7 @@ printed as a warning.
 run cut short (by ``timeout``, say) still leaves what it measured.
 
 Only the standard library, NumPy, Keras and the Keras-only modules
-``radioseg_utils.models`` and ``radioseg_utils.losses`` are imported (plus the backend
+``radioseg_utils.model.architectures`` and ``radioseg_utils.model.losses`` are imported (plus the backend
 itself to name the device and switch TF32), so the script runs where TensorFlow and
 Astropy are not installed.
 """
@@ -53,8 +53,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-import radioseg_utils.losses  # noqa: F401  (registers the custom losses and metrics)
-import radioseg_utils.models  # noqa: F401  (registers the custom layers)
+import radioseg_utils.model.architectures  # noqa: F401  (registers the custom layers)
+import radioseg_utils.model.losses  # noqa: F401  (registers the custom losses and metrics)
 
 #: The shipped model.
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "radioseg_utils/pretrained/unet_B1.keras"

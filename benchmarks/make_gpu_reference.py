@@ -8,7 +8,7 @@ Usage::
 Builds ``--tiles`` images of ``--tile``² pixels: unit Gaussian noise plus
 ``BLOBS_PER_TILE`` circular Gaussian blobs of peak amplitude ``AMPLITUDE`` (in noise
 sigmas) and width ``SIGMA_PX``, all drawn with ``--seed``, then stretched with
-``arcsinh`` (the ``"asinh"`` normalisation of :mod:`radioseg_utils.normalise` at unit
+``arcsinh`` (the ``"asinh"`` normalisation of :mod:`radioseg_utils.data.normalise` at unit
 noise and softening). Runs the model on them (on the CPU, as Keras sees it here) and
 writes a compressed ``.npz`` with the float32 arrays ``x`` (input, ``(tiles, tile, tile,
 1)``) and ``y`` (output, one channel per model output map), the model's ``sha256``, and
@@ -25,7 +25,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-
 from gpu_inference import DEFAULT_MODEL, file_sha256, load_unet
 
 #: Blobs added to each tile.

@@ -1,6 +1,6 @@
 """Benchmark: segmentation maps of the SDC1 B1 training catalogue on the full 32768² grid.
 
-Times :func:`radioseg_utils.masks.make_masks` (tiled, output written to ``.npy`` files)
+Times :func:`radioseg_utils.data.masks.make_masks` (tiled, output written to ``.npy`` files)
 and reports its peak resident memory, then measures a naive per-source full-image loop in
 the same run: for each source, a model image of the whole grid, thresholded and compared
 with a running "brightest model" image of the whole grid. The naive loop on 32768² would
@@ -26,12 +26,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from radioseg_utils import registry
-from radioseg_utils.bands import get_band
-from radioseg_utils.catalogue import read_truth_catalogue
-from radioseg_utils.fitsio import sdc1_wcs
-from radioseg_utils.masks import DEFAULT_K_SIGMA, make_masks
-from radioseg_utils.sources import SourceStamp, add_stamp, source_stamps
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.data.masks import DEFAULT_K_SIGMA, make_masks
+from radioseg_utils.io import registry
+from radioseg_utils.io.catalogue import read_truth_catalogue
+from radioseg_utils.io.wcs import sdc1_wcs
+from radioseg_utils.simulation.sources import SourceStamp, add_stamp, source_stamps
 
 GRID = 32768
 INTEGRATION_H = 1000

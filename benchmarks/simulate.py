@@ -30,7 +30,7 @@ FULL_SIZE = 32768
 
 def run_case(size: int, workers: int, tile: int, seed: int) -> dict:
     """Render one field into a temporary folder; return time and peak RSS (MiB)."""
-    from radioseg_utils.simulate import simulate_field
+    from radioseg_utils.simulation.simulate import simulate_field
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -27,9 +27,9 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from radioseg_utils.losses import get_loss, pixel_metrics
-from radioseg_utils.models import build_unet
-from radioseg_utils.train import gpu_available
+from radioseg_utils.model.architectures import build_unet
+from radioseg_utils.model.losses import get_loss, keras_pixel_scores
+from radioseg_utils.model.train import gpu_available
 
 #: (name, depth, base filters) of the models compared.
 MODELS: tuple[tuple[str, int, int], ...] = (("default", 4, 16), ("baseline", 3, 8))
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, depth, filters in MODELS:
         model = build_unet(depth=depth, base_filters=filters)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=get_loss("bce_dice"),
-                      metrics=pixel_metrics())
+                      metrics=keras_pixel_scores())
         train = _train_throughput(model, size=args.size, batch=args.batch, steps=args.steps,
                                   warmup=args.warmup, seed=args.seed)
         infer = _inference_throughput(model, image=args.image, repeats=args.repeats,

@@ -26,8 +26,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from radioseg_utils import __version__, registry
-from radioseg_utils.book import BookError
+from radioseg_utils.core.provenance import PACKAGE_VERSION
+from radioseg_utils.io import registry
+from radioseg_utils.workflows.book import BookError
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_USAGE"]
 
@@ -125,7 +126,7 @@ def _add_book(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
-    from radioseg_utils import book
+    from radioseg_utils.workflows import book
 
     if not args.build_only:
         manifest = book.run_notebooks(
@@ -160,7 +161,7 @@ def _add_info(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from radioseg_utils.fitsio import image_info
+    from radioseg_utils.io.fits_read import image_info
 
     path = _image_path(args.image)
     options = {} if args.noise_box is None else {"noise_box": args.noise_box}
@@ -193,8 +194,9 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from radioseg_utils.paths import runs_dir
-    from radioseg_utils.train import get_profile, train_from_shards
+    from radioseg_utils.core.paths import runs_dir
+    from radioseg_utils.model.config import get_profile
+    from radioseg_utils.model.train import train_from_shards
 
     overrides = {k: getattr(args, k) for k in ("model", "loss", "normalisation", "epochs",
                                                "seed") if getattr(args, k) is not None}
@@ -237,9 +239,9 @@ def _add_dataset(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
-    from radioseg_utils.catalogue import read_truth_catalogue
-    from radioseg_utils.dataset import build_dataset
-    from radioseg_utils.fitsio import read_image
+    from radioseg_utils.data.shards import build_dataset
+    from radioseg_utils.io.catalogue import read_truth_catalogue
+    from radioseg_utils.io.fits_read import read_image
 
     path = _image_path(args.image)
     image = read_image(path)
@@ -269,7 +271,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("image", help="FITS image path or registry name")
     parser.add_argument("--model", type=Path, default=None,
                         help="model .keras file with its .json sidecar "
-                             "(default: radioseg_utils.predict.DEFAULT_MODEL, the pretrained one)")
+                             "(default: radioseg_utils.model.files.DEFAULT_MODEL, the pretrained one)")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: <runs>/default/predict)")
     parser.add_argument("--threshold", default=None,
@@ -309,8 +311,10 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from radioseg_utils.paths import runs_dir
-    from radioseg_utils.predict import DEFAULT_MODEL, PredictConfig, predict_image
+    from radioseg_utils.core.paths import runs_dir
+    from radioseg_utils.inference.config import PredictConfig
+    from radioseg_utils.inference.predict import predict_image
+    from radioseg_utils.model.files import DEFAULT_MODEL
 
     path = _image_path(args.image)
     options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap", "batch_size",
@@ -359,9 +363,9 @@ def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from radioseg_utils.catalogue import read_truth_catalogue
-    from radioseg_utils.paths import generated_dir
-    from radioseg_utils.simulate import simulate_field
+    from radioseg_utils.core.paths import generated_dir
+    from radioseg_utils.io.catalogue import read_truth_catalogue
+    from radioseg_utils.simulation.simulate import simulate_field
 
     out = args.out or generated_dir() / "simulations"
     out.mkdir(parents=True, exist_ok=True)
@@ -401,7 +405,11 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from radioseg_utils.pretrain import PRETRAINED_DIR, PretrainSettings, train_default_model
+    from radioseg_utils.workflows.pretrain import (
+        PRETRAINED_DIR,
+        PretrainSettings,
+        train_default_model,
+    )
 
     settings = PretrainSettings()
     if args.seed is not None:
@@ -433,7 +441,7 @@ def _add_ablation(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
-    from radioseg_utils.ablation import ABLATION_DIR, train_ablation
+    from radioseg_utils.workflows.ablation import ABLATION_DIR, train_ablation
 
     manifest = train_ablation(work_dir=args.work_dir, out_dir=args.out or ABLATION_DIR)
     sys.stdout.write(json.dumps({k: v.get("centre_threshold") for k, v in
@@ -471,8 +479,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from radioseg_utils import grid
-    from radioseg_utils.pipeline import RunLayout
+    from radioseg_utils.workflows import grid
+    from radioseg_utils.workflows.pipeline import RunLayout
 
     layout = RunLayout.from_parameter(args.run_dir)
     options = {"unet": {"model": args.model}} if args.model and "unet" in args.finders else None
@@ -516,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=_PROG,
         description="Segment radio sources in SKA SDC1-like images and compare with PyBDSF.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {PACKAGE_VERSION}")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
     )

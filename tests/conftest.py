@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radioseg_utils.paths import data_dir
+from radioseg_utils.core.paths import data_dir
 
 SHARED_SDC1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdc1"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from radioseg_utils.augment import N_SYMMETRIES, dihedral, undo_dihedral, with_tta
+from radioseg_utils.data.augment import N_SYMMETRIES, dihedral, undo_dihedral, with_tta
 
 
 def test_the_eight_symmetries_are_distinct_and_invertible():

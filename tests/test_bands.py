@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from radioseg_utils.bands import BANDS, UnknownBandError, get_band
+from radioseg_utils.core.bands import BANDS, UnknownBandError, get_band
 
 
 @pytest.mark.parametrize("value", ["B1", "b1", "560", "560MHz", 560, 5.6e8, 560.0])

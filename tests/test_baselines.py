@@ -7,7 +7,6 @@ import pytest
 from astropy.convolution import Gaussian2DKernel, convolve_fft
 from astropy.table import Table
 
-from radioseg_utils.bands import get_band
 from radioseg_utils.baselines import (
     FINDERS,
     FinderResult,
@@ -21,11 +20,15 @@ from radioseg_utils.baselines import (
     srl_to_catalogue,
 )
 from radioseg_utils.baselines.peaks import find_local_maxima
+from radioseg_utils.baselines.pybdsf_srl import read_pybdsf_srl
 from radioseg_utils.baselines.result import as_sky_image, noise_map
-from radioseg_utils.catalogue import read_pybdsf_srl, to_scorer_dataframe, wrap_ra
-from radioseg_utils.fitsio import read_image, sdc1_header, sdc1_wcs, write_image
-from radioseg_utils.matching import match_positions
-from radioseg_utils.measure import GAUSS_TO_LAS, ClassRule
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.core.matching import match_positions
+from radioseg_utils.io.catalogue import to_scorer_dataframe, wrap_ra
+from radioseg_utils.io.fits_read import read_image
+from radioseg_utils.io.fits_write import write_image
+from radioseg_utils.io.wcs import sdc1_header, sdc1_wcs
+from radioseg_utils.postprocess.measure import GAUSS_TO_LAS, ClassRule
 
 BAND = get_band("B1")
 SHAPE = (160, 320)  # (ny, nx): two PyBDSF tiles of 192 px along x
@@ -86,6 +89,7 @@ def _bright_completeness(result: FinderResult, truth: Table) -> tuple[float, int
     return np.isin(np.flatnonzero(bright), match.true).mean(), match.fp.size
 
 
+@pytest.mark.slow
 def test_pybdsf_finds_bright_sources(pybdsf_result, field):
     completeness, n_false = _bright_completeness(pybdsf_result, field[1])
     assert completeness >= 0.9
@@ -130,6 +134,7 @@ def test_pybdsf_submission_passes_scorer(pybdsf_result, field):
     assert score.value > 0.5 * N_BRIGHT
 
 
+@pytest.mark.slow
 def test_pybdsf_tiled_matches_whole(pybdsf_result, field, tmp_path):
     tiled = run_pybdsf(field[0], workdir=tmp_path, tile=192, overlap=64)
     assert len(list(tmp_path.glob("tile_*"))) == 2
@@ -142,6 +147,7 @@ def test_pybdsf_tiled_matches_whole(pybdsf_result, field, tmp_path):
     assert np.all(tiled.labels[y, x] == tiled.catalogue["label"])  # labels stitched in place
 
 
+@pytest.mark.slow
 def test_pybdsf_empty_field_gives_empty_catalogue(tmp_path):
     wcs = sdc1_wcs(BAND, (80, 80))
     noise = np.random.default_rng(3).normal(0.0, 1e-6, (80, 80))
@@ -152,6 +158,7 @@ def test_pybdsf_empty_field_gives_empty_catalogue(tmp_path):
     assert "flux" in result.catalogue.colnames
 
 
+@pytest.mark.slow
 def test_pybdsf_failure_is_reported(field, tmp_path):
     with pytest.raises(PyBDSFError, match="PyBDSF failed .* log: .*worker.log"):
         run_pybdsf(field[0], workdir=tmp_path, settings=PyBDSFSettings(thresh="bogus"))
@@ -166,6 +173,7 @@ def test_pybdsf_bad_options(field, tmp_path, kwargs, message):
         run_pybdsf(field[0], workdir=tmp_path, **kwargs)
 
 
+@pytest.mark.slow
 def test_pybdsf_real_cutout_matches_sdc1_baseline(sdc1_dir, tmp_path):
     reference = read_pybdsf_srl(sdc1_dir / "B1_1000h_0.05tr.pybdsm.srl")
     result = run_pybdsf(sdc1_dir / "B1_1000h_0.05tr.fits", workdir=tmp_path)

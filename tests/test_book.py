@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from radioseg_utils import book
+from radioseg_utils.workflows import book
 
 
 def _notebook(path, code: str) -> None:
@@ -74,3 +74,10 @@ def test_unknown_profile_and_start(notebooks, tmp_path):
         book.run_notebooks("fast", run_dir=tmp_path, notebook_dir=notebooks)
     with pytest.raises(ValueError, match="no notebook matches --from '07'"):
         book.run_notebooks("quick", run_dir=tmp_path, notebook_dir=notebooks, start_at="07")
+
+
+def test_generated_figures_are_drawn_from_the_code(tmp_path):
+    paths = book.write_generated_figures(tmp_path / "generated")
+    assert [p.name for p in paths] == ["architecture.png"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 10_000
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from radioseg_utils import bookcheck
+from radioseg_utils.workflows import bookcheck
 
 
 @pytest.fixture

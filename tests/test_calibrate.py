@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radioseg_utils import calibrate
-from radioseg_utils.bands import get_band
-from radioseg_utils.predict import PredictConfig, resolve_config, tuned_centre_threshold
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.inference.config import (
+    PredictConfig,
+    resolve_config,
+    tuned_centre_threshold,
+)
+from radioseg_utils.postprocess import calibrate
 
 BEAM = get_band("B1").beam_fwhm_arcsec
 
@@ -84,7 +88,7 @@ def test_calibration_file_round_trip_and_errors(rng, tmp_path):
     path = cal.save(tmp_path / "cal.npz")
     loaded = calibrate.load_calibration(path)
     x = calibrate.calibration_features(measured, "B1")
-    for target in calibrate.TARGETS:
+    for target in calibrate.CALIBRATION_TARGETS:
         np.testing.assert_array_equal(loaded.predict(x)[target], cal.predict(x)[target])
     assert loaded.meta["name"] == "x"
     with pytest.raises(FileNotFoundError, match="nope.npz"):

@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.catalogue: SDC1 truth, PyBDSF and submission files."""
+"""Tests of radioseg_utils.io.catalogue: SDC1 truth, PyBDSF and submission files."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radioseg_utils.catalogue import (
+from radioseg_utils.baselines.pybdsf_srl import read_pybdsf_srl
+from radioseg_utils.io.catalogue import (
+    CATALOGUE_COLUMNS,
+    CLASS_NAMES,
+    SIZE_NAMES,
     SUBMISSION_COLUMNS,
     TRAINING_COLUMNS,
     CatalogueFormatError,
     empty_catalogue,
-    read_pybdsf_srl,
     read_submission,
     read_truth_catalogue,
     to_scorer_dataframe,
@@ -232,3 +235,8 @@ def test_official_scorer_reads_our_files(tmp_path, sdc1_dir):
     # the same through DataFrames
     frames = Sdc1Scorer(to_scorer_dataframe(bright), to_scorer_dataframe(bright), 560)
     assert frames.run(mode=0, train=True).n_match == 100
+
+
+@pytest.mark.parametrize(("column", "names"), [("class", CLASS_NAMES), ("size", SIZE_NAMES)])
+def test_class_and_size_names_are_those_of_the_schema(column, names):
+    assert CATALOGUE_COLUMNS[column][2] == ", ".join(f"{k} {v}" for k, v in names.items())

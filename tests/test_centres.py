@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from radioseg_utils.centres import centre_heatmap, find_centres, seeded_labels
+from radioseg_utils.data.heatmaps import centre_heatmap
+from radioseg_utils.postprocess.centres import find_centres, seeded_labels
 
 
 def test_heatmap_peaks_at_nearest_pixel_and_takes_the_maximum():
@@ -76,7 +77,7 @@ def test_seeded_labels_errors_and_empty():
 
 def test_centre_loss_prefers_the_right_heat_map():
     keras = pytest.importorskip("keras")
-    from radioseg_utils.losses import CentreFocalLoss, MaskCentreLoss
+    from radioseg_utils.model.losses import CentreFocalLoss, MaskCentreLoss
 
     heat = centre_heatmap([8, 20], [8, 20], (32, 32))
     target = np.stack([(heat > 0.3).astype(np.float32), heat], axis=-1)[None]

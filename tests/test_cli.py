@@ -8,11 +8,12 @@ import sys
 from dataclasses import replace
 
 import pytest
-
 from astropy.table import Table
 
-from radioseg_utils import __version__, registry
+from radioseg_utils import __version__
 from radioseg_utils.cli import EXIT_OK, EXIT_USAGE, build_parser, main
+from radioseg_utils.inference.config import PredictConfig, PredictResult
+from radioseg_utils.io import registry
 
 
 def test_fetch_list_marks_present_files(sdc1_dir, capsys):
@@ -81,13 +82,13 @@ def test_fetch_small_verifies_every_small_downloadable_file(sdc1_dir, capsys):
 
 
 def test_predict_options_reach_the_config(tmp_path, monkeypatch):
-    from radioseg_utils import predict as pr
+    from radioseg_utils.inference import predict as pr
 
     seen = {}
 
     def fake_predict_image(path, model, **kwargs):
         seen.update(kwargs, path=path)
-        return pr.PredictResult(catalogue=Table(), threshold=0.5, noise=1.0, paths={})
+        return PredictResult(catalogue=Table(), threshold=0.5, noise=1.0, paths={})
 
     monkeypatch.setattr(pr, "predict_image", fake_predict_image)
     image = tmp_path / "img.fits"
@@ -98,6 +99,6 @@ def test_predict_options_reach_the_config(tmp_path, monkeypatch):
     assert (config.tta, config.centre_threshold, config.flux_scale) == (True, 0.45, 1.0)
     assert seen["n_workers"] == 2 and seen["out_dir"] == tmp_path
     assert main(["predict", str(image), "--out", str(tmp_path)]) == 0
-    assert seen["config"] == pr.PredictConfig()  # defaults: tuned threshold, SDC1 flux scale
+    assert seen["config"] == PredictConfig()  # defaults: tuned threshold, SDC1 flux scale
     assert main(["predict", str(image), "--out", str(tmp_path), "--no-calibration"]) == 0
     assert seen["config"].calibration is None

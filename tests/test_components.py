@@ -1,11 +1,15 @@
-"""Tests of radioseg_utils.components."""
+"""Tests of radioseg_utils.postprocess.components."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from radioseg_utils.components import component_stats, label_components, split_blends
+from radioseg_utils.postprocess.components import (
+    component_stats,
+    label_components,
+    split_blends,
+)
 
 
 @pytest.fixture

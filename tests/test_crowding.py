@@ -5,10 +5,11 @@ import pytest
 from astropy.table import Table
 
 from radioseg_utils.baselines.result import FinderResult
-from radioseg_utils.crowding import neighbour_completeness
-from radioseg_utils.evaluate import evaluate_finder
-from radioseg_utils.fitsio import Beam, SkyImage, sdc1_header, sdc1_wcs
-from radioseg_utils.bands import get_band
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.evaluation.crowding import neighbour_completeness
+from radioseg_utils.evaluation.evaluate import evaluate_finder
+from radioseg_utils.io.fits_read import Beam, SkyImage
+from radioseg_utils.io.wcs import sdc1_header, sdc1_wcs
 
 
 def _field():

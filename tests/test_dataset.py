@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.dataset: splits, cutouts, shards and the tf.data pipeline."""
+"""Tests of radioseg_utils.data.shards: splits, cutouts, shards and the tf.data pipeline."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 from scipy import ndimage
 from test_masks import point_sources  # tests/ is on sys.path (pytest rootdir insertion)
 
-from radioseg_utils import dataset as ds
-from radioseg_utils.fitsio import sdc1_wcs
-from radioseg_utils.normalise import normalise
-from radioseg_utils.sources import add_stamp, source_stamps
+from radioseg_utils.data import loader as dl
+from radioseg_utils.data import shards as ds
+from radioseg_utils.data import splits as sp
+from radioseg_utils.data.normalise import normalise
+from radioseg_utils.io.wcs import sdc1_wcs
+from radioseg_utils.simulation.sources import add_stamp, source_stamps
 
 NOISE = 1e-7
 FIELD = (192, 256)
@@ -52,13 +54,13 @@ def coverage(positions: np.ndarray, size: int, shape) -> np.ndarray:
 
 
 def test_block_assignment_is_80_10_10_and_seeded():
-    layout = ds.split_layout((1000, 1000), block=100, guard=0, seed=1)
+    layout = sp.split_layout((1000, 1000), block=100, guard=0, seed=1)
     assert np.bincount(layout.blocks.ravel()).tolist() == [80, 10, 10]
-    again = ds.split_layout((1000, 1000), block=100, guard=0, seed=1)
-    other = ds.split_layout((1000, 1000), block=100, guard=0, seed=2)
+    again = sp.split_layout((1000, 1000), block=100, guard=0, seed=1)
+    other = sp.split_layout((1000, 1000), block=100, guard=0, seed=2)
     np.testing.assert_array_equal(layout.blocks, again.blocks)
     assert not np.array_equal(layout.blocks, other.blocks)
-    strips = ds.split_layout((100, 40), block=(10, 40), guard=0, seed=0)
+    strips = sp.split_layout((100, 40), block=(10, 40), guard=0, seed=0)
     assert strips.blocks.shape == (10, 1)
     assert strips.pixel_map().shape == (100, 40)
 
@@ -66,8 +68,8 @@ def test_block_assignment_is_80_10_10_and_seeded():
 @pytest.mark.parametrize("guard", [0, 5])
 def test_splits_are_spatially_disjoint(guard):
     shape, size = (240, 300), 20
-    layout = ds.split_layout(shape, block=40, guard=guard, seed=4)
-    pos = {s: ds.cutout_positions(layout, s, size=size, stride=5) for s in ds.SPLITS}
+    layout = sp.split_layout(shape, block=40, guard=guard, seed=4)
+    pos = {s: sp.cutout_positions(layout, s, size=size, stride=5) for s in sp.SPLITS}
     assert all(len(p) > 0 for p in pos.values())
     train = coverage(pos["train"], size, shape)
     for split in ("val", "test"):
@@ -77,14 +79,14 @@ def test_splits_are_spatially_disjoint(guard):
         grown = ndimage.binary_dilation(other, np.ones((2 * guard + 1,) * 2)) if guard else other
         assert not np.any(train & grown)
         # every cutout pixel lies in a block of its own split
-        assert np.all(layout.pixel_map()[other] == ds.SPLITS.index(split))
+        assert np.all(layout.pixel_map()[other] == sp.SPLITS.index(split))
 
 
 def test_random_positions_are_valid_and_seeded():
-    layout = ds.split_layout((400, 400), block=50, guard=8, seed=0)
-    pos = ds.cutout_positions(layout, "val", size=16, n_random=30, seed=5)
+    layout = sp.split_layout((400, 400), block=50, guard=8, seed=0)
+    pos = sp.cutout_positions(layout, "val", size=16, n_random=30, seed=5)
     assert pos.shape == (30, 2)
-    np.testing.assert_array_equal(pos, ds.cutout_positions(layout, "val", size=16, n_random=30, seed=5))
+    np.testing.assert_array_equal(pos, sp.cutout_positions(layout, "val", size=16, n_random=30, seed=5))
     assert np.all(layout.pixel_map()[coverage(pos, 16, (400, 400))] == 1)
 
 
@@ -95,7 +97,7 @@ def test_build_dataset_metadata_and_shards(shards, field):
     assert meta["layout"]["guard"] == SIZE // 2
     assert meta["masks"]["n_selected"] + meta["masks"]["n_below_snr"] == 60
     assert meta["provenance"]["source"] == "test field"
-    for split in ds.SPLITS:
+    for split in sp.SPLITS:
         info = meta["splits"][split]
         assert info["n_cutouts"] > 0 and len(list(out.glob(f"{split}-*.npz"))) == info["n_shards"]
         assert 0.0 < info["source_pixel_fraction"] < 1.0
@@ -104,9 +106,9 @@ def test_build_dataset_metadata_and_shards(shards, field):
 def test_shards_hold_the_field_cutouts_and_masks(shards, field):
     out, meta = shards
     image, truth, wcs = field
-    from radioseg_utils.masks import make_masks
+    from radioseg_utils.data.masks import make_masks
     binary, labels, _ = make_masks(truth, wcs, "B1", shape=FIELD, noise=NOISE)
-    arrays = ds.load_split_arrays(out, "test", normalisation="minmax")
+    arrays = dl.load_split_arrays(out, "test", normalisation="minmax")
     assert arrays.images.shape == (meta["splits"]["test"]["n_cutouts"], SIZE, SIZE, 1)
     for k, (y, x) in enumerate(arrays.origins):
         np.testing.assert_array_equal(arrays.labels[k], labels[y:y + SIZE, x:x + SIZE])
@@ -119,8 +121,8 @@ def test_shards_hold_the_field_cutouts_and_masks(shards, field):
 
 def test_tf_dataset_shapes_and_consistent_augmentation(shards):
     out, meta = shards
-    ref = ds.load_split_arrays(out, "train")  # metadata default: "noise"
-    tfd = ds.make_tf_dataset(out, "train", batch_size=8, augment=True, shuffle=False, seed=1)
+    ref = dl.load_split_arrays(out, "train")  # metadata default: "noise"
+    tfd = dl.make_tf_dataset(out, "train", batch_size=8, augment=True, shuffle=False, seed=1)
     images, masks = (np.concatenate(a) for a in zip(*((i.numpy(), m.numpy()) for i, m in tfd)))
     first = next(iter(tfd))
     assert first[0].shape == (8, SIZE, SIZE, 1) and first[0].dtype.name == "float32"
@@ -147,8 +149,8 @@ def test_tf_dataset_shapes_and_consistent_augmentation(shards):
 
 def test_tf_dataset_without_augmentation_matches_arrays(shards):
     out, _ = shards
-    ref = ds.load_split_arrays(out, "val", normalisation="asinh")
-    tfd = ds.make_tf_dataset(out, "val", batch_size=4, augment=False, shuffle=False,
+    ref = dl.load_split_arrays(out, "val", normalisation="asinh")
+    tfd = dl.make_tf_dataset(out, "val", batch_size=4, augment=False, shuffle=False,
                              normalisation="asinh")
     images = np.concatenate([i.numpy() for i, _ in tfd])
     np.testing.assert_array_equal(images, ref.images)
@@ -165,13 +167,13 @@ def test_existing_shards_need_overwrite(shards, field):
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: ds.split_layout((100, 100), block=(100, 60), guard=0, seed=0), "only 2 block"),
-        (lambda: ds.split_layout((100, 100), block=10, guard=-1, seed=0), "guard >= 0"),
-        (lambda: ds.cutout_positions(ds.split_layout((100, 100), block=10, guard=0, seed=0),
+        (lambda: sp.split_layout((100, 100), block=(100, 60), guard=0, seed=0), "only 2 block"),
+        (lambda: sp.split_layout((100, 100), block=10, guard=-1, seed=0), "guard >= 0"),
+        (lambda: sp.cutout_positions(sp.split_layout((100, 100), block=10, guard=0, seed=0),
                                      "holdout", size=8), "unknown split 'holdout'"),
-        (lambda: ds.cutout_positions(ds.split_layout((100, 100), block=10, guard=0, seed=0),
+        (lambda: sp.cutout_positions(sp.split_layout((100, 100), block=10, guard=0, seed=0),
                                      "val", size=200), "cutout size 200"),
-        (lambda: ds.cutout_positions(ds.split_layout((100, 100), block=10, guard=40, seed=0),
+        (lambda: sp.cutout_positions(sp.split_layout((100, 100), block=10, guard=40, seed=0),
                                      "val", size=8, n_random=5), "found only 0 valid positions"),
     ],
 )
@@ -189,7 +191,7 @@ def test_split_without_cutouts_raises(field, tmp_path):
 
 def test_reading_bad_folder_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="no metadata.json"):
-        ds.load_split_arrays(tmp_path, "train")
+        dl.load_split_arrays(tmp_path, "train")
 
 
 @pytest.mark.realdata
@@ -208,7 +210,7 @@ def test_cli_dataset_on_real_cutout(sdc1_dir, tmp_path, capsys):
     assert meta["noise_jy"] == 3.58e-7 and meta["band"] == "B1"
     # the masks trace the real emission: pixels above 5 sigma (0.25 after "noise" scaling
     # with its clip of 20) lie in the masks
-    train = ds.load_split_arrays(out, "train", normalisation="noise")
+    train = dl.load_split_arrays(out, "train", normalisation="noise")
     assert train.masks[train.images > 0.25].mean() > 0.9
     assert main(argv) == 2  # shards exist: a one-line error, no traceback
     assert "already holds" in capsys.readouterr().err
@@ -217,7 +219,7 @@ def test_cli_dataset_on_real_cutout(sdc1_dir, tmp_path, capsys):
 def test_shards_hold_centre_maps_at_the_selected_sources(shards, field):
     out, meta = shards
     image, truth, wcs = field
-    arrays = ds.load_split_arrays(out, "train")
+    arrays = dl.load_split_arrays(out, "train")
     assert arrays.centres.shape == arrays.masks.shape
     rows = np.array(sorted({int(v) - 1 for v in np.unique(arrays.labels) if v > 0}))
     x, y = wcs.world_to_pixel_values(truth["ra_core"][rows], truth["dec_core"][rows])
@@ -239,17 +241,17 @@ def test_tf_dataset_with_centre_target_over_two_folders(shards, field, tmp_path)
     other = tmp_path / "twice-as-noisy"
     ds.build_dataset(image, truth, wcs, "B1", out_dir=other, size=SIZE, noise=2 * NOISE,
                      seed=3, block=32, normalisation="noise")
-    tfd = ds.make_tf_dataset([out, other], "val", batch_size=64, augment=False, shuffle=False,
+    tfd = dl.make_tf_dataset([out, other], "val", batch_size=64, augment=False, shuffle=False,
                              targets=("mask", "centre"))
     images, targets = (np.concatenate(a) for a in zip(*((i.numpy(), t.numpy()) for i, t in tfd)))
     n = meta["splits"]["val"]["n_cutouts"]
     assert targets.shape == (2 * n, SIZE, SIZE, 2)
     assert int(tfd.cardinality()) == -(-2 * n // 64)
-    first = ds.load_split_arrays(out, "val")
+    first = dl.load_split_arrays(out, "val")
     np.testing.assert_array_equal(targets[:n, ..., 1:], first.centres)
     np.testing.assert_array_equal(targets[:n, ..., :1], first.masks)
     # each folder is normalised with its own noise: same pixels, other values
-    np.testing.assert_array_equal(images[n:], ds.load_split_arrays(other, "val").images)
+    np.testing.assert_array_equal(images[n:], dl.load_split_arrays(other, "val").images)
     assert not np.allclose(images[n:], images[:n])
     with pytest.raises(ValueError, match="targets"):
-        ds.make_tf_dataset(out, "val", batch_size=4, targets=("mask", "halo"))
+        dl.make_tf_dataset(out, "val", batch_size=4, targets=("mask", "halo"))

@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.distributed and of predict_image on a dask LocalCluster."""
+"""Tests of radioseg_utils.inference.distributed and of predict_image on a dask LocalCluster."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from test_streaming import CONFIG, NOISE, SOURCES, make_scene, read_outputs, snr_model
 
-from radioseg_utils import predict as pr
-from radioseg_utils.distributed import cluster_client, map_tasks
+from radioseg_utils.inference import predict as pr
+from radioseg_utils.inference.distributed import cluster_client, map_tasks
 
 pytest.importorskip("distributed")
 
@@ -58,6 +58,7 @@ def test_local_cluster_of_threads_equals_serial(scene, tmp_path):
     assert not (tmp_path / "dask" / "scene.partial").exists()
 
 
+@pytest.mark.slow
 def test_local_cluster_of_processes_equals_serial(scene, tmp_path):
     serial = pr.predict_image(scene, snr_model, out_dir=tmp_path / "serial", noise=NOISE,
                               config=CONFIG, progress=False)

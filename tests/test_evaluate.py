@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.evaluate: every finder scored with the same metrics."""
+"""Tests of radioseg_utils.evaluation.evaluate: every finder scored with the same metrics."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radioseg_utils.bands import get_band
 from radioseg_utils.baselines import FinderResult, run_peaks, run_unet
-from radioseg_utils.baselines.result import catalogue_table
-from radioseg_utils.catalogue import SUBMISSION_COLUMNS
-from radioseg_utils.evaluate import (
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.data.masks import make_masks
+from radioseg_utils.evaluation.evaluate import (
     SUMMARY_COLUMNS,
     compare_finders,
     comparison_table,
@@ -20,9 +19,10 @@ from radioseg_utils.evaluate import (
     truth_mask,
     write_tables,
 )
-from radioseg_utils.fitsio import read_image, sdc1_header, sdc1_wcs, write_image
-from radioseg_utils.masks import make_masks
-from radioseg_utils.simulate import simulate_field
+from radioseg_utils.io.catalogue import SUBMISSION_COLUMNS, catalogue_table
+from radioseg_utils.io.fits_read import read_image
+from radioseg_utils.io.wcs import sdc1_header, sdc1_wcs
+from radioseg_utils.simulation.simulate import simulate_field
 
 BAND = get_band("B1")
 NOISE = BAND.noise(1000)
@@ -141,7 +141,7 @@ def test_pixel_metrics_exact_on_a_hand_built_case():
     wcs = sdc1_wcs(BAND, shape)
     data = np.zeros(shape, np.float32)
     data[5, 12] = np.nan  # one predicted-only pixel without data: not counted
-    from radioseg_utils.fitsio import SkyImage, Beam
+    from radioseg_utils.io.fits_read import Beam, SkyImage
 
     sky = SkyImage(data=data, wcs=wcs, header=sdc1_header(wcs, BAND), band=BAND,
                    beam=Beam(BAND.beam_fwhm_arcsec, BAND.beam_fwhm_arcsec),
@@ -180,6 +180,7 @@ def test_finder_without_detections(field):
     assert row["detections"] == 0 and row["sdc1_score"] == 0.0
 
 
+@pytest.mark.slow
 def test_compare_classical_finders_on_the_same_field(field, tmp_path):
     sky, truth, _ = field
     evs = compare_finders(sky, truth, integration=1000, finders=("peaks", "photutils", "pybdsf"),
@@ -199,8 +200,8 @@ def tiny_unet(tmp_path_factory):
     """An untrained 1-level U-Net saved with a B1 / noise-normalisation sidecar."""
     import keras
 
-    from radioseg_utils.modelio import save_model
-    from radioseg_utils.models import build_unet
+    from radioseg_utils.model.architectures import build_unet
+    from radioseg_utils.model.files import save_model
 
     keras.utils.set_random_seed(0)
     net = build_unet(depth=1, base_filters=2, batch_norm=False, dropout=0.0)

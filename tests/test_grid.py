@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radioseg_utils import grid
 from radioseg_utils.baselines import FINDERS, PeakSettings, run_peaks
 from radioseg_utils.cli import main
-from radioseg_utils.evaluate import truth_in_image
-from radioseg_utils.fitsio import read_image
-from radioseg_utils.metrics import SNR_BINS
-from radioseg_utils.modelio import ModelMismatchError
-from radioseg_utils.noise import estimate_noise
-from radioseg_utils.pipeline import field_seed
+from radioseg_utils.core.noise import estimate_noise
+from radioseg_utils.evaluation.evaluate import truth_in_image
+from radioseg_utils.evaluation.metrics import SNR_BINS
+from radioseg_utils.io.fits_read import read_image
+from radioseg_utils.model.files import ModelMismatchError
+from radioseg_utils.workflows import grid
+from radioseg_utils.workflows.pipeline import field_seed
 
 matplotlib.use("Agg")
 

@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.masks: footprints, S/N selection, labels, skips and tiling."""
+"""Tests of radioseg_utils.data.masks: footprints, S/N selection, labels, skips and tiling."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radioseg_utils.bands import get_band
-from radioseg_utils.catalogue import wrap_ra
-from radioseg_utils.fitsio import sdc1_wcs
-from radioseg_utils.masks import EmptySelectionError, make_masks
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.data.masks import EmptySelectionError, make_masks
+from radioseg_utils.io.catalogue import wrap_ra
+from radioseg_utils.io.wcs import sdc1_wcs
 
 BAND = get_band("B1")
 SHAPE = (64, 80)

@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.matching with hand-built catalogues of known TP/FP/FN."""
+"""Tests of radioseg_utils.core.matching with hand-built catalogues of known TP/FP/FN."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radioseg_utils.matching import match_labels, match_positions
+from radioseg_utils.core.matching import match_labels, match_positions
 
 ARCSEC = 1.0 / 3600.0
 DEC0 = -30.0

@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.measure on analytic Gaussian sources with known parameters."""
+"""Tests of radioseg_utils.postprocess.measure on analytic Gaussian sources with known parameters."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from radioseg_utils.bands import get_band
-from radioseg_utils.components import label_components
-from radioseg_utils.fitsio import sdc1_wcs
-from radioseg_utils.catalogue import wrap_ra
-from radioseg_utils.measure import GAUSS_TO_LAS, ClassRule, deconvolve_fwhm, measure_sources
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.io.catalogue import wrap_ra
+from radioseg_utils.io.wcs import sdc1_wcs
+from radioseg_utils.postprocess.components import label_components
+from radioseg_utils.postprocess.measure import (
+    GAUSS_TO_LAS,
+    ClassRule,
+    deconvolve_fwhm,
+    measure_sources,
+)
 
 BAND = get_band("B1")
 SHAPE = (72, 80)

@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.metrics with small exact answers."""
+"""Tests of radioseg_utils.evaluation.metrics with small exact answers."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radioseg_utils.bands import get_band
-from radioseg_utils.matching import Match
-from radioseg_utils.metrics import (
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.core.matching import Match
+from radioseg_utils.evaluation.metrics import (
     completeness_reliability,
     confusion_matrix,
     pixel_metrics,
     recovery_table,
     source_metrics,
-    true_peak_snr,
 )
+from radioseg_utils.simulation.truth import true_peak_snr
 
 
 def test_pixel_metrics_exact():

@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.models (U-Net, CAE, VAE, padding) and radioseg_utils.losses."""
+"""Tests of radioseg_utils.model.architectures (U-Net, CAE, VAE, padding) and radioseg_utils.model.losses."""
 
 from __future__ import annotations
 
@@ -8,27 +8,25 @@ import keras
 import numpy as np
 import pytest
 
-from radioseg_utils.losses import (
-    FOCAL_ALPHA,
-    FOCAL_GAMMA,
-    LOSSES,
-    BCEDiceLoss,
-    DiceLoss,
-    PixelScore,
-    get_loss,
-    pixel_metrics,
-)
-from radioseg_utils.models import (
+from radioseg_utils.model.architectures import (
     Sampling,
     build_cae,
     build_unet,
     build_vae,
-    check_input_size,
-    crop_padding,
-    pad_to_multiple,
-    predict_image,
     size_multiple,
 )
+from radioseg_utils.model.config import LOSSES
+from radioseg_utils.model.losses import (
+    FOCAL_ALPHA,
+    FOCAL_GAMMA,
+    BCEDiceLoss,
+    DiceLoss,
+    PixelScore,
+    get_loss,
+    keras_pixel_scores,
+)
+from radioseg_utils.model.shapes import check_input_size
+
 
 @pytest.fixture(autouse=True)
 def _seeded():
@@ -84,41 +82,7 @@ def test_unet_bad_options(options, match):
         build_unet(**options)
 
 
-# --------------------------------------------------------------------------- padding
-def test_pad_to_multiple_reflects_and_crops_back():
-    image = np.arange(9.0).reshape(3, 3)
-    padded, window = pad_to_multiple(image, 4)
-    assert padded.shape == (4, 4)
-    np.testing.assert_array_equal(padded[3, :3], image[1])  # reflection of row 1
-    np.testing.assert_array_equal(padded[:3, 3], image[:, 1])
-    np.testing.assert_array_equal(crop_padding(padded, window), image)
-
-
-def test_pad_to_multiple_batch_pads_only_spatial_axes():
-    batch = np.zeros((2, 5, 7, 3))
-    padded, window = pad_to_multiple(batch, 8)
-    assert padded.shape == (2, 8, 8, 3)
-    assert window[1] == slice(1, 6) and window[2] == slice(0, 7)
-    assert crop_padding(np.zeros((2, 8, 8, 1)), window).shape == (2, 5, 7, 1)
-
-
-def test_pad_to_multiple_leaves_multiples_alone():
-    image = np.ones((16, 32))
-    padded, window = pad_to_multiple(image, 16)
-    assert padded is image
-    assert crop_padding(padded, window).shape == (16, 32)
-
-
-@pytest.mark.parametrize(("shape", "multiple", "match"), [
-    ((2, 2, 2, 2, 2), 4, "got 5 dimensions"),
-    ((4,), 4, "got 1 dimensions"),
-    ((4, 4), 0, "multiple must be a positive integer"),
-])
-def test_pad_to_multiple_bad_input(shape, multiple, match):
-    with pytest.raises(ValueError, match=match):
-        pad_to_multiple(np.zeros(shape), multiple)
-
-
+# --------------------------------------------------------------------------- input size
 def test_check_input_size_names_the_problem():
     check_input_size((8, 64, 64, 1), multiple=16)
     with pytest.raises(ValueError, match=r"train_data: cutouts of 100x100 px are not multiples "
@@ -128,19 +92,10 @@ def test_check_input_size_names_the_problem():
         check_input_size((64, 64, 1), size=60)
 
 
-def test_predict_image_any_size_matches_padded_prediction():
-    model = build_unet(depth=3, base_filters=4)
-    image = np.random.default_rng(2).normal(size=(50, 70)).astype(np.float32)
-    prob = predict_image(model, image)
-    assert prob.shape == (50, 70)
-    padded, window = pad_to_multiple(image[None, ..., None], 8)
-    direct = model.predict(padded, verbose=0)[window][0, ..., 0]
-    np.testing.assert_allclose(prob, direct, rtol=1e-6, atol=1e-7)
-    with pytest.raises(ValueError, match="image has 2 channels, the model takes 1"):
-        predict_image(model, np.zeros((8, 8, 2)))
 
 
 # --------------------------------------------------------------------------- CAE / VAE
+@pytest.mark.slow
 def test_cae_pads_60_to_64_and_crops_back_and_trains_one_step():
     model = build_cae(60, depth=3, base_filters=4)
     assert model.input_shape == (None, 60, 60, 1)
@@ -254,7 +209,7 @@ def test_get_loss_unknown_name():
 
 
 def test_pixel_scores_accumulate_over_batches():
-    metrics = {m.name: m for m in pixel_metrics()} | {"f1": PixelScore("f1")}
+    metrics = {m.name: m for m in keras_pixel_scores()} | {"f1": PixelScore("f1")}
     # batch 1: TP at .9, FN at .4, FP at .6, TN at .1; batch 2: TP at exactly 0.5
     for metric in metrics.values():
         metric.update_state(TRUTH, PROB)

@@ -1,11 +1,11 @@
-"""Tests of radioseg_utils.normalise: exact answers on small arrays."""
+"""Tests of radioseg_utils.data.normalise: exact answers on small arrays."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from radioseg_utils import normalise as nm
+from radioseg_utils.data import normalise as nm
 
 SMALL = np.array([[0.0, 1.0], [2.0, 4.0]])
 

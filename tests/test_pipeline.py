@@ -1,11 +1,11 @@
-"""Tests of radioseg_utils.pipeline: named datasets in a run folder, made once."""
+"""Tests of radioseg_utils.workflows.pipeline: named datasets in a run folder, made once."""
 
 from __future__ import annotations
 
 import pytest
 
-from radioseg_utils import pipeline
-from radioseg_utils.dataset import read_metadata
+from radioseg_utils.data.shards import read_metadata
+from radioseg_utils.workflows import pipeline
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,8 @@ def test_a_dataset_made_with_other_parameters_is_refused(run, changes, match):
 
 
 def test_ensure_model_trains_on_a_named_dataset_once(run):
-    from radioseg_utils.modelio import load_model
-    from radioseg_utils.trainconfig import TrainConfig
+    from radioseg_utils.model.config import TrainConfig
+    from radioseg_utils.model.files import load_model
 
     layout, field = run
     pipeline.ensure_dataset(layout, field, size=16, n_random=60, name="dataset_16",

@@ -7,12 +7,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from radioseg_utils.catalogue import read_truth_catalogue
-from radioseg_utils.fitsio import sdc1_wcs
-from radioseg_utils.population import (
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.io.catalogue import read_truth_catalogue
+from radioseg_utils.io.wcs import sdc1_wcs
+from radioseg_utils.simulation.population import (
     FAINT_SLOPE,
     POPULATION_MODELS,
     ClassModel,
+    differential_counts,
     expected_counts,
     fit_population_model,
     synthetic_population,
@@ -138,3 +140,24 @@ def test_class_model_defaults_are_neutral():
                        size_max=1.0)
     defaults = (model.q_alpha, model.q_beta, model.core_zero, model.extended_frac)
     assert defaults == (1.0, 1.0, 0.0, 0.0)
+
+
+def test_differential_counts_of_a_population_add_up_to_its_sources():
+    pop = _population(seed=2)
+    area = SHAPE[0] * SHAPE[1] * get_band("B1").pixel_deg ** 2
+    edges = np.geomspace(1e-7, 1e-2, 11)  # 0.5 dex bins
+    centres, dn_dlogs, error = differential_counts(pop["flux"], edges, area)
+    n, _ = np.histogram(np.asarray(pop["flux"]), edges)
+    np.testing.assert_allclose(centres, np.sqrt(edges[1:] * edges[:-1]))
+    np.testing.assert_allclose(dn_dlogs * area * 0.5, n)
+    np.testing.assert_allclose(error * area * 0.5, np.sqrt(n))
+    assert dn_dlogs[0] > dn_dlogs[-1]  # faint sources outnumber bright ones
+
+
+@pytest.mark.parametrize(("edges", "area", "match"), [
+    ([1e-6], 1.0, "at least two"), ([1e-5, 1e-6], 1.0, "increasing"),
+    ([0.0, 1e-6], 1.0, "positive"), ([1e-6, 1e-5], 0.0, "area_deg2 must be positive"),
+])
+def test_differential_counts_rejects_bad_bins(edges, area, match):
+    with pytest.raises(ValueError, match=match):
+        differential_counts([1e-6], edges, area)

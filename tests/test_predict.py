@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.predict: image file -> segmentation, probabilities, catalogue."""
+"""Tests of radioseg_utils.inference.predict: image file -> segmentation, probabilities, catalogue."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from radioseg_utils import predict as pr
-from radioseg_utils.bands import get_band
-from radioseg_utils.catalogue import read_submission
-from radioseg_utils.fitsio import read_image, sdc1_header, sdc1_wcs, write_image
-from radioseg_utils.simulate import FLUX_SCALE
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.inference import predict as pr
+from radioseg_utils.inference.config import PredictConfig
+from radioseg_utils.io.catalogue import read_submission
+from radioseg_utils.io.fits_read import read_image
+from radioseg_utils.io.fits_write import write_image
+from radioseg_utils.io.wcs import sdc1_header, sdc1_wcs
+from radioseg_utils.model.files import DEFAULT_MODEL
+from radioseg_utils.simulation.simulate import FLUX_SCALE
 
 BAND = get_band("B1")
 NOISE = 1e-6
@@ -51,7 +55,7 @@ def _check(result, image_path):
 def test_predict_image_outputs(image_path, tmp_path):
     out = tmp_path / "out"
     result = pr.predict_image(image_path, snr_model, out_dir=out, noise=NOISE,
-                              config=pr.PredictConfig(tile=64, overlap=16), progress=False)
+                              config=PredictConfig(tile=64, overlap=16), progress=False)
     cat = _check(result, image_path)
     assert result.noise == NOISE and 0 < result.threshold < 1
     # segmentation: same WCS as the input, values are the catalogue ids
@@ -85,7 +89,7 @@ def test_predict_image_outputs(image_path, tmp_path):
 
 
 def test_blocks_give_the_same_catalogue(image_path, tmp_path, monkeypatch):
-    config = pr.PredictConfig(tile=64, overlap=16)
+    config = PredictConfig(tile=64, overlap=16)
     whole = pr.predict_image(image_path, snr_model, out_dir=tmp_path / "a", noise=NOISE,
                              config=config, progress=False).catalogue
     monkeypatch.setattr(pr, "CATALOGUE_BLOCK", 50)
@@ -99,7 +103,7 @@ def test_blocks_give_the_same_catalogue(image_path, tmp_path, monkeypatch):
 
 
 def test_segment_in_memory_equals_predict_image(image_path, tmp_path, monkeypatch):
-    config = pr.PredictConfig(tile=64, overlap=16)
+    config = PredictConfig(tile=64, overlap=16)
     monkeypatch.setattr(pr, "CATALOGUE_BLOCK", 50)  # blocks read from memory too
     monkeypatch.setattr(pr, "BLOCK_MARGIN", 12)
     on_disk = pr.predict_image(image_path, snr_model, out_dir=tmp_path, noise=NOISE,
@@ -125,8 +129,8 @@ def test_missing_model_and_image(image_path, tmp_path):
 def test_cli_predict_with_saved_model_on_real_cutout(sdc1_dir, tmp_path):
     keras = pytest.importorskip("keras")
     from radioseg_utils.cli import main
-    from radioseg_utils.modelio import save_model
-    from radioseg_utils.models import build_unet
+    from radioseg_utils.model.architectures import build_unet
+    from radioseg_utils.model.files import save_model
 
     keras.utils.set_random_seed(3)
     net = build_unet(depth=2, base_filters=4, batch_norm=False, dropout=0.0)
@@ -149,7 +153,7 @@ def test_default_pretrained_model_works_out_of_the_box(sdc1_dir, tmp_path):
     """`radioseg predict IMAGE.fits` with no model: the shipped one, on the real cutout."""
     from radioseg_utils.cli import main
 
-    assert pr.DEFAULT_MODEL.is_file() and pr.DEFAULT_MODEL.with_suffix(".json").is_file()
+    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.with_suffix(".json").is_file()
     assert main(["predict", str(sdc1_dir / "B1_1000h_0.05tr.fits"), "--out", str(tmp_path)]) == 0
     cat = Table.read(tmp_path / "B1_1000h_0.05tr_cat.ecsv", format="ascii.ecsv")
     # the cutout holds a few dozen sources above 5 sigma (PyBDSF lists 44)

@@ -7,10 +7,12 @@ import json
 
 import pytest
 
-from radioseg_utils import pretrain
-from radioseg_utils.modelio import load_model
+from radioseg_utils.core.paths import PRETRAINED_DIR
+from radioseg_utils.model.files import load_model
+from radioseg_utils.workflows import pretrain
 
 
+@pytest.mark.slow
 def test_train_default_model_writes_model_sidecar_and_manifest(tmp_path):
     settings = dataclasses.replace(pretrain.PretrainSettings(), seed=5, tile_size=64,
                                    fields=(("B1", 1000, 512), ("B2", 100, 512)),
@@ -53,10 +55,11 @@ def test_train_default_model_writes_model_sidecar_and_manifest(tmp_path):
     assert 0.0 < scores["raw_image_best_threshold_pixel_f1"] <= 1.0
 
 
-def test_shipped_model_manifest_matches_the_model():
+@pytest.mark.datacheck
+def test_data_check_shipped_manifest_matches_the_model():
     """The manifest beside the shipped model records its data, seeds, versions and scores."""
-    manifest = json.loads((pretrain.PRETRAINED_DIR / "MANIFEST.json").read_text())
-    _, meta = load_model(pretrain.PRETRAINED_DIR / manifest["model"])
+    manifest = json.loads((PRETRAINED_DIR / "MANIFEST.json").read_text())
+    _, meta = load_model(PRETRAINED_DIR / manifest["model"])
     assert manifest["sidecar"]["saved_utc"] == meta["saved_utc"]
     assert manifest["settings"]["seed"] == meta["seed"] == pretrain.PretrainSettings().seed
     assert meta["versions"]["tensorflow"] and meta["versions"]["keras"]
@@ -65,20 +68,22 @@ def test_shipped_model_manifest_matches_the_model():
     assert scores["unet"]["pixel_f1"] > scores["raw_image_best_threshold_pixel_f1"]
 
 
-def test_shipped_calibration_is_named_by_the_sidecar_and_helps_on_held_out_data():
-    manifest = json.loads((pretrain.PRETRAINED_DIR / "MANIFEST.json").read_text())
-    _, meta = load_model(pretrain.PRETRAINED_DIR / manifest["model"])
-    assert (pretrain.PRETRAINED_DIR / meta["calibration"]).is_file()
+@pytest.mark.datacheck
+def test_data_check_shipped_calibration_is_named_and_helped_on_held_out_data():
+    manifest = json.loads((PRETRAINED_DIR / "MANIFEST.json").read_text())
+    _, meta = load_model(PRETRAINED_DIR / manifest["model"])
+    assert (PRETRAINED_DIR / meta["calibration"]).is_file()
     assert set(meta["centre_thresholds"]) == {"B1", "B2", "B5"}
     scores = manifest["held_out_scores"]
     assert scores["unet"]["sdc1_score"] > scores["unet_uncalibrated"]["sdc1_score"]
     assert abs(scores["unet"]["flux_ratio"] - 1.0) < 0.05
 
 
+@pytest.mark.datacheck
 @pytest.mark.parametrize("key", ["fields", "datasets", "config", "training_log", "centre_threshold",
                                  "calibration"])
-def test_shipped_manifest_is_complete(key):
-    manifest = json.loads((pretrain.PRETRAINED_DIR / "MANIFEST.json").read_text())
+def test_data_check_shipped_manifest_is_complete(key):
+    manifest = json.loads((PRETRAINED_DIR / "MANIFEST.json").read_text())
     assert manifest[key]
 
 

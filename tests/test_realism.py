@@ -1,4 +1,4 @@
-"""Tests of the simulator-versus-real comparisons (radioseg_utils.realism)."""
+"""Tests of the simulator-versus-real comparisons (radioseg_utils.evaluation.realism)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radioseg_utils import realism
-from radioseg_utils.bands import get_band
-from radioseg_utils.fitsio import sdc1_wcs
-from radioseg_utils.noise_model import REAL_NOISE_ACF
-from radioseg_utils.simulate import BACKGROUND_SIGMA, FLUX_SCALE, NOISE_SIGMA
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.evaluation import realism
+from radioseg_utils.io.wcs import sdc1_wcs
+from radioseg_utils.simulation.noise_model import REAL_NOISE_ACF
+from radioseg_utils.simulation.simulate import BACKGROUND_SIGMA, FLUX_SCALE, NOISE_SIGMA
 
 BAND = get_band("B1")
 RMS = BAND.noise(1000)
@@ -31,7 +31,7 @@ def _points(n, rng, shape=(160, 174)):
 
 # --------------------------------------------------------------- synthetic, always run
 def test_rendered_catalogue_minus_itself_leaves_the_noise(rng):
-    from radioseg_utils.simulate import simulate_field
+    from radioseg_utils.simulation.simulate import simulate_field
 
     cat = _points(40, rng)
     kwargs = {"shape": (160, 174), "catalogue": cat}

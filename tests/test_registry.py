@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from radioseg_utils import registry
+from radioseg_utils.io import registry
 
 NAME = "B1_1000h_0.05tr.fits"  # registry entry whose URL the tests point at the local server
 PAYLOAD_BYTES = 300_000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from radioseg_utils.scaling import RunCost, extrapolate, read_gpu_benchmark
+from radioseg_utils.workflows.scaling import RunCost, extrapolate, read_gpu_benchmark
 
 GPU_RESULT = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "gpu_jax.json"
 

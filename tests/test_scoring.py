@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.scoring (the official ska-sdc scorer) on the real truth cutout."""
+"""Tests of radioseg_utils.evaluation.scoring (the official ska-sdc scorer) on the real truth cutout."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from astropy.table import vstack
 
-from radioseg_utils.catalogue import CatalogueFormatError, read_truth_catalogue
-from radioseg_utils.scoring import SCORE_COMPONENTS, sdc1_score
+from radioseg_utils.evaluation.scoring import SCORE_COMPONENTS, sdc1_score
+from radioseg_utils.io.catalogue import CatalogueFormatError, read_truth_catalogue
 
 
 @pytest.fixture(scope="module")

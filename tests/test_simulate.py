@@ -9,24 +9,24 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from radioseg_utils.bands import get_band
 from radioseg_utils.cli import main
-from radioseg_utils.fitsio import sdc1_wcs
-from radioseg_utils.noise_model import (
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.io.wcs import sdc1_wcs
+from radioseg_utils.simulation.noise_model import (
     REAL_NOISE_ACF,
     CorrelatedNoise,
     acf_fwhm,
     autocorrelation,
     kernel_from_acf,
 )
-from radioseg_utils.simulate import (
+from radioseg_utils.simulation.simulate import (
     BACKGROUND_SIGMA,
     FLUX_SCALE,
     NOISE_SIGMA,
     load_primary_beam,
     simulate_field,
 )
-from radioseg_utils.sources import PrimaryBeam
+from radioseg_utils.simulation.sources import PrimaryBeam
 
 BAND = get_band("B1")
 RMS = BAND.noise(1000)

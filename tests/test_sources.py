@@ -11,9 +11,9 @@ from astropy.io.fits.verify import VerifyWarning
 from astropy.table import Table
 from astropy.wcs import WCS, FITSFixedWarning
 
-from radioseg_utils.bands import get_band
-from radioseg_utils.fitsio import sdc1_wcs
-from radioseg_utils.sources import (
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.io.wcs import sdc1_wcs
+from radioseg_utils.simulation.sources import (
     EXP_MIXTURE,
     PrimaryBeam,
     SourceStamp,

@@ -4,23 +4,25 @@ interrupted runs, sources across tile and block borders, multi-channel models.""
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 import pytest
 from astropy.io import fits
+from scipy import ndimage
 from scipy.special import expit
 
-from radioseg_utils import blocks as bl
-from radioseg_utils import predict as pr
-from radioseg_utils.bands import get_band
-from radioseg_utils.fitsio import read_image, sdc1_header, sdc1_wcs, write_image
-from radioseg_utils.fitsio import FitsStream
-from radioseg_utils.streaming import RunFolder, StripStore, run_key
-from radioseg_utils.tiling import TileGrid, predict_row, predict_tiled
+from radioseg_utils.core.bands import get_band
+from radioseg_utils.inference import predict as pr
+from radioseg_utils.inference.config import PredictConfig
+from radioseg_utils.inference.streaming import RunFolder, StripStore, run_key
+from radioseg_utils.inference.tiling import TileGrid, predict_row, predict_tiled
+from radioseg_utils.io.fits_read import read_image
+from radioseg_utils.io.fits_write import FitsStream, write_image
+from radioseg_utils.io.wcs import sdc1_header, sdc1_wcs
+from radioseg_utils.postprocess import blocks as bl
 
 BAND = get_band("B1")
 NOISE = 1e-6
 SHAPE = (512, 512)
-CONFIG = pr.PredictConfig(tile=64, overlap=16, batch_size=4)
+CONFIG = PredictConfig(tile=64, overlap=16, batch_size=4)
 #: small catalogue blocks so that a 512² image has 16 of them
 BLOCK, MARGIN = 128, 24
 #: (x, y, flux Jy, sigma_x px, sigma_y px): on tile seams (starts every 48 px), on block
@@ -222,8 +224,8 @@ def test_multichannel_model(scene, tmp_path, small_blocks):
 def test_cli_predict_streams_a_keras_model_and_resumes(tmp_path, rng):
     keras = pytest.importorskip("keras")
     from radioseg_utils.cli import main
-    from radioseg_utils.modelio import save_model
-    from radioseg_utils.models import build_unet
+    from radioseg_utils.model.architectures import build_unet
+    from radioseg_utils.model.files import save_model
 
     keras.utils.set_random_seed(3)
     model_path = save_model(build_unet(depth=2, base_filters=4, batch_norm=False, dropout=0.0),
@@ -243,5 +245,5 @@ def test_cli_predict_streams_a_keras_model_and_resumes(tmp_path, rng):
     assert not (out / "small.partial").exists()
     assert main([*args, "--overwrite", "--no-resume", "--workers", "0"]) == 2  # a user error
     expected = pr.segment(read_image(image), model_path,
-                          config=pr.PredictConfig(tile=64, overlap=16, batch_size=2))
+                          config=PredictConfig(tile=64, overlap=16, batch_size=2))
     assert np.array_equal(expected.prob, prob)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radioseg_utils.targets import TARGETS, check_targets
+from radioseg_utils.evaluation.targets import BOOK_TARGETS, check_targets
 
 
 def _table():
@@ -43,7 +43,7 @@ def test_targets_for_another_finder_and_errors():
     assert not out["ok_score_ratio"].any()  # 1x is not 2x
     with pytest.raises(ValueError, match="no row of finder"):
         check_targets(_table(), "photutils")
-    assert TARGETS.completeness_5_10 == 0.8 and TARGETS.score_over_pybdsf == 2.0
+    assert BOOK_TARGETS.completeness_5_10 == 0.8 and BOOK_TARGETS.score_over_pybdsf == 2.0
     failed = _table()
     failed.loc[0, ["completeness_5_10", "sdc1_score"]] = np.nan
     row = check_targets(failed).set_index("integration").loc[1000]

@@ -1,11 +1,12 @@
-"""Tests of radioseg_utils.threshold."""
+"""Tests of radioseg_utils.postprocess.threshold."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from radioseg_utils import threshold as th
+from radioseg_utils.evaluation.threshold_scan import best_f1_threshold
+from radioseg_utils.postprocess import threshold as th
 
 METHODS = ["yen", "otsu", "triangle", "li"]
 
@@ -94,7 +95,7 @@ def test_per_tile_threshold_adapts_to_each_tile(rng):
 def test_best_f1_threshold_exact_counts():
     image = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, np.nan, 0.05]])
     truth = np.array([[0, 0, 1, 0], [1, 1, 1, 0]])  # the NaN source pixel is always missed
-    scan = th.best_f1_threshold(image, truth, thresholds=np.array([0.45, 0.0, 0.25]))
+    scan = best_f1_threshold(image, truth, thresholds=np.array([0.45, 0.0, 0.25]))
     assert scan.thresholds.tolist() == [0.0, 0.25, 0.45]
     # t=0: tp 3, fp 4, fn 1 -> 6/11; t=0.25: tp 3, fp 1, fn 1 -> 6/8; t=0.45: tp 2, fn 2 -> 4/6
     assert scan.f1 == pytest.approx([6 / 11, 0.75, 2 / 3])
@@ -103,12 +104,12 @@ def test_best_f1_threshold_exact_counts():
     assert (b.tp, b.fp, b.fn, b.tn) == (3, 1, 1, 3)
     valid = np.ones(image.shape, bool)
     valid[0, 3] = False  # drop the false positive at 0.4
-    assert th.best_f1_threshold(image, truth, valid=valid, thresholds=np.array([0.25])).best.f1 == pytest.approx(6 / 7)
+    assert best_f1_threshold(image, truth, valid=valid, thresholds=np.array([0.25])).best.f1 == pytest.approx(6 / 7)
 
 
 def test_best_f1_threshold_quantile_scan_separates_bimodal(bimodal):
     truth = bimodal > 0.5
-    scan = th.best_f1_threshold(bimodal, truth, levels=50)
+    scan = best_f1_threshold(bimodal, truth, levels=50)
     assert scan.best.f1 == 1.0 and scan.best.fp == 0
     assert bimodal[~truth].max() <= scan.best_threshold < bimodal[truth].min()
     assert scan.thresholds.size <= 51 and np.all(np.diff(scan.thresholds) > 0)
@@ -127,4 +128,4 @@ def test_best_f1_threshold_quantile_scan_separates_bimodal(bimodal):
 def test_best_f1_threshold_bad_input(kwargs, message):
     args = {"image": np.arange(16.0).reshape(4, 4), "truth": np.eye(4)} | kwargs
     with pytest.raises(ValueError, match=message):
-        th.best_f1_threshold(**args)
+        best_f1_threshold(**args)

@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.tiling: tiled prediction equals untiled prediction, no seams."""
+"""Tests of radioseg_utils.inference.tiling: tiled prediction equals untiled prediction, no seams."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from radioseg_utils.tiling import predict_tiled, tile_weights
+from radioseg_utils.inference.tiling import predict_tiled, tile_weights
 
 
 def blur_model(batch: np.ndarray) -> np.ndarray:
@@ -76,7 +76,7 @@ def test_model_output_shape_checked(image):
 
 def test_tiny_keras_unet_tiled_equals_untiled(rng):
     keras = pytest.importorskip("keras")
-    from radioseg_utils.models import build_unet
+    from radioseg_utils.model.architectures import build_unet
 
     keras.utils.set_random_seed(7)
     model = build_unet(depth=2, base_filters=4, batch_norm=False, dropout=0.0)

@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.train, trainconfig and modelio: training, resume, save/load."""
+"""Tests of radioseg_utils.model.train, trainconfig and modelio: training, resume, save/load."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ import pytest
 import tensorflow as tf
 
 from radioseg_utils.cli import main
-from radioseg_utils.losses import get_loss
-from radioseg_utils.modelio import ModelMismatchError, load_model, save_model, sidecar_path
-from radioseg_utils.models import build_cae, build_unet
-from radioseg_utils.train import (
-    PROFILES,
-    TrainConfig,
-    effective_batch_size,
-    get_profile,
-    gpu_available,
-    train_model,
+from radioseg_utils.model.architectures import build_cae, build_unet
+from radioseg_utils.model.config import TRAIN_PROFILES, TrainConfig, get_profile
+from radioseg_utils.model.files import (
+    ModelMismatchError,
+    load_model,
+    save_model,
+    sidecar_path,
 )
+from radioseg_utils.model.losses import get_loss
+from radioseg_utils.model.train import effective_batch_size, gpu_available, train_model
+
 
 @pytest.fixture
 def eager():
@@ -73,6 +73,7 @@ class _InterruptAfter(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_tiny_unet_overfits_four_pairs():
     keras.utils.set_random_seed(0)
     x, y = _pairs(4, 32, seed=5)
@@ -84,6 +85,7 @@ def test_tiny_unet_overfits_four_pairs():
     assert history[-1] < history[0] / 5, (history[0], history[-1])
 
 
+@pytest.mark.slow
 def test_train_model_writes_checkpoints_logs_and_a_loadable_model(tmp_path, pairs):
     x, y = pairs
     result = train_model(TINY.replace(tensorboard=True), (x[:6], y[:6]), (x[6:], y[6:]),
@@ -118,6 +120,7 @@ def test_train_model_writes_checkpoints_logs_and_a_loadable_model(tmp_path, pair
                                   result.model.predict(x, verbose=0))
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_saved_epoch(eager, tmp_path, pairs):
     x, y = pairs
     config = TINY.replace(epochs=3)
@@ -217,7 +220,7 @@ def test_train_model_accepts_a_tf_dataset(eager, tmp_path, pairs):
 
 # --------------------------------------------------------------------------- config
 def test_profiles():
-    quick, full = PROFILES["quick"], PROFILES["full"]
+    quick, full = TRAIN_PROFILES["quick"], TRAIN_PROFILES["full"]
     assert (quick.depth, quick.base_filters, quick.mixed_precision) == (3, 8, "off")
     assert (full.depth, full.base_filters, full.mixed_precision) == (4, 16, "auto")
     assert full.gpu_batch_size > quick.gpu_batch_size
@@ -294,12 +297,15 @@ def test_save_and_load_errors(tmp_path):
         load_model(path)
 
 
+@pytest.mark.slow
 def test_cli_train_on_dataset_shards_and_resume(tmp_path, capsys):
-    from test_masks import point_sources  # tests/ is on sys.path (pytest rootdir insertion)
+    from test_masks import (
+        point_sources,  # tests/ is on sys.path (pytest rootdir insertion)
+    )
 
-    from radioseg_utils.dataset import build_dataset
-    from radioseg_utils.fitsio import sdc1_wcs
-    from radioseg_utils.sources import add_stamp, source_stamps
+    from radioseg_utils.data.shards import build_dataset
+    from radioseg_utils.io.wcs import sdc1_wcs
+    from radioseg_utils.simulation.sources import add_stamp, source_stamps
 
     rng = np.random.default_rng(8)
     shape, noise = (128, 192), 1e-7

@@ -1,9 +1,10 @@
-"""Classical source finders run the same way as the U-Net, for a fair comparison.
+"""Layer 7, the finders: the U-Net and the classical finders, run the same way for a fair
+comparison.
 
 Every finder is called as ``finder(image, *, noise=None, **options) -> FinderResult``
-with a :class:`~radioseg_utils.fitsio.SkyImage` (or a FITS path) and returns a label map
+with a :class:`~radioseg_utils.io.fits_read.SkyImage` (or a FITS path) and returns a label map
 on the image grid and a catalogue in the schema of
-:data:`radioseg_utils.catalogue.CATALOGUE_COLUMNS`, so the same matching, metrics and
+:data:`radioseg_utils.io.catalogue.CATALOGUE_COLUMNS`, so the same matching, metrics and
 scoring code evaluates all of them.
 
 ============  =========================================================================
@@ -13,11 +14,11 @@ name          finder
 ``photutils`` :func:`run_photutils`: background, beam-matched filter, segmentation and
               deblending (the Python analogue of ProFound)
 ``peaks``     :func:`run_peaks`: local maxima above 4 sigma, the floor to beat
-``unet``      :func:`run_unet`: the U-Net of :mod:`radioseg_utils.predict` (TensorFlow is
+``unet``      :func:`run_unet`: the U-Net of :mod:`radioseg_utils.inference.predict` (TensorFlow is
               imported only when its model file is loaded)
 ============  =========================================================================
 
-:func:`radioseg_utils.evaluate.compare_finders` runs them on the same image and scores
+:func:`radioseg_utils.evaluation.evaluate.compare_finders` runs them on the same image and scores
 them with the same metrics.
 """
 
@@ -25,11 +26,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .peaks import PeakSettings, run_peaks
-from .photutils_finder import PhotutilsSettings, run_photutils
-from .pybdsf import PyBDSFError, PyBDSFSettings, run_pybdsf, srl_to_catalogue
-from .result import FinderResult, ResourceMeter
-from .unet import run_unet
+from radioseg_utils.baselines.peaks import PeakSettings, run_peaks
+from radioseg_utils.baselines.photutils_finder import PhotutilsSettings, run_photutils
+from radioseg_utils.baselines.pybdsf import (
+    PyBDSFError,
+    PyBDSFSettings,
+    run_pybdsf,
+    srl_to_catalogue,
+)
+from radioseg_utils.baselines.result import FinderResult, ResourceMeter
+from radioseg_utils.baselines.unet import run_unet
 
 __all__ = [
     "FINDERS",

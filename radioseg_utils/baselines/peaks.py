@@ -21,23 +21,22 @@ from astropy.table import Table
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
-from ..catalogue import wrap_ra
-from ..fitsio import SkyImage
-from ..noise import estimate_noise
-from ..measure import PrimaryBeamLike as PrimaryBeam
-from .result import (
+from radioseg_utils.baselines.result import (
     FinderResult,
     ResourceMeter,
     as_sky_image,
-    catalogue_table,
     noise_map,
     primary_beam_gain,
 )
+from radioseg_utils.core.noise import estimate_noise
+from radioseg_utils.io.catalogue import catalogue_table, wrap_ra
+from radioseg_utils.io.fits_read import SkyImage
+from radioseg_utils.postprocess.measure import PrimaryBeamLike
 
 __all__ = ["PeakSettings", "run_peaks", "find_local_maxima", "subpixel_offsets"]
 
 #: SDC1 class and size given to every peak: unresolved sources are star-forming galaxies
-#: (CLASS 3, SIZE 2, core fraction 0) under :class:`radioseg_utils.measure.ClassRule`.
+#: (CLASS 3, SIZE 2, core fraction 0) under :class:`radioseg_utils.postprocess.measure.ClassRule`.
 POINT_CLASS: int = 3
 POINT_SIZE: int = 2
 
@@ -138,7 +137,7 @@ def run_peaks(
     *,
     noise: float | np.ndarray | None = None,
     settings: PeakSettings = PeakSettings(),
-    primary_beam: PrimaryBeam = None,
+    primary_beam: PrimaryBeamLike = None,
 ) -> FinderResult:
     """Local maxima above ``settings.threshold_snr`` sigma, as point sources.
 
@@ -146,10 +145,10 @@ def run_peaks(
     ----------
     image : SkyImage or path
         2-D image in Jy/beam with its celestial WCS (a FITS path is read with
-        :func:`radioseg_utils.fitsio.read_image`).
+        :func:`radioseg_utils.io.fits_read.read_image`).
     noise : float or ndarray of shape (ny, nx), optional
         rms in Jy/beam. Default: the sigma-clipped MAD rms of the image
-        (:func:`radioseg_utils.noise.estimate_noise`). The background is always the
+        (:func:`radioseg_utils.core.noise.estimate_noise`). The background is always the
         sigma-clipped median of the image.
     settings : PeakSettings
         Thresholds and neighbourhood size (the default neighbourhood follows the
@@ -157,7 +156,7 @@ def run_peaks(
     primary_beam : float, ndarray (ny, nx) or callable, optional
         Primary-beam gain (a map on the image grid, or a function of RA, Dec in deg);
         fluxes are divided by it at each peak, as in
-        :func:`radioseg_utils.measure.measure_sources`.
+        :func:`radioseg_utils.postprocess.measure.measure_sources`.
 
     Returns
     -------

@@ -3,7 +3,7 @@
 Steps (as ProFound: sky, smoothing, watershed-deblended segments):
 
 1. background and rms maps from sigma-clipped statistics in boxes
-   (:func:`radioseg_utils.noise.background_rms_map`, photutils ``Background2D``);
+   (:func:`radioseg_utils.core.noise.background_rms_map`, photutils ``Background2D``);
 2. the background-subtracted image convolved with the restoring beam (a matched filter
    for point sources), whose noise is rescaled so the threshold is ``nsigma`` standard
    deviations *of the convolved image* (beam-correlated noise is not reduced by the
@@ -11,7 +11,7 @@ Steps (as ProFound: sky, smoothing, watershed-deblended segments):
 3. :func:`photutils.segmentation.detect_sources`: connected regions of at least
    ``npixels`` pixels above the threshold;
 4. :func:`photutils.segmentation.deblend_sources`: multi-threshold watershed deblending;
-5. parameters of every segment from :func:`radioseg_utils.measure.measure_sources`, the
+5. parameters of every segment from :func:`radioseg_utils.postprocess.measure.measure_sources`, the
    same code that measures the U-Net's components.
 
 References
@@ -33,10 +33,20 @@ from astropy.convolution import Gaussian2DKernel, convolve_fft
 from photutils.segmentation import deblend_sources, detect_sources
 from photutils.utils.exceptions import NoDetectionsWarning
 
-from ..fitsio import SkyImage
-from ..measure import FWHM_PER_SIGMA, ClassRule, PrimaryBeamLike as PrimaryBeam, measure_sources
-from ..noise import DEFAULT_BOX, background_rms_map, estimate_noise
-from .result import FinderResult, ResourceMeter, as_sky_image, noise_map
+from radioseg_utils.baselines.result import (
+    FinderResult,
+    ResourceMeter,
+    as_sky_image,
+    noise_map,
+)
+from radioseg_utils.core.gaussian import FWHM_PER_SIGMA, gaussian_area
+from radioseg_utils.core.noise import DEFAULT_BOX, background_rms_map, estimate_noise
+from radioseg_utils.io.fits_read import SkyImage
+from radioseg_utils.postprocess.measure import (
+    ClassRule,
+    PrimaryBeamLike,
+    measure_sources,
+)
 
 __all__ = ["PhotutilsSettings", "run_photutils"]
 
@@ -59,7 +69,7 @@ class PhotutilsSettings:
     contrast : float
         Fraction of a segment's flux a component needs to be deblended.
     rule : ClassRule
-        SIZE/CLASS rule passed to :func:`~radioseg_utils.measure.measure_sources`.
+        SIZE/CLASS rule passed to :func:`~radioseg_utils.postprocess.measure.measure_sources`.
     """
 
     nsigma: float = 3.0
@@ -81,7 +91,7 @@ def run_photutils(
     *,
     noise: float | np.ndarray | None = None,
     settings: PhotutilsSettings = PhotutilsSettings(),
-    primary_beam: PrimaryBeam = None,
+    primary_beam: PrimaryBeamLike = None,
 ) -> FinderResult:
     """Segment an image with photutils and measure the segments.
 
@@ -89,19 +99,19 @@ def run_photutils(
     ----------
     image : SkyImage or path
         2-D image in Jy/beam (a FITS path is read with
-        :func:`radioseg_utils.fitsio.read_image`); NaN pixels are masked.
+        :func:`radioseg_utils.io.fits_read.read_image`); NaN pixels are masked.
     noise : float or ndarray of shape (ny, nx), optional
         rms of the image in Jy/beam. Default: the box rms map.
     settings : PhotutilsSettings
         Thresholds, box size and deblending parameters.
     primary_beam : float, ndarray (ny, nx) or callable, optional
-        Primary-beam gain, passed to :func:`~radioseg_utils.measure.measure_sources`.
+        Primary-beam gain, passed to :func:`~radioseg_utils.postprocess.measure.measure_sources`.
 
     Returns
     -------
     FinderResult
         ``finder="photutils"``; ``labels`` = deblended segmentation map, catalogue from
-        :func:`~radioseg_utils.measure.measure_sources` on the background-subtracted image.
+        :func:`~radioseg_utils.postprocess.measure.measure_sources` on the background-subtracted image.
 
     Raises
     ------
@@ -113,7 +123,7 @@ def run_photutils(
     data = np.asarray(image.data, dtype=float)
     finite = np.isfinite(data)
     beam_fwhm_pix = float(np.mean(image.beam_fwhm_pix))
-    npixels = settings.npixels or math.ceil(math.pi * beam_fwhm_pix**2 / (4.0 * math.log(2.0)))
+    npixels = settings.npixels or math.ceil(gaussian_area(beam_fwhm_pix))
     with ResourceMeter() as meter:
         background, rms = background_rms_map(data, box=settings.box)
         if noise is not None:

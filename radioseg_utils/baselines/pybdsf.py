@@ -6,11 +6,11 @@ log and any crash stay there), and reads back
 
 * the island map (PyBDSF's ``pyrank``: island ``i`` -> label ``i + 1``, 0 outside) as the
   segmentation map, on the input pixel grid;
-* the source list (``srl``, ASCII), read by :func:`radioseg_utils.catalogue.read_pybdsf_srl`
+* the source list (``srl``, ASCII), read by :func:`radioseg_utils.baselines.pybdsf_srl.read_pybdsf_srl`
   and completed (pixel positions, primary beam, SIZE/CLASS) by :func:`srl_to_catalogue`.
 
 Images larger than ``tile`` pixels on a side are cut into overlapping tiles
-(:func:`radioseg_utils.fitsio.tile_starts`), each run separately; a source is kept only by
+(:func:`radioseg_utils.inference.tiling.tile_starts`), each run separately; a source is kept only by
 the tile whose core region (tiles split at the middle of each overlap) holds its
 position, and each tile writes its island labels only into its core region.
 
@@ -43,11 +43,20 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table, vstack
 
-from ..catalogue import read_pybdsf_srl
-from ..fitsio import SkyImage, sdc1_header, tile_starts, write_image
-from ..measure import GAUSS_TO_LAS, ClassRule, PrimaryBeamLike as PrimaryBeam
-from ..paths import generated_dir
-from .result import FinderResult, ResourceMeter, as_sky_image, catalogue_table, primary_beam_gain
+from radioseg_utils.baselines.pybdsf_srl import read_pybdsf_srl
+from radioseg_utils.baselines.result import (
+    FinderResult,
+    ResourceMeter,
+    as_sky_image,
+    primary_beam_gain,
+)
+from radioseg_utils.core.paths import generated_dir
+from radioseg_utils.inference.tiling import tile_starts
+from radioseg_utils.io.catalogue import catalogue_table
+from radioseg_utils.io.fits_read import SkyImage
+from radioseg_utils.io.fits_write import write_image
+from radioseg_utils.io.wcs import sdc1_header
+from radioseg_utils.postprocess.measure import ClassRule, PrimaryBeamLike
 
 __all__ = [
     "PyBDSFSettings",
@@ -55,8 +64,8 @@ __all__ = [
     "run_pybdsf",
     "srl_to_catalogue",
     "DEFAULT_TIMEOUT_S",
-    "DEFAULT_TILE",
-    "DEFAULT_TILE_OVERLAP",
+    "PYBDSF_TILE",
+    "PYBDSF_OVERLAP",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,12 +74,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S: float = 3600.0
 #: Largest image side run in one piece; larger images are tiled (PyBDSF holds several
 #: float64 copies of the image in memory: ~2 GB for a 4096² tile).
-DEFAULT_TILE: int = 4096
+PYBDSF_TILE: int = 4096
 #: Overlap of neighbouring tiles in pixels: longer than the rms box and the largest
 #: SDC1 B1 sources (~100″ LAS = 170 px are rare; 128 px = 77″ at 0.6″/px).
-DEFAULT_TILE_OVERLAP: int = 128
+PYBDSF_OVERLAP: int = 128
 
-#: Columns of a :func:`~radioseg_utils.catalogue.read_pybdsf_srl` table used by
+#: Columns of a :func:`~radioseg_utils.baselines.pybdsf_srl.read_pybdsf_srl` table used by
 #: :func:`srl_to_catalogue`.
 _SRL_COLUMNS: tuple[str, ...] = (
     "ra_core", "dec_core", "ra_cent", "dec_cent", "flux", "b_maj", "b_min", "pa",
@@ -128,7 +137,7 @@ def srl_to_catalogue(
     srl: Table,
     image: SkyImage,
     *,
-    primary_beam: PrimaryBeam = None,
+    primary_beam: PrimaryBeamLike = None,
     rule: ClassRule = ClassRule(),
 ) -> Table:
     """Complete a PyBDSF source list into the tidy SDC1 catalogue.
@@ -136,7 +145,7 @@ def srl_to_catalogue(
     Parameters
     ----------
     srl : astropy.table.Table
-        Source list from :func:`radioseg_utils.catalogue.read_pybdsf_srl`: its tidy
+        Source list from :func:`radioseg_utils.baselines.pybdsf_srl.read_pybdsf_srl`: its tidy
         columns (``ra_core``/``dec_core`` = peak, ``ra_cent``/``dec_cent`` = centroid,
         ``flux`` = Total_flux, ``b_maj``/``b_min``/``pa`` = deconvolved DC_Maj/DC_Min/DC_PA)
         plus PyBDSF's ``Peak_flux``, ``Isl_id`` and ``Isl_rms``.
@@ -145,7 +154,7 @@ def srl_to_catalogue(
     primary_beam : float, ndarray (ny, nx) or callable, optional
         Primary-beam gain; ``flux`` is divided by it at the source centroid.
     rule : ClassRule
-        SIZE/CLASS rule, the same as in :func:`radioseg_utils.measure.measure_sources`:
+        SIZE/CLASS rule, the same as in :func:`radioseg_utils.postprocess.measure.measure_sources`:
         a source whose deconvolved major axis exceeds ``rule.extended_beams`` beams is
         CLASS 1, SIZE 1, with sizes scaled to LAS and ``core_frac`` = Peak_flux /
         Total_flux (clipped to [0, 1]); every other source is CLASS 3, SIZE 2,
@@ -171,10 +180,9 @@ def srl_to_catalogue(
     flux = col["flux"]
     if primary_beam is not None and len(srl):
         flux = flux / primary_beam_gain(primary_beam, image.wcs, x, y)
-    extended = col["b_maj"] > rule.extended_beams * image.beam.bmaj
-    scale = np.where(extended, GAUSS_TO_LAS, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        compact = np.clip(np.nan_to_num(col["Peak_flux"] / col["flux"]), 0.0, 1.0)
+        sdc1 = rule.columns(col["b_maj"], col["b_min"], col["Peak_flux"] / col["flux"],
+                            image.beam.bmaj)
     return catalogue_table(
         {
             "id": np.arange(len(srl)),
@@ -183,12 +191,12 @@ def srl_to_catalogue(
             "ra_cent": col["ra_cent"],
             "dec_cent": col["dec_cent"],
             "flux": flux,
-            "core_frac": np.where(extended, compact, 0.0),
-            "b_maj": col["b_maj"] * scale,
-            "b_min": col["b_min"] * scale,
+            "core_frac": sdc1["core_frac"],
+            "b_maj": sdc1["b_maj"],
+            "b_min": sdc1["b_min"],
             "pa": col["pa"],
-            "size": np.where(extended, 1, 2),
-            "class": np.where(extended, 1, 3),
+            "size": sdc1["size"],
+            "class": sdc1["class"],
             "x": x,
             "y": y,
             "peak_flux": col["Peak_flux"],
@@ -204,11 +212,11 @@ def run_pybdsf(
     *,
     noise: float | None = None,
     settings: PyBDSFSettings = PyBDSFSettings(),
-    primary_beam: PrimaryBeam = None,
+    primary_beam: PrimaryBeamLike = None,
     workdir: str | Path | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
-    tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_TILE_OVERLAP,
+    tile: int = PYBDSF_TILE,
+    overlap: int = PYBDSF_OVERLAP,
 ) -> FinderResult:
     """Run PyBDSF on an image and return its island map and source catalogue.
 
@@ -216,7 +224,7 @@ def run_pybdsf(
     ----------
     image : SkyImage or path
         2-D image in Jy/beam (a FITS path is read with
-        :func:`radioseg_utils.fitsio.read_image`). Only a copy is given to PyBDSF.
+        :func:`radioseg_utils.io.fits_read.read_image`). Only a copy is given to PyBDSF.
     noise : float, optional
         Constant rms in Jy/beam: replaces PyBDSF's rms map (``rms_map=False,
         rms_value=noise``). Default: PyBDSF's own rms map (``settings``).
@@ -317,7 +325,7 @@ def _section(image: SkyImage, ys: slice, xs: slice) -> SkyImage:
     )
 
 
-def _shift(primary_beam: PrimaryBeam, ys: slice, xs: slice) -> PrimaryBeam:
+def _shift(primary_beam: PrimaryBeamLike, ys: slice, xs: slice) -> PrimaryBeamLike:
     """The primary beam on a tile: a map is cut, a scalar or callable is unchanged."""
     if primary_beam is None or callable(primary_beam) or np.ndim(primary_beam) == 0:
         return primary_beam

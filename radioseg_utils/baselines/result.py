@@ -1,8 +1,8 @@
 """What every classical finder returns, and the bookkeeping they share.
 
-A finder takes a :class:`~radioseg_utils.fitsio.SkyImage` and returns a
+A finder takes a :class:`~radioseg_utils.io.fits_read.SkyImage` and returns a
 :class:`FinderResult`: a label map on the image grid (0 = background, ``k > 0`` = island or
-segment ``k``), a catalogue in the schema of :data:`radioseg_utils.catalogue.CATALOGUE_COLUMNS`,
+segment ``k``), a catalogue in the schema of :data:`radioseg_utils.io.catalogue.CATALOGUE_COLUMNS`,
 the wall-clock runtime and the peak memory it needed, so all finders are scored and
 benchmarked the same way.
 """
@@ -18,14 +18,13 @@ import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from ..fitsio import SkyImage, read_image
-from ..measure import PrimaryBeamLike as PrimaryBeam, values_at, catalogue_table
+from radioseg_utils.io.fits_read import SkyImage, read_image
+from radioseg_utils.postprocess.measure import PrimaryBeamLike, values_at
 
 __all__ = [
     "FinderResult",
     "ResourceMeter",
     "as_sky_image",
-    "catalogue_table",
     "noise_map",
     "primary_beam_gain",
 ]
@@ -41,7 +40,7 @@ class FinderResult:
     Attributes
     ----------
     catalogue : astropy.table.Table
-        One row per source, columns of :data:`~radioseg_utils.catalogue.CATALOGUE_COLUMNS`
+        One row per source, columns of :data:`~radioseg_utils.io.catalogue.CATALOGUE_COLUMNS`
         (``id`` .. ``class``, plus ``x``, ``y`` and ``label``, the source's label in
         ``labels``). Positions in deg with RA in -180..180, flux in Jy, sizes in arcsec.
     labels : ndarray of int32, shape (ny, nx)
@@ -109,13 +108,13 @@ class ResourceMeter:
 
 
 def as_sky_image(image: SkyImage | str | Path) -> SkyImage:
-    """Return ``image`` if it is a :class:`~radioseg_utils.fitsio.SkyImage`, else read it.
+    """Return ``image`` if it is a :class:`~radioseg_utils.io.fits_read.SkyImage`, else read it.
 
     Parameters
     ----------
     image : SkyImage, str or Path
         An image already in memory, or a FITS file read with
-        :func:`radioseg_utils.fitsio.read_image`.
+        :func:`radioseg_utils.io.fits_read.read_image`.
 
     Raises
     ------
@@ -129,8 +128,8 @@ def as_sky_image(image: SkyImage | str | Path) -> SkyImage:
     raise TypeError(f"expected a SkyImage or a FITS path, got {type(image).__name__}")
 
 
-def primary_beam_gain(primary_beam: PrimaryBeam, wcs: WCS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Primary-beam gain at 0-based pixel positions, read as in :mod:`radioseg_utils.measure`.
+def primary_beam_gain(primary_beam: PrimaryBeamLike, wcs: WCS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Primary-beam gain at 0-based pixel positions, read as in :mod:`radioseg_utils.postprocess.measure`.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """The U-Net as a finder, run and timed the same way as the classical ones.
 
-:func:`run_unet` is :func:`radioseg_utils.predict.segment` (tiled inference, one global
+:func:`run_unet` is :func:`radioseg_utils.inference.predict.segment` (tiled inference, one global
 threshold, connected components, measurement) inside the same
 :class:`~radioseg_utils.baselines.result.ResourceMeter` as the other finders. TensorFlow is
 imported only when a model file is loaded, so importing :mod:`radioseg_utils.baselines`
@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fitsio import SkyImage
-from ..predict import (DEFAULT_MODEL, PredictConfig, image_noise, load_model_cached,
-                       resolve_config, segment)
-from .result import FinderResult, ResourceMeter, as_sky_image
+from radioseg_utils.baselines.result import FinderResult, ResourceMeter, as_sky_image
+from radioseg_utils.inference.config import PredictConfig, image_noise, resolve_config
+from radioseg_utils.inference.predict import segment
+from radioseg_utils.io.fits_read import SkyImage
+from radioseg_utils.model.files import DEFAULT_MODEL, load_model_cached
 
 __all__ = ["run_unet"]
 
@@ -43,16 +44,16 @@ def run_unet(
     ----------
     image : SkyImage or path
         2-D image in Jy/beam (a FITS path is read with
-        :func:`radioseg_utils.fitsio.read_image`).
+        :func:`radioseg_utils.io.fits_read.read_image`).
     noise : float, optional
         Image rms in Jy/beam (tile normalisation and peak S/N); default the sigma-clipped
-        rms of the central box (:func:`radioseg_utils.predict.segment`).
+        rms of the central box (:func:`radioseg_utils.inference.predict.segment`).
     model : path or callable
         A radioseg ``.keras`` model with its JSON sidecar (default
-        :data:`radioseg_utils.predict.DEFAULT_MODEL`), or a loaded model / callable taking
+        :data:`radioseg_utils.model.files.DEFAULT_MODEL`), or a loaded model / callable taking
         ``(B, H, W, 1)`` float32 batches (then give ``normalisation``, as a sidecar would).
     normalisation : str, optional
-        Tile normalisation (:func:`radioseg_utils.normalise.normalise`); for a model file
+        Tile normalisation (:func:`radioseg_utils.data.normalise.normalise`); for a model file
         it defaults to, and must agree with, the sidecar's.
     config : PredictConfig
         Threshold, component, measurement and tiling settings.
@@ -60,13 +61,13 @@ def run_unet(
         SDC1 primary-beam FITS file or a callable of (RA, Dec) in deg; fluxes are divided
         by it and by nothing else, as for every finder of
         :data:`~radioseg_utils.baselines.FINDERS` (``config.flux_scale`` is not applied:
-        give :class:`~radioseg_utils.simulate.Attenuation` to include the SDC1 flux scale).
+        give :class:`~radioseg_utils.simulation.simulate.Attenuation` to include the SDC1 flux scale).
 
     Returns
     -------
     FinderResult
         ``finder="unet"``; ``labels`` = the int32 segmentation (source ids), the catalogue
-        of :func:`~radioseg_utils.measure.measure_sources` with ``label`` equal to ``id``.
+        of :func:`~radioseg_utils.postprocess.measure.measure_sources` with ``label`` equal to ``id``.
         ``runtime_s`` and ``peak_rss_mb`` cover inference, thresholding and measurement;
         loading a model file happens before the clock starts (once per session in use).
 
@@ -76,7 +77,7 @@ def run_unet(
         If ``noise`` is not a positive number.
     FileNotFoundError
         If the model file is missing.
-    radioseg_utils.modelio.ModelMismatchError
+    radioseg_utils.model.files.ModelMismatchError
         If the model was trained on another band or normalisation.
     """
     if noise is not None and not (np.ndim(noise) == 0 and noise > 0):

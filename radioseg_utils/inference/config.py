@@ -1,0 +1,238 @@
+"""Prediction settings and what they resolve to: :class:`PredictConfig`, the result
+types, the image noise, the per-model centre threshold and calibration file, and the
+segmenter (model plus tile normaliser) that the in-memory and streamed paths share.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from astropy.table import Table
+
+from radioseg_utils.core.bands import Band, get_band
+from radioseg_utils.core.noise import estimate_noise
+from radioseg_utils.data.augment import with_tta
+from radioseg_utils.data.normalise import normalise as normalise_image
+from radioseg_utils.inference.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
+from radioseg_utils.io.fits_read import SkyImage
+from radioseg_utils.model.files import calibration_file, load_model_cached, read_sidecar
+from radioseg_utils.postprocess.centres import DEFAULT_CENTRE_THRESHOLD
+from radioseg_utils.postprocess.components import (
+    DEFAULT_CONNECTIVITY,
+    DEFAULT_MIN_DISTANCE,
+)
+from radioseg_utils.postprocess.measure import ClassRule
+from radioseg_utils.simulation.simulate import FLUX_SCALE
+
+__all__ = [
+    "ASSEMBLE_ROWS",
+    "THRESHOLD_SAMPLE_PIXELS",
+    "CATALOGUE_BLOCK",
+    "BLOCK_MARGIN",
+    "NOISE_BOX",
+    "PredictConfig",
+    "PredictResult",
+    "Segmentation",
+    "image_noise",
+    "tuned_centre_threshold",
+    "resolve_config",
+]
+
+
+#: Image rows assembled at a time when the probability map is written.
+ASSEMBLE_ROWS: int = 512
+
+
+#: Largest number of probabilities the global threshold is computed from.
+THRESHOLD_SAMPLE_PIXELS: int = 4096 * 4096
+
+
+#: Side of the blocks the catalogue is built in, in pixels.
+CATALOGUE_BLOCK: int = 4096
+
+
+#: Extra pixels read around each block so that sources crossing its edge are whole.
+BLOCK_MARGIN: int = 128
+
+
+#: Side of the central box the image noise is estimated in, in pixels.
+NOISE_BOX: int = 2048
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """Settings of :func:`predict_image` (data go in the call, not here).
+
+    Attributes
+    ----------
+    threshold : str
+        ``"fixed"`` (default: probability 0.5, the decision boundary of a network trained
+        with cross-entropy), ``"yen"`` (the poster's choice; on well-trained probability maps
+        it cuts far too low, see the thresholding chapter), ``"otsu"``, ``"triangle"``,
+        ``"li"`` or ``"hysteresis"``.
+    threshold_kwargs : dict
+        Options of the threshold method (``value`` for fixed; ``low``/``high`` for hysteresis).
+    min_area : int
+        Smallest component kept, in pixels.
+    connectivity : {8, 4}
+        Pixel connectivity of components.
+    split_blends : bool
+        Split components with several image peaks by watershed.
+    min_distance : int
+        Minimum peak separation for splitting, in pixels.
+    grow : float
+        Pixels by which components are grown before measuring (to include the wings).
+    tile, overlap, batch_size : int
+        Tiled inference settings (:func:`radioseg_utils.inference.tiling.predict_tiled`).
+    rule : ClassRule
+        SIZE/CLASS rule of :func:`radioseg_utils.postprocess.measure.measure_sources`.
+    centre_threshold : float, optional
+        Centre-map level of a detection (models with a centre head); None takes the
+        value tuned for the model (``centre_threshold`` of its sidecar, see
+        :func:`resolve_config`), else :data:`~radioseg_utils.postprocess.centres.DEFAULT_CENTRE_THRESHOLD`.
+    centre_distance : int
+        Smallest separation of two centres, in pixels.
+    tta : bool
+        Test-time augmentation: average the model over the eight flips and rotations of
+        each tile (:func:`radioseg_utils.data.augment.with_tta`; eight times slower).
+    flux_scale : float
+        Apparent / intrinsic flux beyond the primary beam; fluxes are divided by it (and by
+        the primary beam, if given). Default the SDC1 value,
+        :data:`radioseg_utils.simulation.simulate.FLUX_SCALE`; 1 leaves fluxes as measured.
+    calibration : str, optional
+        Learned size and flux corrections (:mod:`radioseg_utils.postprocess.calibrate`) applied to the
+        catalogue: ``"model"`` (default) takes the file named by the model's sidecar, if
+        any (see :func:`resolve_config`); a path takes that file; None keeps the sizes and
+        fluxes as measured in the segments.
+    """
+
+    threshold: str = "fixed"
+    threshold_kwargs: dict = field(default_factory=dict)
+    min_area: int = 3
+    connectivity: int = DEFAULT_CONNECTIVITY
+    split_blends: bool = False
+    min_distance: int = DEFAULT_MIN_DISTANCE
+    grow: float = 1.0
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
+    batch_size: int = DEFAULT_BATCH
+    rule: ClassRule = ClassRule()
+    centre_threshold: float | None = None
+    centre_distance: int = 1
+    tta: bool = False
+    flux_scale: float = FLUX_SCALE
+    calibration: str | None = "model"
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """What :func:`predict_image` produced.
+
+    Attributes
+    ----------
+    catalogue : astropy.table.Table
+        The sources (ids equal to the values in the segmentation map).
+    threshold : float or tuple
+        Threshold applied to the probabilities (``(low, high)`` for hysteresis).
+    noise : float
+        Image rms (Jy/beam) used for the peak S/N.
+    paths : dict
+        Output files by kind: ``segmentation``, ``probability``, ``ecsv``, ``fits``,
+        ``submission``, ``regions`` (and ``probability<c>`` for further model channels).
+    stats : dict
+        Tile count and wall-clock seconds per stage
+        (:func:`radioseg_utils.inference.predict_stream.run_stream`).
+    """
+
+    catalogue: Table
+    threshold: float | tuple[float, float]
+    noise: float
+    paths: dict[str, Path]
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+class Segmentation(NamedTuple):
+    """What :func:`segment` returns: float32 probabilities ``prob`` (``(ny, nx, C)`` for a
+    model with ``C > 1`` outputs) and int32 source ids ``labels`` (0 = background), both
+    ``(ny, nx)``; the ``catalogue`` (``meta``: ``NOISE``,
+    ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM``); the ``threshold`` applied (``(low,
+    high)`` for hysteresis)."""
+
+    prob: np.ndarray
+    labels: np.ndarray
+    catalogue: Table
+    threshold: float | tuple[float, float]
+
+
+def central_noise_box(shape: tuple[int, int]) -> tuple[slice, slice]:
+    """Central box of side at most ``NOISE_BOX`` in which the noise is estimated."""
+    ny, nx = shape
+    return (slice((ny - min(ny, NOISE_BOX)) // 2, (ny + min(ny, NOISE_BOX)) // 2),
+            slice((nx - min(nx, NOISE_BOX)) // 2, (nx + min(nx, NOISE_BOX)) // 2))
+
+
+def image_noise(sky: SkyImage) -> tuple[float, float]:
+    """``(background, rms)`` of an image in memory: sigma-clipped median and rms of its
+    central ``NOISE_BOX`` box (what :func:`segment` measures and subtracts)."""
+    return estimate_noise(sky.data[central_noise_box(sky.shape)])
+
+
+def segmenter(model, band: str, normalisation: str | None, *, tta: bool = False):
+    """:func:`load_model_cached`, wrapped for test-time augmentation if asked."""
+    net, norm = load_model_cached(model, band, normalisation)
+    return (with_tta(net) if tta else net), norm
+
+
+def tuned_centre_threshold(sidecar: dict, band: str | Band | None = None,
+                           noise: float | None = None) -> float:
+    """The centre threshold a model sidecar holds for an image of ``band`` and rms ``noise``.
+
+    A sidecar with ``centre_thresholds`` (``{band: {integration: value}}``, tuned on a
+    validation field per band and integration by
+    :func:`radioseg_utils.workflows.pretrain.tune_centre_thresholds`) gives the value of the
+    integration whose nominal rms (:meth:`~radioseg_utils.core.bands.Band.noise`) is nearest to
+    ``noise`` (in log). Without that table, band or noise: its ``centre_threshold``, else
+    :data:`~radioseg_utils.postprocess.centres.DEFAULT_CENTRE_THRESHOLD`.
+    """
+    fallback = float(sidecar.get("centre_threshold", DEFAULT_CENTRE_THRESHOLD))
+    if band is None or noise is None or not noise > 0:
+        return fallback
+    band = get_band(band)
+    table = sidecar.get("centre_thresholds", {}).get(band.name)
+    if not table:
+        return fallback
+    hours = min(table, key=lambda h: abs(np.log(noise / band.noise(int(h)))))
+    return float(table[hours])
+
+
+def resolve_config(model, config: PredictConfig, *, band: str | Band | None = None,
+                   noise: float | None = None) -> PredictConfig:
+    """``config`` with the centre threshold and calibration of the model filled in.
+
+    A ``centre_threshold`` of None becomes the value tuned for a model file and an image of
+    ``band`` and rms ``noise`` (:func:`tuned_centre_threshold` of its sidecar), or
+    :data:`~radioseg_utils.postprocess.centres.DEFAULT_CENTRE_THRESHOLD` for a callable. A
+    ``calibration`` of ``"model"`` becomes the path of the file named by the sidecar's
+    ``calibration`` (beside the model), or None for a callable or a sidecar without one.
+    Values already set are kept.
+    """
+    sidecar = read_sidecar(model)
+    if config.centre_threshold is None:
+        config = replace(config, centre_threshold=tuned_centre_threshold(sidecar, band, noise))
+    if config.calibration == "model":
+        path = calibration_file(model, sidecar)
+        if path is not None and not path.is_file():
+            raise FileNotFoundError(f"calibration file {path} named by the sidecar of {model} "
+                                    "not found")
+        config = replace(config, calibration=None if path is None else str(path))
+    return config
+
+
+def tile_normaliser(normalisation: str | None, noise: float):
+    if normalisation is None:
+        return None
+    return functools.partial(normalise_image, method=normalisation, noise=noise)

@@ -1,0 +1,235 @@
+"""The streamed, resumable, distributable run of :func:`radioseg_utils.inference.predict.predict_image`.
+
+:func:`run_stream` does the work in three resumable stages, each piece stored in the run
+folder (:mod:`radioseg_utils.inference.streaming`) as soon as it is finished:
+
+1. rows of tiles (:func:`radioseg_utils.inference.tiling.predict_row`), each task reading its rows of
+   the FITS file and loading the model once per process;
+2. the blended probability map, written band by band as FITS (one file per output channel)
+   while the threshold sample is gathered, then the threshold;
+3. catalogue blocks (:func:`radioseg_utils.postprocess.blocks.segment_block`), each reading its window
+   of the image and of the stored model outputs.
+
+Stages 1 and 3 run on a dask cluster when asked (:mod:`radioseg_utils.inference.distributed`); the
+blocks are finally merged in block order into the segmentation FITS and the catalogue, so
+the result does not depend on where or in which order the pieces ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from tqdm.auto import tqdm
+
+from radioseg_utils.inference.config import (
+    ASSEMBLE_ROWS,
+    THRESHOLD_SAMPLE_PIXELS,
+    PredictConfig,
+    segmenter,
+    tile_normaliser,
+)
+from radioseg_utils.inference.distributed import cluster_client, map_tasks
+from radioseg_utils.inference.streaming import RunFolder, StripStore
+from radioseg_utils.inference.tiling import TileGrid, predict_row
+from radioseg_utils.io.fits_read import read_image
+from radioseg_utils.io.fits_write import FitsStream
+from radioseg_utils.postprocess import blocks as bl
+
+__all__ = ["StreamJob", "run_stream"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamJob:
+    """What every task of a streamed run needs; sent to cluster workers (picklable).
+
+    Attributes
+    ----------
+    image : Path
+        FITS image, read by section.
+    shape : (ny, nx)
+        Image shape.
+    model : path or callable
+        Model file (loaded once per process) or callable.
+    normalisation : str, optional
+        As given to :func:`radioseg_utils.inference.predict.predict_image`.
+    band : str
+        Band of the image.
+    noise, background : float
+        Image rms and background, Jy/beam.
+    primary_beam : PrimaryBeam or callable, optional
+        Fluxes are divided by it.
+    config : PredictConfig
+        Settings of the run.
+    folder : Path
+        The run folder (:class:`~radioseg_utils.inference.streaming.RunFolder`).
+    threshold : float or (low, high), optional
+        Global threshold, once known.
+    """
+
+    image: Path
+    shape: tuple[int, int]
+    model: Any
+    normalisation: str | None
+    band: str
+    noise: float
+    background: float
+    primary_beam: Any
+    config: PredictConfig
+    folder: Path
+    threshold: Any = None
+
+    @property
+    def grid(self) -> TileGrid:
+        return TileGrid(self.shape, self.config.tile, self.config.overlap)
+
+    def store(self) -> StripStore:
+        return StripStore(RunFolder(self.folder), self.grid)
+
+    def block_kwargs(self) -> dict:
+        return dict(threshold=self.threshold, noise=self.noise, background=self.background,
+                    primary_beam=self.primary_beam, config=self.config)
+
+
+def _row_task(iy: int, job: StreamJob) -> None:
+    """Model outputs of row ``iy`` of tiles, read from the file and stored."""
+    net, normalisation = segmenter(job.model, job.band, job.normalisation, tta=job.config.tta)
+    grid = job.grid
+    y0, y1 = grid.row_span(iy)
+    strip = read_image(job.image, section=(slice(y0, y1), slice(0, job.shape[1]))).data
+    out = predict_row(net, strip, grid, iy, batch_size=job.config.batch_size,
+                      normalise=tile_normaliser(normalisation, job.noise))
+    job.store().save(iy, out)
+
+
+def _block_task(block: bl.Block, job: StreamJob) -> int:
+    """Segment and measure one block from the stored outputs; store its labels and sources."""
+    prob = job.store().window(*block.window)
+    sky = read_image(job.image, section=block.window)
+    core, cat = bl.own_core(block, *bl.segment_block(sky, prob, **job.block_kwargs()))
+    folder = RunFolder(job.folder)
+    folder.save_table(f"blocks/{block.name}.ecsv", cat)
+    folder.save_array(f"blocks/{block.name}.npz", core, compress=True)  # written last: done
+    return len(cat)
+
+
+def _write_probability(job: StreamJob, header: fits.Header, *, progress: bool) -> tuple[list[str], Any]:
+    """Write the blended map (one FITS per channel) into the run folder; the threshold."""
+    ny, nx = job.shape
+    store, folder = job.store(), RunFolder(job.folder)
+    step = bl.sample_step(job.shape, THRESHOLD_SAMPLE_PIXELS)
+    streams, samples = [], []
+    try:
+        for r0 in tqdm(range(0, ny, ASSEMBLE_ROWS), desc="probability map", unit="band",
+                       disable=not progress):
+            rows = store.window(slice(r0, min(r0 + ASSEMBLE_ROWS, ny)), slice(0, nx))
+            if not streams:
+                streams = [FitsStream(job.folder / f"prob{c}.fits", header, job.shape)
+                           for c in range(rows.shape[2])]
+            for c, stream in enumerate(streams):
+                stream.write(r0, 0, rows[..., c])
+            samples.append(rows[(-r0) % step :: step, ::step, 0])
+    finally:
+        for stream in streams:
+            stream.close()
+    value = bl.threshold_from_sample(np.concatenate(samples), job.config.threshold,
+                                     job.config.threshold_kwargs)
+    names = [f"prob{c}.fits" for c in range(len(streams))]
+    folder.save_json("threshold.json", {"value": value, "channels": names})  # written last: done
+    return names, value
+
+
+def _write_segmentation(job: StreamJob, blocks: list[bl.Block], header: fits.Header) -> list[Table]:
+    """Merge the stored blocks: segmentation FITS in the run folder, the block catalogues."""
+    folder, tables, offset = RunFolder(job.folder), [], 0
+    with FitsStream(job.folder / "seg.fits", header, job.shape) as stream:
+        for block in blocks:
+            core, cat = bl.offset_ids(folder.load_array(f"blocks/{block.name}.npz"),
+                                      folder.load_table(f"blocks/{block.name}.ecsv"), offset)
+            stream.write(block.core[0], block.core[2], core.astype(np.float32))
+            tables.append(cat)
+            offset += len(cat)
+    return tables
+
+
+def run_stream(
+    job: StreamJob,
+    blocks: list[bl.Block],
+    header: fits.Header,
+    *,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    processes: bool = True,
+    progress: bool = True,
+) -> tuple[list[str], Any, list[Table], dict[str, float]]:
+    """Run (or resume) the stages of a streamed prediction.
+
+    Parameters
+    ----------
+    job : StreamJob
+        The run (``threshold`` is filled in here).
+    blocks : list of Block
+        Catalogue blocks of the image (:func:`radioseg_utils.postprocess.blocks.catalogue_blocks`).
+    header : astropy.io.fits.Header
+        Header of the FITS maps (the input's).
+    scheduler, n_workers, processes
+        Where tasks run (:func:`radioseg_utils.inference.distributed.cluster_client`).
+    progress : bool
+        Show progress bars with the remaining time.
+
+    Returns
+    -------
+    channels : list of str
+        Names, in the run folder, of the probability FITS files (one per channel).
+    threshold : float or (low, high)
+        Global threshold.
+    tables : list of Table
+        Catalogues of the blocks with their final ids; ``seg.fits`` in the run folder
+        holds the segmentation.
+    stats : dict
+        ``n_tiles`` (of the image), ``tiles_run`` (in this call: fewer when resumed) and
+        the wall-clock seconds of the stages ``tiles_s``, ``probability_s``, ``blocks_s``
+        and ``merge_s`` (the first and last include starting and closing a local cluster).
+    """
+    folder = RunFolder(job.folder)
+    grid, store = job.grid, job.store()
+    stats: dict[str, float] = {"n_tiles": grid.n_rows * grid.n_cols}
+    clock = time.perf_counter()
+    with cluster_client(scheduler, n_workers, processes=processes) as client:
+        rows = store.missing()
+        stats["tiles_run"] = len(rows) * grid.n_cols
+        map_tasks(_row_task, rows, client=client, progress=progress, desc="tiles",
+                  unit="tile", weight=grid.n_cols, total=grid.n_rows * grid.n_cols, job=job)
+        clock = _lap(stats, "tiles_s", clock)
+        if folder.has("threshold.json"):
+            saved = folder.load_json("threshold.json")
+            channels, value = saved["channels"], saved["value"]
+            value = tuple(value) if isinstance(value, list) else value
+        else:
+            channels, value = _write_probability(job, header, progress=progress)
+        clock = _lap(stats, "probability_s", clock)
+        job = replace(job, threshold=value)
+        todo = [b for b in blocks if not folder.has(f"blocks/{b.name}.npz")]
+        map_tasks(_block_task, todo, client=client, progress=progress, desc="catalogue blocks",
+                  unit="block", total=len(blocks), job=job)
+        clock = _lap(stats, "blocks_s", clock)
+    header = header.copy()
+    header["HISTORY"] = f"radioseg predict: threshold {job.config.threshold} = {value}"
+    tables = _write_segmentation(job, blocks, header)
+    _lap(stats, "merge_s", clock)
+    logger.info("stages: %s", stats)
+    return channels, value, tables, stats
+
+
+def _lap(stats: dict[str, float], name: str, start: float) -> float:
+    now = time.perf_counter()
+    stats[name] = now - start
+    return now

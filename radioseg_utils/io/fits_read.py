@@ -1,0 +1,354 @@
+"""Reading FITS images in the SDC1 layout: whole, by section, or their header only.
+
+SDC1 images are 4-D ``(1, 1, ny, nx)`` big-endian float32 arrays in Jy/beam with a SIN
+projection centred on RA 0, Dec -30; the headers carry BMAJ/BMIN but no BPA, and some have
+an invalid BLANK keyword on float data (ignored here). Only the requested section is read
+from disk, so a 32768² image (4.3 GB) is never loaded whole.
+
+Pixel convention: 0-based ``(x, y)`` = ``(column, row)`` of the 2-D array. The SDC1
+truth-catalogue ``x``, ``y`` columns put the field centre at 0-based pixel
+``(nx/2 - 1, ny/2 - 1)``, i.e. FITS ``CRPIX = nx/2``, which
+:func:`radioseg_utils.io.wcs.sdc1_wcs` follows. Writing is in :mod:`radioseg_utils.io.fits_write`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
+from astropy.wcs import WCS
+
+from radioseg_utils.core.bands import Band, UnknownBandError, get_band
+from radioseg_utils.core.noise import estimate_noise
+from radioseg_utils.io.catalogue import wrap_ra
+
+__all__ = [
+    "SDC1FormatError",
+    "Beam",
+    "SkyImage",
+    "read_image",
+    "image_info",
+    "image_shape",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Side of the central box sampled by :func:`image_info` for the noise estimate, in pixels.
+INFO_NOISE_BOX: int = 1024
+#: Rows read at a time when :func:`image_info` counts non-finite pixels.
+INFO_SCAN_ROWS: int = 512
+
+_FITS_MAGIC = b"SIMPLE  ="
+
+
+class SDC1FormatError(ValueError):
+    """An input file is not an image (or catalogue) in the layout radioseg reads."""
+
+
+@dataclass(frozen=True)
+class Beam:
+    """Restoring beam of an image.
+
+    Attributes
+    ----------
+    bmaj, bmin : float
+        Major and minor FWHM in arcsec.
+    bpa : float
+        Position angle in degrees (0 when the header has no BPA, as in SDC1).
+    """
+
+    bmaj: float
+    bmin: float
+    bpa: float = 0.0
+
+
+@dataclass
+class SkyImage:
+    """A 2-D image (or a section of one) with its sky coordinates and beam.
+
+    Attributes
+    ----------
+    data : ndarray, shape (ny, nx), float32
+        Pixel values in ``header["BUNIT"]`` (Jy/beam for SDC1), native byte order.
+        NaN/inf pixels are kept; see :attr:`finite_mask` and :attr:`n_bad`.
+    wcs : astropy.wcs.WCS
+        2-D celestial WCS of ``data`` (shifted to the section when one was read).
+    header : astropy.io.fits.Header
+        Header of the whole file, unchanged.
+    band : Band
+        SDC1 band found from the frequency in the header.
+    beam : Beam
+        Restoring beam.
+    pixel_arcsec : float
+        Pixel size in arcsec (``|CDELT2|``).
+    path : Path
+        File the image was read from.
+    origin : (int, int)
+        0-based ``(y0, x0)`` of ``data[0, 0]`` in the file's image.
+    """
+
+    data: np.ndarray
+    wcs: WCS
+    header: fits.Header
+    band: Band
+    beam: Beam
+    pixel_arcsec: float
+    path: Path
+    origin: tuple[int, int] = (0, 0)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of :attr:`data`."""
+        return self.data.shape
+
+    @property
+    def finite_mask(self) -> np.ndarray:
+        """Boolean array, shape (ny, nx), True where the pixel is finite."""
+        return np.isfinite(self.data)
+
+    @property
+    def n_bad(self) -> int:
+        """Number of NaN or infinite pixels."""
+        return int(self.data.size - np.count_nonzero(self.finite_mask))
+
+    @property
+    def beam_fwhm_pix(self) -> tuple[float, float]:
+        """Beam ``(bmaj, bmin)`` FWHM in pixels."""
+        return self.beam.bmaj / self.pixel_arcsec, self.beam.bmin / self.pixel_arcsec
+
+
+@dataclass(frozen=True)
+class _ImageMeta:
+    """What :func:`_open_image` validated: everything but the pixel values."""
+
+    path: Path
+    header: fits.Header
+    wcs: WCS
+    band: Band
+    beam: Beam
+    pixel_arcsec: float
+    shape: tuple[int, int]
+
+
+@contextlib.contextmanager
+def _ignore_blank_warning() -> Iterator[None]:
+    """Silence only astropy's warning about a BLANK keyword on float data."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*BLANK.*", category=VerifyWarning)
+        yield
+
+
+def _band_from_header(header: fits.Header, path: Path) -> Band:
+    """Band from the FREQ axis (CRVALn), else RESTFRQ/RESTFREQ."""
+    candidates = [
+        (f"CRVAL{i}", header.get(f"CRVAL{i}"))
+        for i in range(1, header.get("NAXIS", 0) + 1)
+        if str(header.get(f"CTYPE{i}", "")).strip().upper().startswith("FREQ")
+    ]
+    candidates += [(key, header.get(key)) for key in ("RESTFRQ", "RESTFREQ") if key in header]
+    if not candidates:
+        raise SDC1FormatError(
+            f"{path}: no frequency in the header (no FREQ axis, RESTFRQ or RESTFREQ)"
+        )
+    key, value = candidates[0]
+    try:
+        return get_band(float(value))
+    except (UnknownBandError, TypeError, ValueError):
+        raise SDC1FormatError(
+            f"{path}: unknown frequency {key} = {value!r} Hz; expected 560, 1400 or 9200 MHz"
+        ) from None
+
+
+def _meta_from_hdu(hdu: fits.ImageHDU | fits.PrimaryHDU, path: Path) -> _ImageMeta:
+    header = hdu.header
+    naxis = int(header.get("NAXIS", 0))
+    dims = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
+    if naxis < 2:
+        raise SDC1FormatError(f"{path}: expected a 2-D or 4-D image, found NAXIS = {naxis}")
+    extra = {f"NAXIS{i + 1}": n for i, n in enumerate(dims) if i >= 2 and n != 1}
+    if extra:
+        raise SDC1FormatError(
+            f"{path}: expected one plane, but {', '.join(f'{k} = {v}' for k, v in extra.items())}"
+            " (cubes are not supported; extract a plane first)"
+        )
+    for key in ("CTYPE1", "CTYPE2"):
+        if key not in header:
+            raise SDC1FormatError(f"{path}: no WCS, header keyword {key} is missing")
+    for key in ("BMAJ", "BMIN"):
+        if key not in header:
+            raise SDC1FormatError(f"{path}: no restoring beam, header keyword {key} is missing")
+    wcs = WCS(header, naxis=2)
+    if not wcs.has_celestial or wcs.celestial.naxis != 2:
+        raise SDC1FormatError(
+            f"{path}: CTYPE1/CTYPE2 = {header['CTYPE1']!r}/{header['CTYPE2']!r} are not celestial"
+        )
+    beam = Beam(
+        bmaj=float(header["BMAJ"]) * 3600.0,
+        bmin=float(header["BMIN"]) * 3600.0,
+        bpa=float(header.get("BPA", 0.0)),
+    )
+    pixel_arcsec = float(abs(wcs.celestial.wcs.get_cdelt()[1]) * 3600.0)
+    return _ImageMeta(
+        path=path,
+        header=header,
+        wcs=wcs.celestial,
+        band=_band_from_header(header, path),
+        beam=beam,
+        pixel_arcsec=pixel_arcsec,
+        shape=(dims[1], dims[0]),
+    )
+
+
+@contextlib.contextmanager
+def _open_image(path: str | Path) -> Iterator[tuple[fits.PrimaryHDU, _ImageMeta]]:
+    """Open a FITS image and validate its header; yields ``(hdu, meta)``.
+
+    Pixels are read later through ``hdu.section``, which reads only the requested bytes.
+    ``memmap=False``: with a memory map, every page touched stays mapped (and counted in
+    the resident memory) until the file is closed, e.g. 4.3 GB after a full NaN scan.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    with path.open("rb") as fh:
+        if fh.read(len(_FITS_MAGIC)) != _FITS_MAGIC:
+            raise SDC1FormatError(f"{path}: not a FITS file (does not start with 'SIMPLE  =')")
+    with _ignore_blank_warning(), fits.open(path, memmap=False, mode="readonly") as hdul:
+        hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) > 0), None)
+        if hdu is None:
+            raise SDC1FormatError(f"{path}: no image data in any HDU")
+        yield hdu, _meta_from_hdu(hdu, path)
+
+
+def _check_section(section: tuple[slice, slice] | None, shape: tuple[int, int], path: Path):
+    """Normalise ``section`` to two unit-step slices inside ``shape``."""
+    if section is None:
+        return slice(0, shape[0]), slice(0, shape[1])
+    if len(section) != 2 or not all(isinstance(s, slice) for s in section):
+        raise ValueError(f"{path}: section must be a pair of slices (slice_y, slice_x)")
+    out = []
+    for s, n, axis in zip(section, shape, "yx"):
+        start, stop, step = s.indices(n)
+        if step != 1 or stop <= start:
+            raise ValueError(
+                f"{path}: section along {axis} {s} is empty or strided in an axis of {n} pixels"
+            )
+        out.append(slice(start, stop))
+    return tuple(out)
+
+
+def _read_section(hdu, meta: _ImageMeta, section) -> SkyImage:
+    ys, xs = _check_section(section, meta.shape, meta.path)
+    index = (0,) * (hdu.header["NAXIS"] - 2) + (ys, xs)
+    with _ignore_blank_warning():
+        data = np.ascontiguousarray(hdu.section[index], dtype=np.float32)
+    shared = {k: getattr(meta, k) for k in ("header", "band", "beam", "pixel_arcsec", "path")}
+    return SkyImage(data=data, wcs=meta.wcs.slice((ys, xs)), origin=(ys.start, xs.start), **shared)
+
+
+def read_image(path: str | Path, *, section: tuple[slice, slice] | None = None) -> SkyImage:
+    """Read an SDC1-style image, or only a section of it.
+
+    Parameters
+    ----------
+    path : str or Path
+        FITS file with a 2-D or 4-D ``(1, 1, ny, nx)`` image, a celestial WCS, BMAJ/BMIN
+        and a frequency (FREQ axis or RESTFRQ) of an SDC1 band.
+    section : (slice_y, slice_x), optional
+        0-based unit-step slices of the 2-D image; only these pixels are read from disk.
+        Default: the whole image.
+
+    Returns
+    -------
+    SkyImage
+        Native-endian float32 data and the WCS shifted to the section.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    SDC1FormatError
+        If the file is not FITS, is a cube, or lacks CTYPE1/CTYPE2, BMAJ/BMIN or a known
+        frequency; the message names the file and the keyword.
+    ValueError
+        If ``section`` is not two non-empty unit-step slices.
+    """
+    with _open_image(path) as (hdu, meta):
+        image = _read_section(hdu, meta, section)
+    logger.debug("read %s section %s: %d bad pixels", path, image.origin, image.n_bad)
+    return image
+
+
+def _count_bad(hdu, meta: _ImageMeta) -> int:
+    ny, nx = meta.shape
+    bad = 0
+    for y0 in range(0, ny, INFO_SCAN_ROWS):
+        block = _read_section(hdu, meta, (slice(y0, min(y0 + INFO_SCAN_ROWS, ny)), slice(0, nx)))
+        bad += block.n_bad
+    return bad
+
+
+def image_info(path: str | Path, *, noise_box: int = INFO_NOISE_BOX) -> dict:
+    """Summary of an image file, reading only a central sample and streaming the rest.
+
+    Parameters
+    ----------
+    path : str or Path
+        Image file (see :func:`read_image`).
+    noise_box : int
+        Side, in pixels, of the central box used for the noise estimate.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: ``path``, ``shape`` [ny, nx], ``band``, ``freq_mhz``,
+        ``beam_arcsec`` [bmaj, bmin], ``beam_pa_deg``, ``pixel_arcsec``, ``bunit``,
+        ``noise_median`` and ``noise_rms`` (sigma-clipped, image units, from the central
+        box), ``noise_box`` [ny, nx] actually used, ``corners_radec`` (4 × [RA, Dec] in deg,
+        RA in -180..180, from :meth:`astropy.wcs.WCS.calc_footprint`), ``centre_radec``
+        and ``n_bad`` (NaN/inf pixels in the whole image).
+    """
+    with _open_image(path) as (hdu, meta):
+        ny, nx = meta.shape
+        by, bx = min(noise_box, ny), min(noise_box, nx)
+        y0, x0 = (ny - by) // 2, (nx - bx) // 2
+        sample = _read_section(hdu, meta, (slice(y0, y0 + by), slice(x0, x0 + bx)))
+        n_bad = _count_bad(hdu, meta)
+    try:
+        median, rms = estimate_noise(sample.data)
+    except ValueError:
+        median = rms = math.nan
+    corners = meta.wcs.calc_footprint(axes=(nx, ny))
+    centre = meta.wcs.pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2)
+    return {
+        "path": str(meta.path),
+        "shape": [ny, nx],
+        "band": meta.band.name,
+        "freq_mhz": meta.band.freq_mhz,
+        "beam_arcsec": [meta.beam.bmaj, meta.beam.bmin],
+        "beam_pa_deg": meta.beam.bpa,
+        "pixel_arcsec": meta.pixel_arcsec,
+        "bunit": str(meta.header.get("BUNIT", "")).strip(),
+        "noise_median": median,
+        "noise_rms": rms,
+        "noise_box": [by, bx],
+        "corners_radec": [[float(wrap_ra(ra)), float(dec)] for ra, dec in corners],
+        "centre_radec": [float(wrap_ra(centre[0])), float(centre[1])],
+        "n_bad": n_bad,
+    }
+
+
+def image_shape(path: str | Path) -> tuple[int, int]:
+    """``(ny, nx)`` of the image in a FITS file, read from its header only."""
+    with warnings.catch_warnings():  # SDC1 headers carry a BLANK card on float data
+        warnings.filterwarnings("ignore", message=".*BLANK.*", category=VerifyWarning)
+        header = fits.getheader(path)
+    return int(header["NAXIS2"]), int(header["NAXIS1"])

@@ -1,0 +1,3 @@
+"""Layer 5, from probability maps to catalogues: thresholds, connected components, centre
+peaks, source measurement, parameter calibration and catalogue blocks.
+"""

@@ -1,0 +1,220 @@
+"""From model outputs to labelled, measured sources, one block of the image at a time.
+
+The catalogue of an image of any size is built in square blocks (cores of ``block``
+pixels) read with a ``margin`` on each side (:func:`catalogue_blocks`):
+
+1. :func:`segment_block` turns the model outputs of the padded window into source labels
+   and measures them on the image section: the one step that decides what a source is;
+2. :func:`own_core` keeps the sources whose centroid lies in the block's core and the
+   labels of the core, renumbered ``1..n`` in catalogue order: every source belongs to
+   exactly one block, and sources up to ``margin`` pixels across the core border are
+   whole, so tile and block borders neither duplicate nor split them;
+3. :func:`offset_ids` gives the blocks consecutive ids in block order.
+
+Blocks are independent, so they can run in any order, on any worker, and be resumed.
+The global threshold is computed on an evenly strided sample of the probabilities
+(:func:`sample_step`, :func:`threshold_from_sample`), the same sample whether the map is
+in memory or streamed in bands of rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from astropy.table import Table, vstack
+
+from radioseg_utils.io.fits_read import SkyImage
+from radioseg_utils.postprocess.centres import (
+    DEFAULT_CENTRE_THRESHOLD,
+    find_centres,
+    seeded_labels,
+)
+from radioseg_utils.postprocess.components import label_components, split_blends
+from radioseg_utils.postprocess.measure import measure_sources
+from radioseg_utils.postprocess.threshold import (
+    HYSTERESIS_LOW_FRACTION,
+    apply_hysteresis,
+    threshold_value,
+)
+
+__all__ = ["Block", "catalogue_blocks", "segment_block", "own_core", "offset_ids", "stack_blocks",
+           "sample_step", "threshold_from_sample"]
+
+
+class Block:
+    """A catalogue block: its core ``[y0, y1) x [x0, x1)`` and the padded window read.
+
+    Examples
+    --------
+    >>> b = catalogue_blocks((100, 100), block=64, margin=8)[1]
+    >>> b.core, b.window
+    ((0, 64, 64, 100), (slice(0, 72, None), slice(56, 100, None)))
+    """
+
+    __slots__ = ("index", "core", "padded")
+
+    def __init__(self, index: tuple[int, int], core: tuple[int, int, int, int],
+                 padded: tuple[int, int, int, int]) -> None:
+        self.index, self.core, self.padded = index, core, padded
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        """``(slice_y, slice_x)`` of the padded window in the image."""
+        py0, py1, px0, px1 = self.padded
+        return slice(py0, py1), slice(px0, px1)
+
+    @property
+    def name(self) -> str:
+        """File-name stem of the block, e.g. ``block_0001_0002``."""
+        return f"block_{self.index[0]:04d}_{self.index[1]:04d}"
+
+    def __repr__(self) -> str:
+        return f"Block(index={self.index}, core={self.core}, padded={self.padded})"
+
+
+def _axis(n: int, block: int, margin: int):
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        yield start, stop, max(0, start - margin), min(n, stop + margin)
+
+
+def catalogue_blocks(shape: tuple[int, int], *, block: int, margin: int) -> list[Block]:
+    """Blocks covering an image of ``shape`` (ny, nx), in row-major order.
+
+    Raises
+    ------
+    ValueError
+        If ``block < 1`` or ``margin < 0``.
+    """
+    if block < 1 or margin < 0:
+        raise ValueError(f"need block >= 1 and margin >= 0, got {block=}, {margin=}")
+    return [Block((by, bx), (y0, y1, x0, x1), (py0, py1, px0, px1))
+            for by, (y0, y1, py0, py1) in enumerate(_axis(shape[0], block, margin))
+            for bx, (x0, x1, px0, px1) in enumerate(_axis(shape[1], block, margin))]
+
+
+def segment_block(
+    sky: SkyImage,
+    prob: np.ndarray,
+    *,
+    threshold: float | tuple[float, float],
+    noise: float,
+    background: float,
+    primary_beam: Any,
+    config: Any,
+) -> tuple[np.ndarray, Table]:
+    """Labels and catalogue of the sources in one padded window.
+
+    Parameters
+    ----------
+    sky : SkyImage
+        Image section of the window (Jy/beam), with its WCS and band.
+    prob : ndarray, shape (h, w, C)
+        Model outputs on the window; channel 0 is the source probability, channel 1 (if
+        any) the centre heat map of a model with a centre head.
+    threshold : float or (low, high)
+        Global threshold of channel 0 (hysteresis for a pair).
+    noise, background : float
+        Image rms and background in Jy/beam.
+    primary_beam : PrimaryBeam or callable, optional
+        Fluxes are divided by it.
+    config : PredictConfig
+        Component and measurement settings (``connectivity``, ``min_area``,
+        ``split_blends``, ``min_distance``, ``grow``, ``rule``; ``centre_threshold`` and
+        ``centre_distance`` with a centre head: then every peak of the centre map above
+        the threshold is one source, owning its watershed share of the mask,
+        :func:`radioseg_utils.postprocess.centres.seeded_labels`).
+
+    Returns
+    -------
+    labels : ndarray of int, shape (h, w)
+        Source labels of the window (0 = background).
+    catalogue : astropy.table.Table
+        :func:`~radioseg_utils.postprocess.measure.measure_sources` of the labels, ``x``, ``y`` in
+        window pixels, ``label`` the value in ``labels``.
+    """
+    p = prob[..., 0]
+    with np.errstate(invalid="ignore"):
+        mask = apply_hysteresis(p, *threshold) if isinstance(threshold, tuple) else p > threshold
+    if prob.shape[-1] > 1:
+        level = config.centre_threshold
+        centres = find_centres(prob[..., 1], min_distance=config.centre_distance,
+                               threshold=DEFAULT_CENTRE_THRESHOLD if level is None else level)
+        labels = seeded_labels(mask, centres, np.nan_to_num(sky.data))
+    else:
+        comp = label_components(mask, connectivity=config.connectivity, min_area=config.min_area)
+        labels = comp.labels
+        if config.split_blends and comp.n:
+            labels = split_blends(labels, np.nan_to_num(sky.data), min_distance=config.min_distance)
+    cat = measure_sources(sky.data, labels, sky.wcs, sky.band, noise=noise,
+                          background=background, primary_beam=primary_beam,
+                          grow=config.grow, rule=config.rule)
+    return labels, cat
+
+
+def own_core(block: Block, labels: np.ndarray, catalogue: Table) -> tuple[np.ndarray, Table]:
+    """The sources whose centroid lies in the block's core, renumbered ``1..n``.
+
+    Parameters
+    ----------
+    block : Block
+        The block (``labels`` and ``catalogue`` are of its padded window).
+    labels, catalogue
+        Output of :func:`segment_block`.
+
+    Returns
+    -------
+    core_labels : ndarray of int32, shape (y1 - y0, x1 - x0)
+        Labels of the core: row ``k`` of the returned catalogue is ``k + 1``; sources owned
+        by another block are 0.
+    catalogue : astropy.table.Table
+        Owned sources, ``x``, ``y`` in image pixels, ``id`` = ``1..n``, no ``label``.
+    """
+    y0, y1, x0, x1 = block.core
+    py0, _, px0, _ = block.padded
+    cx, cy = np.asarray(catalogue["x"]) + px0, np.asarray(catalogue["y"]) + py0
+    keep = (cx >= x0 - 0.5) & (cx < x1 - 0.5) & (cy >= y0 - 0.5) & (cy < y1 - 0.5)
+    cat = catalogue[keep]
+    lut = np.zeros(int(labels.max(initial=0)) + 1, np.int32)
+    ids = np.arange(1, len(cat) + 1, dtype=np.int32)
+    lut[np.asarray(cat["label"], dtype=np.int64)] = ids
+    core = lut[labels[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]]
+    cat["id"] = ids
+    cat["x"], cat["y"] = cx[keep], cy[keep]
+    cat.remove_column("label")
+    return core, cat
+
+
+def offset_ids(core: np.ndarray, catalogue: Table, offset: int) -> tuple[np.ndarray, Table]:
+    """Shift the ids ``1..n`` of a block by ``offset`` (the sources of earlier blocks)."""
+    catalogue = catalogue.copy(copy_data=False)
+    catalogue["id"] = np.arange(offset + 1, offset + 1 + len(catalogue))
+    return np.where(core > 0, core + offset, 0).astype(np.int32), catalogue
+
+
+def stack_blocks(tables: list[Table]) -> Table:
+    """One catalogue from the blocks' catalogues (already offset)."""
+    return vstack(tables, metadata_conflicts="silent")
+
+
+def sample_step(shape: tuple[int, int], max_pixels: int) -> int:
+    """Stride of the threshold sample ``prob[::step, ::step]``: at most ``max_pixels``."""
+    return max(1, math.ceil(math.sqrt(shape[0] * shape[1] / max_pixels)))
+
+
+def threshold_from_sample(sample: np.ndarray, method: str, kwargs: dict) -> float | tuple[float, float]:
+    """Global threshold of a probability sample (``(low, high)`` for hysteresis).
+
+    ``hysteresis`` takes ``high`` (default: Yen's threshold of the sample) and ``low``
+    (default ``HYSTERESIS_LOW_FRACTION * high``).
+    """
+    if method != "hysteresis":
+        return threshold_value(sample, method, **kwargs)
+    options = dict(kwargs)
+    high = options.pop("high", None)
+    low = options.pop("low", None)
+    high = threshold_value(sample, "yen", **options) if high is None else float(high)
+    low = HYSTERESIS_LOW_FRACTION * high if low is None else float(low)
+    return low, high
