@@ -128,3 +128,14 @@ def test_public_package_imports_pass():
             "from radioseg_utils.io.catalogue import CLASS_NAMES as names, read_truth_catalogue\n"
             "registry.fetch")
     assert _package_import_problems(code) == []
+
+
+def test_notebook_numbers_follow_the_reading_order_of_the_book():
+    """The table of contents lists the executed notebooks in the order of their numbers,
+    so `radioseg book --from NN` resumes at the chapter a reader sees as NN."""
+    toc = (NOTEBOOK_DIR.parent / "_toc.yml").read_text(encoding="utf-8")
+    listed = [line.split("book/executed/")[1].strip() for line in toc.splitlines()
+              if "book/executed/" in line and not line.lstrip().startswith("#")]
+    assert listed == [path.stem for path in NOTEBOOKS]
+    numbers = [int(stem[:2]) for stem in listed]
+    assert numbers == list(range(1, len(listed) + 1))
