@@ -5,10 +5,11 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PROFILE ?= quick
 BIN     = $(VENV)/bin
-# Real SDC1 files: $RADIOSEG_DATA if set, else ../shared/data/sdc1 beside the checkout when
-# present (developer machines and CI), else the registry's data/cache download folder.
-SHARED_DATA := $(abspath ../shared/data/sdc1)
-export RADIOSEG_DATA ?= $(if $(wildcard $(SHARED_DATA)/README.md),$(SHARED_DATA),)
+# Real data files: $RADIOSEG_DATA if set, else ../shared/data/sdc1 and ../shared/data/other
+# beside the checkout when present (developer machines and CI), else the registry's
+# data/cache download folder.
+SHARED_DATA := $(abspath ../shared/data)
+export RADIOSEG_DATA ?= $(if $(wildcard $(SHARED_DATA)/sdc1/README.md),$(SHARED_DATA)/sdc1:$(SHARED_DATA)/other,)
 LOCK    = requirements/lock-cpu.txt
 STAMP   = $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-12)
 

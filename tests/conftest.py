@@ -1,7 +1,8 @@
 """Shared fixtures.
 
-Real SDC1 files are found through the data registry. When ``RADIOSEG_DATA`` is unset the
-tests point it at ``../shared/data/sdc1`` beside the checkout (present here and in CI);
+Real data files are found through the data registry. When ``RADIOSEG_DATA`` is unset the
+tests point it at ``../shared/data/sdc1`` and ``../shared/data/other`` beside the checkout
+(present here and in CI);
 tests that need real data skip, with that reason, only when that folder is absent.
 """
 
@@ -15,7 +16,8 @@ import pytest
 
 from radioseg_utils.core.paths import data_dir
 
-SHARED_SDC1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sdc1"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_SDC1 = SHARED_DATA / "sdc1"
 
 # The machine is shared (2 cores): keep TensorFlow to two threads in every test that uses
 # it; these variables are read when TensorFlow starts, so they must be set before.
@@ -23,7 +25,7 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 if not os.environ.get("RADIOSEG_DATA") and SHARED_SDC1.is_dir():  # unset or empty
-    os.environ["RADIOSEG_DATA"] = str(SHARED_SDC1)
+    os.environ["RADIOSEG_DATA"] = os.pathsep.join(str(SHARED_DATA / f) for f in ("sdc1", "other"))
 
 
 @pytest.fixture(scope="session")

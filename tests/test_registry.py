@@ -9,10 +9,10 @@ import socket
 import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
+from radioseg_utils.core import paths
 from radioseg_utils.io import registry
 
 NAME = "B1_1000h_0.05tr.fits"  # registry entry whose URL the tests point at the local server
@@ -202,13 +202,13 @@ def test_unknown_name_lists_known_files():
 
 
 def test_list_files_filters():
-    assert len(registry.list_files()) == 20
+    assert len(registry.list_files()) == 22
     assert registry.list_files(kind="image", band="B2") == ["SKAMid_B2_1000h_v3.fits"]
     assert registry.list_files(kind="training", max_size=registry.SMALL_FILE_BYTES) == [
         "TrainingSet_B1_v2_ML.txt", "TrainingSet_B2_v2_ML.txt", "TrainingSet_B5_v2_ML.txt"]
-    assert len(registry.list_files(max_size=registry.SMALL_FILE_BYTES)) == 8
+    assert len(registry.list_files(max_size=registry.SMALL_FILE_BYTES)) == 10
     assert "truth_B1_1000h_0.05tr.cat" not in registry.list_files(downloadable=True)
-    assert len(registry.list_files(downloadable=True)) == 19
+    assert len(registry.list_files(downloadable=True)) == 21
 
 
 def test_every_entry_is_complete():
@@ -224,6 +224,24 @@ def test_every_entry_is_complete():
 @pytest.mark.parametrize("name", registry.list_files(max_size=registry.SMALL_FILE_BYTES))
 def test_registered_hashes_match_shared_files(sdc1_dir, name):
     entry = registry.get_entry(name)
-    path = Path(sdc1_dir) / name
+    path = registry.local_path(name)
+    if not path.is_file():
+        pytest.skip(f"{name} not found in {registry.paths.data_dirs()} (set RADIOSEG_DATA)")
     assert path.stat().st_size == entry.size
     assert registry.sha256sum(path) == entry.sha256
+
+
+def test_data_folders_are_searched_in_order_and_downloads_go_to_the_first(tmp_path, monkeypatch):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.setenv("RADIOSEG_DATA", os.pathsep.join([str(first), str(second)]))
+    assert paths.data_dirs() == [first.resolve(), second.resolve()]
+    assert paths.data_dir() == first.resolve()
+    name = "1904_comp.fits"
+    assert registry.local_path(name) == first.resolve() / name  # missing: the first folder
+    (second / name).write_bytes(b"x")
+    assert registry.local_path(name) == second.resolve() / name
+    with pytest.raises(registry.ChecksumError, match="bytes"):
+        registry.fetch(name)  # found in the second folder, and checked there
+    assert "data folders:" in registry.format_listing()

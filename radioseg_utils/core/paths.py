@@ -15,6 +15,7 @@ __all__ = [
     "PRETRAINED_DIR",
     "check_writable",
     "data_dir",
+    "data_dirs",
     "generated_dir",
     "runs_dir",
 ]
@@ -29,10 +30,18 @@ PROJECT_ROOT: Path = PACKAGE_ROOT.parent
 PRETRAINED_DIR: Path = PACKAGE_ROOT / "pretrained"
 
 
+def data_dirs() -> list[Path]:
+    """Folders searched for real data files, in order: ``$RADIOSEG_DATA`` (one folder or
+    several joined by ``os.pathsep``, e.g. ``../shared/data/sdc1:../shared/data/other``),
+    else ``<root>/data/cache``."""
+    env = os.environ.get("RADIOSEG_DATA", "")
+    folders = [Path(part).expanduser().resolve() for part in env.split(os.pathsep) if part]
+    return folders or [PROJECT_ROOT / "data" / "cache"]
+
+
 def data_dir() -> Path:
-    """Folder searched first for real SDC1 files (``$RADIOSEG_DATA`` or ``<root>/data/cache``)."""
-    env = os.environ.get("RADIOSEG_DATA")
-    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "data" / "cache"
+    """The first folder of :func:`data_dirs`, where downloads go."""
+    return data_dirs()[0]
 
 
 def generated_dir() -> Path:

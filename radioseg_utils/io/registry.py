@@ -199,15 +199,16 @@ def list_files(
 
 
 def local_path(name: str, *, dest: str | os.PathLike | None = None) -> Path:
-    """Where ``name`` is (or would be) stored: ``dest`` or the data folder, plus the name."""
+    """Where ``name`` is (or would be) stored: in ``dest``, else in the first data folder
+    that holds it (:func:`radioseg_utils.core.paths.data_dirs`), else in the first one."""
     get_entry(name)
-    return _folder(dest) / name
+    return _folder(dest, name) / name
 
 
 def describe(name: str, *, dest: str | os.PathLike | None = None) -> str:
     """A human-readable, multi-line description of one registered file and its local copy."""
     entry = get_entry(name)
-    record = _read_record(_folder(dest)).get(name, {})
+    record = _read_record(_folder(dest, name)).get(name, {})
     path = local_path(name, dest=dest)
     lines = [
         f"{entry.name} ({entry.kind}{', ' + entry.band if entry.band else ''})",
@@ -227,10 +228,11 @@ def describe(name: str, *, dest: str | os.PathLike | None = None) -> str:
 
 def format_listing(*, dest: str | os.PathLike | None = None) -> str:
     """A table of every registered file: present locally or not, size, kind, band, name."""
-    folder = _folder(dest)
-    rows = [f"data folder: {folder}", f"{'':2}{'size':>10}  {'kind':<9} {'band':<4} name"]
+    folders = [_folder(dest)] if dest is not None else paths.data_dirs()
+    rows = [f"data folder{'s' if len(folders) > 1 else ''}: {os.pathsep.join(map(str, folders))}",
+            f"{'':2}{'size':>10}  {'kind':<9} {'band':<4} name"]
     for entry in load_registry().values():
-        mark = "*" if (folder / entry.name).is_file() else " "
+        mark = "*" if any((f / entry.name).is_file() for f in folders) else " "
         rows.append(
             f"{mark:2}{_human_size(entry.size):>10}  {entry.kind:<9} "
             f"{entry.band or '-':<4} {entry.name}"
@@ -256,7 +258,8 @@ def fetch(
     download : bool, default False
         Download the file when it is not present locally.
     dest : path-like, optional
-        Folder to look in and download into; default :func:`radioseg_utils.core.paths.data_dir`.
+        Folder to look in and download into; default the data folders
+        (:func:`radioseg_utils.core.paths.data_dirs`; downloads go to the first).
     verify : bool, default False
         Also check the sha256 of a file already present (the size is always checked).
         Hashes are cached by size and modification time in ``registry-local.json``.
@@ -282,7 +285,7 @@ def fetch(
         already in the folder is left for the user to inspect).
     """
     entry = get_entry(name)
-    folder = _folder(dest)
+    folder = _folder(dest, name)
     path = folder / name
     if path.is_file():
         _check_file(entry, path, full=verify)
@@ -321,8 +324,12 @@ def sha256sum(path: str | os.PathLike, *, progress: bool = False) -> str:
 
 
 # --------------------------------------------------------------------------- private
-def _folder(dest: str | os.PathLike | None) -> Path:
-    return paths.data_dir() if dest is None else Path(dest).expanduser().resolve()
+def _folder(dest: str | os.PathLike | None, name: str | None = None) -> Path:
+    """``dest``; else the first data folder holding ``name``; else the first data folder."""
+    if dest is not None:
+        return Path(dest).expanduser().resolve()
+    folders = paths.data_dirs()
+    return next((f for f in folders if name is not None and (f / name).is_file()), folders[0])
 
 
 def _human_size(size: int | None) -> str:
