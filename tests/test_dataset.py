@@ -1,4 +1,4 @@
-"""Tests of radioseg_utils.data.shards: splits, cutouts, shards and the tf.data pipeline."""
+"""Tests of radioseg_utils.data: splits, cutouts, shards and the backend-neutral loader."""
 
 from __future__ import annotations
 
@@ -119,12 +119,16 @@ def test_shards_hold_the_field_cutouts_and_masks(shards, field):
     assert sources.size == meta["splits"]["test"]["n_sources"]
 
 
-def test_tf_dataset_shapes_and_consistent_augmentation(shards):
+def _all_batches(loader):
+    return (np.concatenate(a) for a in zip(*(loader[i] for i in range(len(loader)))))
+
+
+def test_loader_shapes_and_consistent_augmentation(shards):
     out, meta = shards
     ref = dl.load_split_arrays(out, "train")  # metadata default: "noise"
-    tfd = dl.make_tf_dataset(out, "train", batch_size=8, augment=True, shuffle=False, seed=1)
-    images, masks = (np.concatenate(a) for a in zip(*((i.numpy(), m.numpy()) for i, m in tfd)))
-    first = next(iter(tfd))
+    loader = dl.ShardLoader(out, "train", batch_size=8, augment=True, shuffle=False, seed=1)
+    images, masks = _all_batches(loader)
+    first = loader[0]
     assert first[0].shape == (8, SIZE, SIZE, 1) and first[0].dtype.name == "float32"
     assert images.shape == ref.images.shape and masks.shape == ref.masks.shape
     used = set()
@@ -147,14 +151,28 @@ def test_tf_dataset_shapes_and_consistent_augmentation(shards):
     assert len(used) >= 4  # the augmentation really varies
 
 
-def test_tf_dataset_without_augmentation_matches_arrays(shards):
+def test_loader_without_augmentation_matches_arrays(shards):
     out, _ = shards
     ref = dl.load_split_arrays(out, "val", normalisation="asinh")
-    tfd = dl.make_tf_dataset(out, "val", batch_size=4, augment=False, shuffle=False,
-                             normalisation="asinh")
-    images = np.concatenate([i.numpy() for i, _ in tfd])
+    loader = dl.ShardLoader(out, "val", batch_size=4, augment=False, shuffle=False,
+                            normalisation="asinh")
+    images, _ = _all_batches(loader)
     np.testing.assert_array_equal(images, ref.images)
-    assert int(tfd.cardinality()) == -(-len(ref.images) // 4)  # known length: ceil(n / 4)
+    assert len(loader) == -(-len(ref.images) // 4)  # known length: ceil(n / 4)
+
+
+def test_loader_shuffles_each_epoch_reproducibly(shards):
+    out, _ = shards
+    ref = dl.load_split_arrays(out, "train")
+    make = lambda: dl.ShardLoader(out, "train", batch_size=8, augment=False, seed=5)  # noqa: E731
+    first, again = make(), make()
+    epoch0, _ = _all_batches(first)
+    np.testing.assert_array_equal(epoch0, next(_all_batches(again)))  # same seed, same order
+    first.on_epoch_end()
+    epoch1, _ = _all_batches(first)
+    assert not np.array_equal(epoch0, epoch1)  # a new order every epoch...
+    key = lambda a: sorted(map(bytes, a.reshape(len(a), -1)))  # noqa: E731
+    assert key(epoch0) == key(epoch1) == key(ref.images)  # ...of the same cutouts, each once
 
 
 def test_existing_shards_need_overwrite(shards, field):
@@ -235,18 +253,18 @@ def test_shards_hold_centre_maps_at_the_selected_sources(shards, field):
     assert 0 < float(arrays.centres.mean()) < 0.2
 
 
-def test_tf_dataset_with_centre_target_over_two_folders(shards, field, tmp_path):
+def test_loader_with_centre_target_over_two_folders(shards, field, tmp_path):
     out, meta = shards
     image, truth, wcs = field
     other = tmp_path / "twice-as-noisy"
     ds.build_dataset(image, truth, wcs, "B1", out_dir=other, size=SIZE, noise=2 * NOISE,
                      seed=3, block=32, normalisation="noise")
-    tfd = dl.make_tf_dataset([out, other], "val", batch_size=64, augment=False, shuffle=False,
-                             targets=("mask", "centre"))
-    images, targets = (np.concatenate(a) for a in zip(*((i.numpy(), t.numpy()) for i, t in tfd)))
+    loader = dl.ShardLoader([out, other], "val", batch_size=64, augment=False, shuffle=False,
+                            targets=("mask", "centre"))
+    images, targets = _all_batches(loader)
     n = meta["splits"]["val"]["n_cutouts"]
     assert targets.shape == (2 * n, SIZE, SIZE, 2)
-    assert int(tfd.cardinality()) == -(-2 * n // 64)
+    assert len(loader) == -(-2 * n // 64)
     first = dl.load_split_arrays(out, "val")
     np.testing.assert_array_equal(targets[:n, ..., 1:], first.centres)
     np.testing.assert_array_equal(targets[:n, ..., :1], first.masks)
@@ -254,4 +272,4 @@ def test_tf_dataset_with_centre_target_over_two_folders(shards, field, tmp_path)
     np.testing.assert_array_equal(images[n:], dl.load_split_arrays(other, "val").images)
     assert not np.allclose(images[n:], images[:n])
     with pytest.raises(ValueError, match="targets"):
-        dl.make_tf_dataset(out, "val", batch_size=4, targets=("mask", "halo"))
+        dl.ShardLoader(out, "val", batch_size=4, targets=("mask", "halo"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 
 import keras
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from radioseg_utils.cli import main
+from radioseg_utils.data.loader import ArrayLoader
 from radioseg_utils.model.architectures import build_cae, build_unet
 from radioseg_utils.model.config import TRAIN_PROFILES, TrainConfig, get_profile
 from radioseg_utils.model.files import (
@@ -79,9 +79,7 @@ def test_tiny_unet_overfits_four_pairs():
     x, y = _pairs(4, 32, seed=5)
     model = build_unet(depth=2, base_filters=8, dropout=0.0)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=get_loss("bce"))
-    start = time.perf_counter()
     history = model.fit(x, y, batch_size=4, epochs=30, verbose=0).history["loss"]
-    assert time.perf_counter() - start < 20
     assert history[-1] < history[0] / 5, (history[0], history[-1])
 
 
@@ -206,14 +204,14 @@ def test_train_model_rejects_bad_data(tmp_path, data, config, match):
 
 
 def test_train_model_rejects_other_inputs(tmp_path):
-    with pytest.raises(TypeError, match="train_data: expected a tf.data.Dataset"):
+    with pytest.raises(TypeError, match="train_data: expected a keras.utils.PyDataset"):
         train_model(TINY, np.zeros((2, 32, 32)), out_dir=tmp_path, progress=False)
 
 
-def test_train_model_accepts_a_tf_dataset(eager, tmp_path, pairs):
+def test_train_model_accepts_a_loader(eager, tmp_path, pairs):
     x, y = pairs
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
-    result = train_model(TINY.replace(epochs=1), ds, ds, out_dir=tmp_path, progress=False)
+    loader = ArrayLoader(x, y, batch_size=4, shuffle=False)
+    result = train_model(TINY.replace(epochs=1), loader, loader, out_dir=tmp_path, progress=False)
     assert result.epochs_done == 1
     assert 0.0 <= result.scores["val_iou"] <= 1.0
 

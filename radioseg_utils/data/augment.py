@@ -1,7 +1,7 @@
 """Test-time augmentation: average a model over the eight symmetries of the square.
 
 A radio image has no preferred orientation, and the U-Net was trained on cutouts flipped
-and rotated at random (:func:`radioseg_utils.data.loader.make_tf_dataset`). Averaging the
+and rotated at random (:class:`radioseg_utils.data.loader.ShardLoader`). Averaging the
 predictions on the eight flipped/rotated copies of a batch (each mapped back) removes
 orientation-dependent noise from the probability and centre maps, at eight times the
 inference cost. :func:`with_tta` wraps any model or callable taking ``(B, H, W, C)``

@@ -1,14 +1,18 @@
 """Reading shards back for training: the cutouts of a split as arrays, or a shuffled,
 augmented input pipeline over one or several shard folders.
+
+The pipeline is a :class:`keras.utils.PyDataset` of numpy batches, so the same training
+code runs on every Keras 3 backend (TensorFlow, JAX, PyTorch): nothing here uses
+``tf.data``.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+import keras
 import numpy as np
 
 from radioseg_utils.data.normalise import NORMALISATIONS, normalise
@@ -16,15 +20,17 @@ from radioseg_utils.data.shards import TARGET_CHANNELS, read_metadata
 from radioseg_utils.data.splits import SPLITS
 
 __all__ = [
-    "SHUFFLE_BUFFER",
+    "SHUFFLE_WINDOW",
+    "ArrayLoader",
+    "ShardLoader",
     "load_split_arrays",
-    "make_tf_dataset",
     "SplitArrays",
 ]
 
 
-#: Default shuffle buffer of :func:`make_tf_dataset`, in cutouts.
-SHUFFLE_BUFFER: int = 1024
+#: Shards whose cutouts :class:`ShardLoader` shuffles together (at 256² px a shard holds
+#: about 45 cutouts, at 128² about 180).
+SHUFFLE_WINDOW: int = 8
 
 
 def _shards(shard_dir: str | Path, split: str) -> tuple[list[Path], dict[str, object]]:
@@ -94,53 +100,109 @@ def _check_targets(targets: Sequence[str]) -> tuple[str, ...]:
     return targets
 
 
-def make_tf_dataset(
-    shard_dir: str | Path | Sequence[str | Path],
-    split: str,
-    *,
-    batch_size: int,
-    augment: bool = True,
-    shuffle: bool = True,
-    seed: int = 0,
-    normalisation: str | None = None,
-    shuffle_buffer: int = SHUFFLE_BUFFER,
-    targets: Sequence[str] = ("mask",),
-):
-    """Stream a split's shards as a batched, prefetched ``tf.data.Dataset``.
+def _batch_slices(n: int, batch_size: int) -> list[slice]:
+    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
-    Shards are read one at a time (file order shuffled each epoch when ``shuffle``), so the
-    dataset is never held in memory; cutouts are normalised (with the noise of their own
-    folder), augmented with a random flip/rot90 applied identically to image and targets
-    (seeded per epoch), shuffled in a buffer of ``shuffle_buffer`` cutouts, batched and
-    prefetched.
+
+class ArrayLoader(keras.utils.PyDataset):
+    """Batches of ``(images, targets)`` numpy arrays for Keras on any backend.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, H, W) or (N, H, W, 1)
+        Model inputs (already normalised).
+    targets : ndarray, shape (N, H, W) or (N, H, W, T)
+        Target maps in [0, 1].
+    batch_size : int
+        Cutouts per batch (the last batch may be smaller).
+    shuffle : bool
+        A new seeded order of the cutouts every epoch.
+    seed : int
+        Seed of the shuffling.
+    what : str
+        Name of the data in error messages.
+
+    Raises
+    ------
+    ValueError
+        On shapes that do not pair up, non-finite images, targets outside [0, 1] or a
+        non-positive batch size.
+    """
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, *, batch_size: int,
+                 shuffle: bool = True, seed: int = 0, what: str = "data") -> None:
+        super().__init__()
+        images, targets = (np.asarray(a, dtype=np.float32) for a in (images, targets))
+        images, targets = (a[..., None] if a.ndim == 3 else a for a in (images, targets))
+        if images.ndim != 4 or targets.ndim != 4 or images.shape[:3] != targets.shape[:3]:
+            raise ValueError(f"{what}: images {images.shape} and masks {targets.shape} must be "
+                             "(N, H, W[, C]) and (N, H, W[, T]) with the same N, H, W")
+        if not np.isfinite(images).all():
+            raise ValueError(f"{what}: images contain NaN or inf")
+        if targets.size and (targets.min() < 0 or targets.max() > 1):
+            raise ValueError(f"{what}: mask values must lie in [0, 1], found "
+                             f"[{targets.min():g}, {targets.max():g}]")
+        if batch_size < 1:
+            raise ValueError(f"{what}: batch_size must be positive, got {batch_size}")
+        self.images, self.targets = images, targets
+        self.batches = _batch_slices(len(images), batch_size)
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        n = len(self.images)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(n)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.order[self.batches[index]]
+        return self.images[rows], self.targets[rows]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = self._order()
+
+
+class ShardLoader(keras.utils.PyDataset):
+    """Stream a split's shards as batches for Keras training on any backend.
+
+    The dataset is never held in memory: shards are read a window of ``window`` shards at
+    a time. Every epoch the shard order is shuffled (seeded), the cutouts of each window
+    are shuffled together, normalised (with the noise of their own folder) and, with
+    ``augment``, flipped/rotated by the same random one of the 8 symmetries of a square
+    as their targets (seeded per epoch and batch, so any batch can be recomputed).
 
     Parameters
     ----------
     shard_dir : str or Path, or a sequence of them
-        Folder(s) written by :func:`build_dataset`, all with the same cutout size.
+        Folder(s) written by :func:`radioseg_utils.data.shards.build_dataset`, all with the
+        same cutout size.
     split : {"train", "val", "test"}
         Split name.
     batch_size : int
-        Cutouts per batch (the last batch may be smaller).
+        Cutouts per batch (the last batch of an epoch may be smaller).
     augment, shuffle : bool
         Random flips/rot90; shuffling of shards and cutouts.
     seed : int
         Seed of shuffling and augmentation.
     normalisation : str, optional
         Normalisation of the images; default the one in each folder's metadata.
-    shuffle_buffer : int
-        Shuffle buffer size in cutouts.
+    window : int
+        Shards whose cutouts are shuffled together (:data:`SHUFFLE_WINDOW`).
     targets : sequence of str
-        Target channels, names from :data:`TARGET_CHANNELS`: ``("mask",)`` for a segmentation
-        model, ``("mask", "centre")`` for a U-Net with a centre head.
+        Target channels, names from :data:`~radioseg_utils.data.shards.TARGET_CHANNELS`:
+        ``("mask",)`` for a segmentation model, ``("mask", "centre")`` for a U-Net with a
+        centre head.
 
-    Returns
-    -------
-    tf.data.Dataset
-        Yields ``(images, targets)``, float32 of shapes ``(B, size, size, 1)`` and
-        ``(B, size, size, len(targets))``; its cardinality is
-        ``ceil(n_cutouts / batch_size)`` (``n_cutouts`` of the split summed over the
-        folders' metadata; reading a different number of cutouts raises an error).
+    Notes
+    -----
+    Items are ``(images, targets)``, float32 of shapes ``(B, size, size, 1)`` and
+    ``(B, size, size, len(targets))``; ``len(loader)`` is ``ceil(n_cutouts / batch_size)``
+    with ``n_cutouts`` the cutouts in the split's shards of all folders.
 
     Raises
     ------
@@ -148,53 +210,94 @@ def make_tf_dataset(
         On a bad option, folders with different cutout sizes, or shards without a
         requested target (written before centre maps existed: rebuild them).
     """
-    import tensorflow as tf
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    targets = _check_targets(targets)
-    folders = [shard_dir] if isinstance(shard_dir, (str, Path)) else list(shard_dir)
-    if not folders:
-        raise ValueError("no shard folder given")
-    files: list[tuple[Path, Callable[[np.ndarray], np.ndarray]]] = []
-    sizes, n_cutouts = set(), 0
-    for folder in folders:
-        found, meta = _shards(folder, split)
-        norm = _normaliser(meta, normalisation)
-        files += [(path, norm) for path in found]
-        sizes.add(int(meta["size"]))
-        n_cutouts += int(meta["splits"][split]["n_cutouts"])
-    if len(sizes) > 1:
-        raise ValueError(f"shard folders hold cutouts of different sizes {sorted(sizes)} px")
-    size = sizes.pop()
-    epochs = itertools.count()
+    def __init__(self, shard_dir: str | Path | Sequence[str | Path], split: str, *,
+                 batch_size: int, augment: bool = True, shuffle: bool = True, seed: int = 0,
+                 normalisation: str | None = None, window: int = SHUFFLE_WINDOW,
+                 targets: Sequence[str] = ("mask",)) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if window < 1:
+            raise ValueError(f"window must be positive, got {window}")
+        self.targets = _check_targets(targets)
+        folders = [shard_dir] if isinstance(shard_dir, (str, Path)) else list(shard_dir)
+        if not folders:
+            raise ValueError("no shard folder given")
+        self.files: list[tuple[Path, Callable[[np.ndarray], np.ndarray], int]] = []
+        sizes: set[int] = set()
+        for folder in folders:
+            found, meta = _shards(folder, split)
+            norm = _normaliser(meta, normalisation)
+            self.files += [(path, norm, _count(path)) for path in found]
+            sizes.add(int(meta["size"]))
+        if len(sizes) > 1:
+            raise ValueError(f"shard folders hold cutouts of different sizes {sorted(sizes)} px")
+        self.size = sizes.pop()
+        self.n_cutouts = sum(n for _, _, n in self.files)
+        self.batches = _batch_slices(self.n_cutouts, batch_size)
+        self.augment, self.shuffle, self.seed, self.window = augment, shuffle, seed, window
+        self.epoch = 0
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.order = self._order()
 
-    def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        rng = np.random.default_rng([seed, next(epochs)])
-        order = rng.permutation(len(files)) if shuffle else range(len(files))
-        for i in order:
-            path, norm = files[i]
+    def _order(self) -> np.ndarray:
+        """``(shard, row)`` of every cutout of this epoch, in reading order."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        shards = rng.permutation(len(self.files)) if self.shuffle else np.arange(len(self.files))
+        parts = []
+        for w in range(0, len(shards), self.window):
+            pairs = np.concatenate([np.stack([np.full(self.files[i][2], i),
+                                              np.arange(self.files[i][2])], axis=1)
+                                    for i in shards[w:w + self.window]])
+            parts.append(rng.permutation(pairs) if self.shuffle else pairs)
+        return np.concatenate(parts) if parts else np.zeros((0, 2), int)
+
+    def _shard(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised images ``(n, size, size)`` and targets ``(n, size, size, T)`` of shard
+        ``i``, kept while its window is being read."""
+        if i not in self._cache:
+            path, norm, n = self.files[i]
             with np.load(path) as shard:
-                missing = [t for t in targets if t not in shard.files]
+                missing = [t for t in self.targets if t not in shard.files]
                 if missing:
                     raise ValueError(f"shard {path} has no {', '.join(missing)} map: it was "
                                      "written by an older radioseg; rebuild the dataset")
-                images = shard["image"]
-                stacked = np.stack([shard[t].astype(np.float32) for t in targets], axis=-1)
-            for image, target in zip(images, stacked):
-                image = norm(image)[..., None]
-                if augment:
-                    image, target = _augment(rng, image, target)
-                yield image, target
+                images = np.stack([norm(c) for c in shard["image"]]).astype(np.float32)
+                stacked = np.stack([shard[t].astype(np.float32) for t in self.targets], -1)
+            if len(images) != n:
+                raise ValueError(f"shard {path} changed while training: {len(images)} cutouts, "
+                                 f"{n} when the loader was made")
+            if len(self._cache) >= 2 * self.window:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[i] = (images, stacked)
+        return self._cache[i]
 
-    ds = tf.data.Dataset.from_generator(generate, output_signature=(
-        tf.TensorSpec((size, size, 1), tf.float32),
-        tf.TensorSpec((size, size, len(targets)), tf.float32)))
-    # a known length (ceil(n / batch_size) batches) lets Keras end each epoch cleanly
-    ds = ds.apply(tf.data.experimental.assert_cardinality(n_cutouts))
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        pairs = self.order[self.batches[index]]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        images, targets = [], []
+        for i, row in pairs:
+            shard_images, shard_targets = self._shard(int(i))
+            image, target = shard_images[row][..., None], shard_targets[row]
+            if self.augment:
+                image, target = _augment(rng, image, target)
+            images.append(image)
+            targets.append(target)
+        return np.stack(images), np.stack(targets)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = self._order()
+
+
+def _count(path: Path) -> int:
+    """Cutouts in one shard (read from its ``origin`` array)."""
+    with np.load(path) as shard:
+        return len(shard["origin"])
 
 
 class SplitArrays(NamedTuple):

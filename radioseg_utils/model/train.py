@@ -2,8 +2,9 @@
 
 :class:`~radioseg_utils.model.config.TrainConfig` holds every setting of a run (model,
 loss, optimiser, data description); :data:`~radioseg_utils.model.config.TRAIN_PROFILES` gives the
-``quick`` (CPU, minutes) and ``full`` (GPU) settings. :func:`train_model` trains on numpy arrays or any ``tf.data.Dataset`` and writes
-into ``out_dir``:
+``quick`` (CPU, minutes) and ``full`` (GPU) settings. :func:`train_model` trains on numpy
+arrays or any :class:`keras.utils.PyDataset` (such as the shard loader of
+:mod:`radioseg_utils.data.loader`) and writes into ``out_dir``:
 
 =====================  ==================================================================
 ``checkpoint.keras``   model and optimiser state after the last finished epoch
@@ -15,13 +16,16 @@ into ``out_dir``:
 =====================  ==================================================================
 
 Calling :func:`train_model` again on the same ``out_dir`` resumes after the last finished
-epoch. :func:`save_model`, :func:`load_model` and :class:`ModelMismatchError` (the model
-file and its sidecar of band, normalisation and input size) live in
-:mod:`radioseg_utils.model.files` and are re-exported here.
+epoch. Model files and their sidecars of band, normalisation and input size are written
+and read by :mod:`radioseg_utils.model.files`.
+
+Nothing here depends on TensorFlow: the same code trains on any Keras 3 backend
+(``KERAS_BACKEND=tensorflow``, the default, ``jax`` or ``torch``).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import logging
@@ -35,9 +39,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from tqdm.auto import tqdm
 
+from radioseg_utils.data.loader import ArrayLoader, ShardLoader
 from radioseg_utils.model.architectures import build_cae, build_unet, build_vae
 from radioseg_utils.model.config import TrainConfig
 from radioseg_utils.model.files import (
@@ -70,8 +74,15 @@ _MODEL = "model.keras"
 
 
 def gpu_available() -> bool:
-    """Whether TensorFlow sees at least one GPU."""
-    return bool(tf.config.list_physical_devices("GPU"))
+    """Whether the Keras backend in use sees at least one GPU."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return bool(importlib.import_module("tensorflow").config.list_physical_devices("GPU"))
+    if backend == "jax":
+        return any(d.platform == "gpu" for d in importlib.import_module("jax").devices())
+    if backend == "torch":
+        return bool(importlib.import_module("torch").cuda.is_available())
+    return False
 
 
 def _mixed_precision(config: TrainConfig) -> bool:
@@ -148,34 +159,23 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def _as_dataset(data, *, batch_size: int, shuffle: bool, seed: int, what: str) -> tf.data.Dataset:
-    """Turn ``(images, masks)`` numpy arrays into a batched dataset; pass datasets through."""
-    if isinstance(data, tf.data.Dataset):
+def _as_loader(data, *, batch_size: int, shuffle: bool, seed: int,
+               what: str) -> keras.utils.PyDataset:
+    """Turn ``(images, masks)`` numpy arrays into a batch loader; pass loaders through."""
+    if isinstance(data, keras.utils.PyDataset):
         return data
     if not (isinstance(data, Sequence) and len(data) == 2):
-        raise TypeError(f"{what}: expected a tf.data.Dataset or an (images, masks) pair, "
+        raise TypeError(f"{what}: expected a keras.utils.PyDataset or an (images, masks) pair, "
                         f"got {type(data).__name__}")
-    images, masks = (np.asarray(a, dtype=np.float32) for a in data)
-    images, masks = (a[..., None] if a.ndim == 3 else a for a in (images, masks))
-    if images.ndim != 4 or masks.ndim != 4 or images.shape[:3] != masks.shape[:3]:
-        raise ValueError(f"{what}: images {images.shape} and masks {masks.shape} must be "
-                         "(N, H, W[, C]) and (N, H, W[, T]) with the same N, H, W")
-    if not np.isfinite(images).all():
-        raise ValueError(f"{what}: images contain NaN or inf")
-    if masks.min() < 0 or masks.max() > 1:
-        raise ValueError(f"{what}: mask values must lie in [0, 1], found "
-                         f"[{masks.min():g}, {masks.max():g}]")
-    ds = tf.data.Dataset.from_tensor_slices((images, masks))
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ArrayLoader(*data, batch_size=batch_size, shuffle=shuffle, seed=seed, what=what)
 
 
-def _check_dataset(ds: tf.data.Dataset, config: TrainConfig, *, what: str) -> None:
-    """Check cutout size and channels against ``config`` (peeks one batch if unknown)."""
-    shape = tuple(ds.element_spec[0].shape)
-    if len(shape) != 4 or None in shape[1:]:
-        shape = tuple(next(iter(ds.take(1)))[0].shape)
+def _check_loader(loader: keras.utils.PyDataset, config: TrainConfig, *, what: str) -> None:
+    """Check cutout size and channels of the first batch against ``config``."""
+    if len(loader) == 0:
+        raise ValueError(f"{what}: no batches")
+    images, targets = loader[0][:2]
+    shape = tuple(np.shape(images))
     check_input_size(shape, multiple=config.size_multiple, size=config.input_size, what=what)
     if shape[1:3] != (config.tile_size, config.tile_size):
         raise ValueError(f"{what}: cutouts are {shape[1]}x{shape[2]} px but "
@@ -183,9 +183,9 @@ def _check_dataset(ds: tf.data.Dataset, config: TrainConfig, *, what: str) -> No
                          f"tile_size={shape[1]} so the model sidecar records the truth")
     if shape[3] != 1:
         raise ValueError(f"{what}: cutouts have {shape[3]} channels, the models take 1")
-    targets = tuple(ds.element_spec[1].shape)[-1]
-    if config.model == "unet" and targets is not None and targets != len(config.targets):
-        raise ValueError(f"{what}: targets have {targets} channel(s) but the model learns "
+    channels = np.shape(targets)[-1]
+    if config.model == "unet" and channels != len(config.targets):
+        raise ValueError(f"{what}: targets have {channels} channel(s) but the model learns "
                          f"{len(config.targets)} ({', '.join(config.targets)})")
 
 
@@ -345,9 +345,10 @@ def train_model(
     ----------
     config : TrainConfig
         Settings of the run.
-    train_data, val_data : tf.data.Dataset or (images, masks) pair
-        Batched datasets of ``(image, mask)`` float32 ``(B, H, W, 1)`` tensors, or numpy
-        arrays ``(N, H, W[, 1])`` that are shuffled (seeded) and batched with
+    train_data, val_data : keras.utils.PyDataset or (images, masks) pair
+        Loaders of ``(image, mask)`` float32 ``(B, H, W, 1)`` batches (e.g.
+        :class:`~radioseg_utils.data.loader.ShardLoader`), or numpy arrays
+        ``(N, H, W[, 1])`` that are shuffled (seeded) and batched with
         :func:`effective_batch_size`. Without ``val_data`` the training loss is monitored.
     out_dir : path-like
         Folder for checkpoints, logs and the final model (created if needed).
@@ -374,14 +375,14 @@ def train_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     mixed = _mixed_precision(config)
     batch_size = effective_batch_size(config)
-    train_ds = _as_dataset(train_data, batch_size=batch_size, shuffle=True, seed=config.seed,
-                           what="train_data")
-    _check_dataset(train_ds, config, what="train_data")
+    train_ds = _as_loader(train_data, batch_size=batch_size, shuffle=True, seed=config.seed,
+                          what="train_data")
+    _check_loader(train_ds, config, what="train_data")
     val_ds = None
     if val_data is not None:
-        val_ds = _as_dataset(val_data, batch_size=batch_size, shuffle=False,
-                             seed=config.seed, what="val_data")
-        _check_dataset(val_ds, config, what="val_data")
+        val_ds = _as_loader(val_data, batch_size=batch_size, shuffle=False,
+                            seed=config.seed, what="val_data")
+        _check_loader(val_ds, config, what="val_data")
     monitor = "val_loss" if val_ds is not None else "loss"
 
     state = _load_state(out_dir, config) if resume else None
@@ -469,7 +470,6 @@ def train_from_shards(
     for folder in folders:
         if not folder.is_dir():
             raise FileNotFoundError(f"dataset shard folder {folder} does not exist")
-    from radioseg_utils.data.loader import make_tf_dataset
     from radioseg_utils.data.shards import read_metadata
 
     metas = [read_metadata(folder) for folder in folders]
@@ -485,6 +485,6 @@ def train_from_shards(
     batch_size = effective_batch_size(config)
     options = {"batch_size": batch_size, "seed": config.seed,
                "normalisation": config.normalisation, "targets": config.targets}
-    train = make_tf_dataset(folders, "train", augment=True, shuffle=True, **options)
-    val = make_tf_dataset(folders, "val", augment=False, shuffle=False, **options)
+    train = ShardLoader(folders, "train", augment=True, shuffle=True, **options)
+    val = ShardLoader(folders, "val", augment=False, shuffle=False, **options)
     return train_model(config, train, val, out_dir=out_dir, resume=resume, progress=progress)
