@@ -28,6 +28,8 @@ from radioseg_utils.core.paths import check_writable
 __all__ = [
     "CATALOGUE_COLUMNS",
     "SUBMISSION_COLUMNS",
+    "SUBMISSION_HEADER",
+    "submission_lines",
     "TRAINING_COLUMNS",
     "CatalogueFormatError",
     "empty_catalogue",
@@ -84,6 +86,8 @@ EXTRA_COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {
 
 #: The 12 columns of an SDC1 submission / scorer truth file, in order.
 SUBMISSION_COLUMNS: tuple[str, ...] = tuple(list(CATALOGUE_COLUMNS)[:12])
+#: First row of a submission file written with ``header=True``: the column names.
+SUBMISSION_HEADER: str = " ".join(SUBMISSION_COLUMNS) + "\n"
 
 
 #: The 15 columns of an SDC1 training-set truth file, in order.
@@ -387,26 +391,30 @@ def write_submission(
         ``allow_empty``).
     """
     path = Path(path)
-    columns = _submission_columns(table, allow_empty=allow_empty)
+    lines = submission_lines(table, allow_empty=allow_empty)
     check_writable(path, overwrite=overwrite)
-    formats = ["%d" if name in _INTEGER_COLUMNS else "%.10g" for name in SUBMISSION_COLUMNS]
-    data = np.column_stack([columns[name] for name in SUBMISSION_COLUMNS]).reshape(
-        len(table), len(SUBMISSION_COLUMNS)
-    )
     tmp = path.with_name(path.name + ".part")
-    np.savetxt(
-        tmp,
-        data,
-        fmt=formats,
-        delimiter=" ",
-        header=" ".join(SUBMISSION_COLUMNS) if header else "",
-        comments="",
-    )
-    if not header:  # np.savetxt writes an empty first line for header=""
-        lines = tmp.read_text().splitlines(keepends=True)
-        tmp.write_text("".join(lines[1:] if lines and not lines[0].strip() else lines))
+    tmp.write_text("".join(([SUBMISSION_HEADER] if header else []) + lines))
     tmp.replace(path)
     return path
+
+
+def submission_lines(table: Table, *, allow_empty: bool = False) -> list[str]:
+    r"""The rows of :func:`write_submission` (without the header row), each ending in a
+    newline: 12 space-separated values, integers for ``size`` and ``class``.
+
+    Examples
+    --------
+    >>> t = catalogue_table({"id": [7], "ra_core": [359.5], "dec_core": [-30.0],
+    ...     "ra_cent": [359.5], "dec_cent": [-30.0], "flux": [1.5e-5], "core_frac": [0.0],
+    ...     "b_maj": [1.2], "b_min": [0.8], "pa": [30.0], "size": [2], "class": [3]})
+    >>> submission_lines(t)
+    ['7 -0.5 -30 -0.5 -30 1.5e-05 0 1.2 0.8 30 2 3\n']
+    """
+    columns = _submission_columns(table, allow_empty=allow_empty)
+    formats = ["%d" if name in _INTEGER_COLUMNS else "%.10g" for name in SUBMISSION_COLUMNS]
+    rows = zip(*(columns[name] for name in SUBMISSION_COLUMNS), strict=True)
+    return [" ".join(f % v for f, v in zip(formats, row, strict=True)) + "\n" for row in rows]
 
 
 def to_scorer_dataframe(table: Table, *, allow_empty: bool = False):

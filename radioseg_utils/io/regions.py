@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ELLIPSE_COLUMNS",
     "write_ds9_regions",
+    "ds9_header",
+    "ds9_lines",
     "plot_catalogue_ellipses",
 ]
 
@@ -61,15 +63,31 @@ def write_ds9_regions(catalogue: Table, path: str | Path, *, overwrite: bool = F
         If ``path`` exists and ``overwrite`` is False.
     """
     path = check_writable(path, overwrite=overwrite)
-    lines = ["# Region file format: DS9 version 4.1", f"global color={color} width=1", "fk5"]
-    for row in catalogue:
-        lines.append(
-            f"ellipse({float(row['ra_cent']) % 360.0:.7f},{float(row['dec_cent']):.7f},"
-            f"{float(row['fwhm_maj']) / 2:.3f}\",{float(row['fwhm_min']) / 2:.3f}\","
-            f"{(float(row['pa_eon']) + 90.0) % 180.0:.2f}) # text={{{int(row['id'])}}}"
-        )
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("".join(ds9_header(color) + ds9_lines(catalogue)))
     return path
+
+
+def ds9_header(color: str = "green") -> list[str]:
+    """The first lines of a DS9 region file of fk5 shapes, each ending in a newline."""
+    return ["# Region file format: DS9 version 4.1\n", f"global color={color} width=1\n",
+            "fk5\n"]
+
+
+def ds9_lines(catalogue: Table) -> list[str]:
+    r"""One DS9 fk5 ellipse line per source (see :func:`write_ds9_regions`).
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> t = Table({"id": [3], "ra_cent": [-0.5], "dec_cent": [-30.0], "fwhm_maj": [2.0],
+    ...            "fwhm_min": [1.0], "pa_eon": [100.0]})
+    >>> ds9_lines(t)
+    ['ellipse(359.5000000,-30.0000000,1.000",0.500",10.00) # text={3}\n']
+    """
+    return [f"ellipse({float(row['ra_cent']) % 360.0:.7f},{float(row['dec_cent']):.7f},"
+            f"{float(row['fwhm_maj']) / 2:.3f}\",{float(row['fwhm_min']) / 2:.3f}\","
+            f"{(float(row['pa_eon']) + 90.0) % 180.0:.2f}) # text={{{int(row['id'])}}}\n"
+            for row in catalogue]
 
 
 def plot_catalogue_ellipses(ax: Axes, catalogue: Table, wcs: WCS, *, kind: str = "sdc1",

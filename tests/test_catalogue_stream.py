@@ -1,0 +1,79 @@
+"""Streamed catalogue files equal the files written from the whole table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table, vstack
+
+from radioseg_utils.io.catalogue import catalogue_table, write_submission
+from radioseg_utils.io.catalogue_stream import STREAM_FORMATS, CatalogueStream
+from radioseg_utils.io.regions import write_ds9_regions
+
+META = {"BAND": "B1", "NOISE": 2.1e-7, "THRESH": "fixed", "CORRECT": "primary beam"}
+
+
+def _block(rng: np.random.Generator, n: int, first_id: int) -> Table:
+    return catalogue_table({
+        "id": np.arange(first_id, first_id + n), "ra_core": rng.uniform(-1, 1, n),
+        "dec_core": rng.uniform(-31, -29, n), "ra_cent": rng.uniform(-1, 1, n),
+        "dec_cent": rng.uniform(-31, -29, n), "flux": rng.uniform(1e-6, 1e-3, n),
+        "core_frac": np.zeros(n), "b_maj": rng.uniform(0, 5, n), "b_min": rng.uniform(0, 2, n),
+        "pa": rng.uniform(0, 180, n), "size": np.full(n, 2), "class": np.full(n, 3),
+        "peak_snr": rng.uniform(5, 50, n), "fwhm_maj": rng.uniform(1, 5, n),
+        "fwhm_min": rng.uniform(1, 2, n), "pa_eon": rng.uniform(0, 180, n),
+        "label": np.arange(first_id, first_id + n) + 1})
+
+
+@pytest.fixture
+def blocks(rng):
+    return [_block(rng, 5, 0), _block(rng, 0, 5), _block(rng, 7, 5)]
+
+
+def test_streamed_files_equal_whole_table_files(tmp_path, blocks):
+    paths = {key: tmp_path / f"cat.{key}" for key in STREAM_FORMATS}
+    with CatalogueStream(paths, meta=META) as out:
+        for block in blocks:
+            out.append(block)
+    assert out.n_rows == 12
+    whole = vstack(blocks)
+    whole.meta = dict(META)
+    for key in ("ecsv", "fits", "parquet"):
+        fmt = {"ecsv": "ascii.ecsv", "fits": "fits", "parquet": "parquet"}[key]
+        back = Table.read(paths[key], format=fmt)
+        assert back.colnames == whole.colnames, key
+        for name in whole.colnames:
+            np.testing.assert_array_equal(back[name], whole[name], err_msg=f"{key} {name}")
+            assert back[name].unit == whole[name].unit, (key, name)
+        assert back.meta["NOISE"] == META["NOISE"] and back.meta["BAND"] == "B1", key
+    with fits.open(paths["fits"]) as hdul:
+        hdul.verify("exception")  # a valid FITS file: sizes, padding, NAXIS2
+        assert hdul[1].header["NAXIS2"] == 12
+    reference = tmp_path / "ref"
+    reference.mkdir()
+    write_submission(whole, reference / "sub.txt", allow_empty=True)
+    assert paths["submission"].read_text() == (reference / "sub.txt").read_text()
+    write_ds9_regions(whole, reference / "cat.reg")
+    assert paths["regions"].read_text() == (reference / "cat.reg").read_text()
+
+
+def test_a_stream_of_empty_blocks_gives_valid_empty_files(tmp_path, blocks):
+    paths = {key: tmp_path / f"cat.{key}" for key in ("ecsv", "fits", "parquet")}
+    with CatalogueStream(paths) as out:
+        out.append(blocks[1])
+    for key, fmt in (("ecsv", "ascii.ecsv"), ("fits", "fits"), ("parquet", "parquet")):
+        back = Table.read(paths[key], format=fmt)
+        assert len(back) == 0 and back.colnames == blocks[1].colnames
+
+
+def test_blocks_must_share_columns_and_formats_must_be_known(tmp_path, blocks):
+    with pytest.raises(ValueError, match="unknown catalogue format"):
+        CatalogueStream({"csv": tmp_path / "x.csv"})
+    out = CatalogueStream({"ecsv": tmp_path / "cat.ecsv"})
+    out.append(blocks[0])
+    other = blocks[2].copy()
+    other.remove_column("peak_snr")
+    with pytest.raises(ValueError, match="differ from the first block"):
+        out.append(other)
+    out.close()
