@@ -329,7 +329,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                            config=config, primary_beam=args.primary_beam,
                            overwrite=args.overwrite, resume=args.resume,
                            scheduler=args.scheduler, n_workers=args.workers)
-    logger.info("%d sources, threshold %s", len(result.catalogue), result.threshold)
+    logger.info("%d sources, threshold %s", result.n_sources, result.threshold)
     sys.stdout.write("".join(f"{p}\n" for p in result.paths.values()))
     return EXIT_OK
 

@@ -8,7 +8,6 @@ import sys
 from dataclasses import replace
 
 import pytest
-from astropy.table import Table
 
 from radioseg_utils import __version__
 from radioseg_utils.cli import EXIT_OK, EXIT_USAGE, build_parser, main
@@ -16,13 +15,15 @@ from radioseg_utils.inference.config import PredictConfig, PredictResult
 from radioseg_utils.io import registry
 
 
-def test_fetch_list_marks_present_files(sdc1_dir, capsys):
+def test_fetch_list_marks_present_files(sdc1_dir, capsys, monkeypatch):
+    monkeypatch.setenv("RADIOSEG_DATA", str(sdc1_dir))
     assert main(["fetch", "--list"]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"data folder: {sdc1_dir.resolve()}"
-    assert len(lines) == 2 + 20 + 1
+    assert len(lines) == 2 + len(registry.list_files()) + 1
     present = [line.split()[-1] for line in lines[2:-1] if line.startswith("*")]
-    assert present == registry.list_files(max_size=registry.SMALL_FILE_BYTES)
+    assert present == [name for name in registry.list_files(max_size=registry.SMALL_FILE_BYTES)
+                       if (sdc1_dir / name).is_file()]
 
 
 def test_fetch_unknown_name_returns_2(capsys):
@@ -77,8 +78,8 @@ def test_fetch_small_verifies_every_small_downloadable_file(sdc1_dir, capsys):
     assert main(["fetch", "--small"]) == EXIT_OK
     printed = capsys.readouterr().out.split()
     names = registry.list_files(max_size=registry.SMALL_FILE_BYTES, downloadable=True)
-    assert printed == [str(sdc1_dir.resolve() / name) for name in names]
-    assert len(printed) == 7
+    assert printed == [str(registry.local_path(name)) for name in names]
+    assert len(printed) == 9
 
 
 def test_predict_options_reach_the_config(tmp_path, monkeypatch):
@@ -88,7 +89,7 @@ def test_predict_options_reach_the_config(tmp_path, monkeypatch):
 
     def fake_predict_image(path, model, **kwargs):
         seen.update(kwargs, path=path)
-        return PredictResult(catalogue=Table(), threshold=0.5, noise=1.0, paths={})
+        return PredictResult(n_sources=0, threshold=0.5, noise=1.0, paths={})
 
     monkeypatch.setattr(pr, "predict_image", fake_predict_image)
     image = tmp_path / "img.fits"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 from scipy import ndimage
 from scipy.special import expit
 
@@ -194,6 +195,28 @@ def test_sources_across_tile_and_block_borders_are_listed_once(scene, tmp_path, 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pr, "BLOCK_MARGIN", 0)
         assert len(pr.segment(read_image(scene), snr_model, noise=NOISE, config=CONFIG).catalogue) > len(SOURCES)
+
+
+def test_streamed_catalogue_files_agree_and_match_the_in_memory_chain(scene, tmp_path,
+                                                                      small_blocks):
+    result = pr.predict_image(scene, snr_model, out_dir=tmp_path / "out", noise=NOISE,
+                              config=CONFIG, progress=False)
+    assert result.n_sources == len(SOURCES) and "catalogue" not in vars(result)  # not read yet
+    tables = {kind: Table.read(result.paths[kind], format=fmt) for kind, fmt in
+              (("ecsv", "ascii.ecsv"), ("fits", "fits"), ("parquet", "parquet"))}
+    memory = pr.segment(read_image(scene), snr_model, noise=NOISE, config=CONFIG).catalogue
+    for kind, table in tables.items():
+        assert table.colnames == memory.colnames, kind
+        assert table["id"].tolist() == list(range(1, len(SOURCES) + 1)), kind
+        assert table.meta["THRESH"] == CONFIG.threshold and table.meta["IMAGE"] == scene.name
+        assert table["flux"].unit == memory["flux"].unit, kind
+        order = np.lexsort((np.asarray(table["y"]), np.asarray(table["x"])))
+        expected = np.lexsort((np.asarray(memory["y"]), np.asarray(memory["x"])))
+        np.testing.assert_allclose(np.asarray(table["flux"])[order],
+                                   np.asarray(memory["flux"])[expected], rtol=1e-12)
+    lines = result.paths["submission"].read_text().splitlines()
+    assert len(lines) == 1 + len(SOURCES)
+    assert result.paths["regions"].read_text().count("ellipse(") == len(SOURCES)
 
 
 def test_multichannel_model(scene, tmp_path, small_blocks):

@@ -132,27 +132,36 @@ class PredictConfig:
 class PredictResult:
     """What :func:`predict_image` produced.
 
+    The catalogue is written to disk block by block and read back only when
+    :attr:`catalogue` is first used, so a run over a full SDC1 image needs no memory for it.
+
     Attributes
     ----------
-    catalogue : astropy.table.Table
-        The sources (ids equal to the values in the segmentation map).
+    n_sources : int
+        Number of sources (ids 1.. equal to the values in the segmentation map).
     threshold : float or tuple
         Threshold applied to the probabilities (``(low, high)`` for hysteresis).
     noise : float
         Image rms (Jy/beam) used for the peak S/N.
     paths : dict
         Output files by kind: ``segmentation``, ``probability``, ``ecsv``, ``fits``,
-        ``submission``, ``regions`` (and ``probability<c>`` for further model channels).
+        ``parquet``, ``submission``, ``regions`` (and ``probability<c>`` for further model
+        channels).
     stats : dict
         Tile count and wall-clock seconds per stage
         (:func:`radioseg_utils.inference.predict_stream.run_stream`).
     """
 
-    catalogue: Table
+    n_sources: int
     threshold: float | tuple[float, float]
     noise: float
     paths: dict[str, Path]
     stats: dict[str, float] = field(default_factory=dict)
+
+    @functools.cached_property
+    def catalogue(self) -> Table:
+        """The sources as one table, read from the Parquet catalogue on first use."""
+        return Table.read(self.paths["parquet"], format="parquet")
 
 
 class Segmentation(NamedTuple):

@@ -40,6 +40,7 @@ being the source probability.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -61,11 +62,11 @@ from radioseg_utils.inference.config import (
     segmenter,
     tile_normaliser,
 )
+from radioseg_utils.inference.predict_stream import StreamJob, merge_blocks, run_stream
 from radioseg_utils.inference.streaming import RunFolder, run_key
 from radioseg_utils.inference.tiling import predict_tiled
-from radioseg_utils.io.catalogue import write_submission
+from radioseg_utils.io.catalogue_stream import STREAM_FORMATS, CatalogueStream
 from radioseg_utils.io.fits_read import SkyImage, image_shape, read_image
-from radioseg_utils.io.regions import write_ds9_regions
 from radioseg_utils.model.files import DEFAULT_MODEL, model_files
 from radioseg_utils.postprocess import blocks as bl
 from radioseg_utils.postprocess.calibrate import load_calibration
@@ -102,15 +103,19 @@ def _gain(primary_beam, flux_scale: float):
     return lambda ra, dec: float(flux_scale) * np.asarray(base(ra, dec), dtype=float)
 
 
-def _finish(tables: list[Table], *, band, noise, background, config, value, normalisation) -> Table:
-    catalogue = bl.stack_blocks(tables)
-    if config.calibration not in (None, "model"):
-        catalogue = load_calibration(config.calibration).apply(catalogue, band)
-    # short upper-case keys: they become FITS header cards of the catalogue table
-    catalogue.meta.update(BAND=band.name, NOISE=float(noise), BACKGRND=float(background),
-                          THRESH=config.threshold, THRVALUE=str(value), NORM=str(normalisation))
-    logger.info("%d sources, threshold %s, noise %.3g Jy/beam", len(catalogue), value, noise)
-    return catalogue
+def _calibrator(config: PredictConfig, band) -> Callable[[Table], Table]:
+    """What finishes the sources of a block: the parameter calibration of ``config`` (the
+    table unchanged without one)."""
+    if config.calibration in (None, "model"):
+        return lambda table: table
+    calibration = load_calibration(config.calibration)
+    return lambda table: calibration.apply(table, band)
+
+
+def _catalogue_meta(*, band, noise, background, config, value, normalisation) -> dict:
+    """Catalogue metadata; short upper-case keys, as they become FITS header cards."""
+    return {"BAND": band.name, "NOISE": float(noise), "BACKGRND": float(background),
+            "THRESH": config.threshold, "THRVALUE": str(value), "NORM": str(normalisation)}
 
 
 def predict_image(
@@ -202,6 +207,7 @@ def predict_image(
         "probability": out_dir / f"{stem}_prob.fits",
         "ecsv": out_dir / f"{stem}_cat.ecsv",
         "fits": out_dir / f"{stem}_cat.fits",
+        "parquet": out_dir / f"{stem}_cat.parquet",
         "submission": out_dir / f"{stem}_submission.txt",
         "regions": out_dir / f"{stem}.reg",
     }
@@ -214,31 +220,32 @@ def predict_image(
                   config=repr(config), primary_beam=str(primary_beam),
                   blocks=(CATALOGUE_BLOCK, BLOCK_MARGIN))
     folder = RunFolder.open(out_dir / f"{stem}.partial", key, resume=resume)
-    from radioseg_utils.inference.predict_stream import StreamJob, run_stream
-
     job = StreamJob(image_path, shape, model.resolve() if isinstance(model, Path) else model,
                     normalisation, band.name, float(noise), float(background),
                     _gain(primary_beam, config.flux_scale), config, folder.path)
     header = centre.header.copy()
     header["BUNIT"] = ""
     blocks = bl.catalogue_blocks(shape, block=CATALOGUE_BLOCK, margin=BLOCK_MARGIN)
-    channels, value, tables, stats = run_stream(job, blocks, header, scheduler=scheduler,
-                                         n_workers=n_workers, processes=processes,
-                                         progress=progress)
-    catalogue = _finish(tables, band=band, noise=noise, background=background, config=config,
-                        value=value, normalisation=resolved)
-    catalogue.meta["IMAGE"] = image_path.name
+    channels, value, stats = run_stream(job, blocks, header, scheduler=scheduler,
+                                        n_workers=n_workers, processes=processes,
+                                        progress=progress)
+    meta = {**_catalogue_meta(band=band, noise=noise, background=background, config=config,
+                              value=value, normalisation=resolved), "IMAGE": image_path.name}
+    names = {"seg.fits": "segmentation", "prob0.fits": "probability", "cat.ecsv": "ecsv",
+             "cat.fits": "fits", "cat.parquet": "parquet", "submission.txt": "submission",
+             "regions.reg": "regions"}
+    formats = {kind: folder.path / name for name, kind in names.items() if kind in STREAM_FORMATS}
+    clock = time.perf_counter()
+    with CatalogueStream(formats, meta=meta) as catalogue:
+        n_sources = merge_blocks(replace(job, threshold=value), blocks, header, catalogue,
+                                 finish=_calibrator(config, band), progress=progress)
+    stats["merge_s"] = time.perf_counter() - clock
+    logger.info("%d sources, threshold %s, noise %.3g Jy/beam", n_sources, value, noise)
     for c in range(1, len(channels)):
         paths[f"probability{c}"] = out_dir / f"{stem}_prob{c}.fits"
-    names = {"seg.fits": "segmentation", "prob0.fits": "probability", "cat.ecsv": "ecsv",
-             "cat.fits": "fits", "submission.txt": "submission", "regions.reg": "regions",
-             **{f"prob{c}.fits": f"probability{c}" for c in range(1, len(channels))}}
-    catalogue.write(folder.path / "cat.ecsv", format="ascii.ecsv", overwrite=True)
-    catalogue.write(folder.path / "cat.fits", format="fits", overwrite=True)
-    write_submission(catalogue, folder.path / "submission.txt", overwrite=True, allow_empty=True)
-    write_ds9_regions(catalogue, folder.path / "regions.reg", overwrite=True)
+        names[f"prob{c}.fits"] = f"probability{c}"
     folder.commit({name: paths[kind] for name, kind in names.items()}, overwrite=overwrite)
-    return PredictResult(catalogue=catalogue, threshold=value, noise=float(noise), paths=paths,
+    return PredictResult(n_sources=n_sources, threshold=value, noise=float(noise), paths=paths,
                          stats=stats)
 
 
@@ -305,6 +312,9 @@ def segment(
         labels[y0:y1, x0:x1] = core
         tables.append(cat)
         offset += len(cat)
-    catalogue = _finish(tables, band=sky.band, noise=noise, background=background, config=config,
-                        value=value, normalisation=normalisation)
+    catalogue = _calibrator(config, sky.band)(bl.stack_blocks(tables))
+    catalogue.meta.update(_catalogue_meta(band=sky.band, noise=noise, background=background,
+                                          config=config, value=value,
+                                          normalisation=normalisation))
+    logger.info("%d sources, threshold %s, noise %.3g Jy/beam", len(catalogue), value, noise)
     return Segmentation(prob, labels, catalogue, value)

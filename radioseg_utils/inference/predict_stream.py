@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,12 @@ from radioseg_utils.inference.config import (
 from radioseg_utils.inference.distributed import cluster_client, map_tasks
 from radioseg_utils.inference.streaming import RunFolder, StripStore
 from radioseg_utils.inference.tiling import TileGrid, predict_row
+from radioseg_utils.io.catalogue_stream import CatalogueStream
 from radioseg_utils.io.fits_read import read_image
 from radioseg_utils.io.fits_write import FitsStream
 from radioseg_utils.postprocess import blocks as bl
 
-__all__ = ["StreamJob", "run_stream"]
+__all__ = ["StreamJob", "run_stream", "merge_blocks"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,17 +149,47 @@ def _write_probability(job: StreamJob, header: fits.Header, *, progress: bool) -
     return names, value
 
 
-def _write_segmentation(job: StreamJob, blocks: list[bl.Block], header: fits.Header) -> list[Table]:
-    """Merge the stored blocks: segmentation FITS in the run folder, the block catalogues."""
-    folder, tables, offset = RunFolder(job.folder), [], 0
+def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
+                 catalogue: CatalogueStream, *, finish: Callable[[Table], Table] = lambda t: t,
+                 progress: bool = True) -> int:
+    """Merge the stored blocks, one at a time: the segmentation FITS ``seg.fits`` in the run
+    folder and the catalogue, appended to ``catalogue`` block by block.
+
+    Memory holds one block whatever the image size. Source ids run on across blocks in
+    block order, equal to the values of the segmentation map.
+
+    Parameters
+    ----------
+    job : StreamJob
+        The run whose blocks are all stored (:func:`run_stream` done).
+    blocks : list of Block
+        The catalogue blocks, in order.
+    header : astropy.io.fits.Header
+        Header of the segmentation FITS (the input's).
+    catalogue : CatalogueStream
+        Where the sources go.
+    finish : callable
+        Applied to each block's table before it is written (e.g. the parameter
+        calibration).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    int
+        Number of sources.
+    """
+    folder, offset = RunFolder(job.folder), 0
+    header = header.copy()
+    header["HISTORY"] = f"radioseg predict: threshold {job.config.threshold} = {job.threshold}"
     with FitsStream(job.folder / "seg.fits", header, job.shape) as stream:
-        for block in blocks:
+        for block in tqdm(blocks, desc="merge", unit="block", disable=not progress):
             core, cat = bl.offset_ids(folder.load_array(f"blocks/{block.name}.npz"),
                                       folder.load_table(f"blocks/{block.name}.ecsv"), offset)
             stream.write(block.core[0], block.core[2], core.astype(np.float32))
-            tables.append(cat)
+            catalogue.append(finish(cat))
             offset += len(cat)
-    return tables
+    return offset
 
 
 def run_stream(
@@ -169,7 +201,7 @@ def run_stream(
     n_workers: int | None = None,
     processes: bool = True,
     progress: bool = True,
-) -> tuple[list[str], Any, list[Table], dict[str, float]]:
+) -> tuple[list[str], Any, dict[str, float]]:
     """Run (or resume) the stages of a streamed prediction.
 
     Parameters
@@ -191,13 +223,11 @@ def run_stream(
         Names, in the run folder, of the probability FITS files (one per channel).
     threshold : float or (low, high)
         Global threshold.
-    tables : list of Table
-        Catalogues of the blocks with their final ids; ``seg.fits`` in the run folder
-        holds the segmentation.
     stats : dict
         ``n_tiles`` (of the image), ``tiles_run`` (in this call: fewer when resumed) and
-        the wall-clock seconds of the stages ``tiles_s``, ``probability_s``, ``blocks_s``
-        and ``merge_s`` (the first and last include starting and closing a local cluster).
+        the wall-clock seconds of the stages ``tiles_s``, ``probability_s`` and
+        ``blocks_s`` (the first and last include starting and closing a local cluster).
+        The stored blocks are then merged by :func:`merge_blocks`.
     """
     folder = RunFolder(job.folder)
     grid, store = job.grid, job.store()
@@ -221,12 +251,8 @@ def run_stream(
         map_tasks(_block_task, todo, client=client, progress=progress, desc="catalogue blocks",
                   unit="block", total=len(blocks), job=job)
         clock = _lap(stats, "blocks_s", clock)
-    header = header.copy()
-    header["HISTORY"] = f"radioseg predict: threshold {job.config.threshold} = {value}"
-    tables = _write_segmentation(job, blocks, header)
-    _lap(stats, "merge_s", clock)
     logger.info("stages: %s", stats)
-    return channels, value, tables, stats
+    return channels, value, stats
 
 
 def _lap(stats: dict[str, float], name: str, start: float) -> float:

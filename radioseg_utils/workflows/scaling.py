@@ -108,7 +108,7 @@ def measure_unet(
         result = predict_image(image_path, model, out_dir=out_dir, config=config, overwrite=True,
                                normalisation=normalisation, progress=False, resume=False,
                                n_workers=n_workers, processes=processes)
-    return RunCost("unet", side, meter.runtime_s, meter.peak_rss_mb, len(result.catalogue),
+    return RunCost("unet", side, meter.runtime_s, meter.peak_rss_mb, result.n_sources,
                    int(result.stats["n_tiles"]), float(result.stats["tiles_s"]), config.tile,
                    config.overlap)
 
