@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from radioseg_utils.core.runtime import quiet_tensorflow
 from radioseg_utils.data.normalise import NORMALISATIONS, normalise
 from radioseg_utils.data.shards import TARGET_CHANNELS, read_metadata
 from radioseg_utils.data.splits import SPLITS
@@ -148,6 +149,7 @@ def make_tf_dataset(
         On a bad option, folders with different cutout sizes, or shards without a
         requested target (written before centre maps existed: rebuild them).
     """
+    quiet_tensorflow()
     import tensorflow as tf
 
     if batch_size < 1:
