@@ -6,9 +6,11 @@ One subcommand per task. Each subcommand is a pair of private functions:
 ``_add_<cmd>`` function to :data:`_SUBCOMMANDS`; ``_add_<cmd>`` registers its handler with
 ``parser.set_defaults(handler=_cmd_<cmd>)``.
 
-Errors the user can fix (bad values, missing files, registry and download failures) are
-reported as ``radioseg: error: <message>`` on stderr with exit status 2 and no traceback,
-unless ``--verbose`` is given.
+Errors the user can fix (bad values, missing, empty, truncated or non-FITS files, an
+output that exists without ``--overwrite``, an output folder that is a file, registry and
+download failures) are reported as ``radioseg: error: <message>`` on stderr with exit
+status 2 and no traceback, unless ``--verbose`` is given. TensorFlow's C++ start-up lines
+are silenced before any command runs (:func:`radioseg_utils.core.runtime.quiet_tensorflow`).
 
 Examples
 --------
@@ -26,7 +28,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from radioseg_utils.core.paths import OutputExistsError, check_output_dir
 from radioseg_utils.core.provenance import PACKAGE_VERSION
+from radioseg_utils.core.runtime import quiet_tensorflow
 from radioseg_utils.io import registry
 from radioseg_utils.workflows.book import BookError
 
@@ -46,6 +50,11 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
     registry.RegistryError,
     BookError,
 )
+
+#: Options naming a folder the command writes into, checked before it runs.
+_OUTPUT_FOLDERS: tuple[str, ...] = ("out", "run_dir", "work_dir", "dest")
+#: How the command line says to replace existing outputs.
+_OVERWRITE_REMEDY = "to replace, add --overwrite"
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +84,7 @@ def _add_fetch(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--small",
         action="store_true",
-        help="every downloadable file with a known size below 100 MB (~4.8 MB in all)",
+        help="every downloadable file with a known size below 100 MB (~5 MB in all)",
     )
     parser.add_argument(
         "--dest", type=Path, default=None, help="folder to download into (default: data folder)"
@@ -122,16 +131,21 @@ def _add_book(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-build", action="store_true", help="execute only, no HTML")
     parser.add_argument("--build-only", action="store_true",
                         help="build the HTML from the notebooks executed last time")
+    parser.add_argument("--no-download", dest="download", action="store_false",
+                        help="do not download missing real data files: the sections that "
+                             "need them are skipped")
     parser.set_defaults(handler=_cmd_book)
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
     from radioseg_utils.workflows import book
+    from radioseg_utils.workflows.realdata import format_skipped
 
+    manifest = None
     if not args.build_only:
-        manifest = book.run_notebooks(
-            args.profile, run_dir=args.run_dir, start_at=args.start_at, only=args.only
-        )
+        manifest = book.run_notebooks(args.profile, run_dir=args.run_dir,
+                                      start_at=args.start_at, only=args.only,
+                                      download=args.download)
         total = sum(n["seconds"] for n in manifest.notebooks)
         logger.info("executed %d notebooks in %.0f s; manifest in %s",
                     len(manifest.notebooks), total, manifest.run_dir)
@@ -139,6 +153,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
         html = book.build_book()
         book.check_book(html)
         sys.stdout.write(f"{html / 'index.html'}\n")
+    if manifest is not None and manifest.skipped:
+        sys.stdout.write(format_skipped(manifest.skipped) + "\n")
     return EXIT_OK
 
 
@@ -315,8 +331,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from radioseg_utils.inference.config import PredictConfig
     from radioseg_utils.inference.predict import predict_image
     from radioseg_utils.model.files import DEFAULT_MODEL
+    from radioseg_utils.simulation.sources import PrimaryBeam
 
     path = _image_path(args.image)
+    if args.primary_beam is not None:
+        PrimaryBeam.from_fits(args.primary_beam)  # a bad file stops here, before any work
     options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap", "batch_size",
                                              "centre_threshold", "flux_scale")
                if getattr(args, k) is not None}
@@ -557,12 +576,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    quiet_tensorflow()
     try:
+        for name in _OUTPUT_FOLDERS:
+            if getattr(args, name, None) is not None:
+                check_output_dir(getattr(args, name), what=f"--{name.replace('_', '-')}")
         return int(args.handler(args))
     except _USER_ERRORS as exc:
         if args.verbose:
             raise
-        sys.stderr.write(f"{_PROG}: error: {exc}\n")
+        message = exc.with_remedy(_OVERWRITE_REMEDY) if isinstance(exc, OutputExistsError) else exc
+        sys.stderr.write(f"{_PROG}: error: {message}\n")
         return EXIT_USAGE
 
 

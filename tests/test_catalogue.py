@@ -11,10 +11,13 @@ from radioseg_utils.baselines.pybdsf_srl import read_pybdsf_srl
 from radioseg_utils.io.catalogue import (
     CATALOGUE_COLUMNS,
     CLASS_NAMES,
+    RESERVED_REGIONS,
     SIZE_NAMES,
     SUBMISSION_COLUMNS,
     TRAINING_COLUMNS,
     CatalogueFormatError,
+    catalogue_table,
+    cut_reserved_region,
     empty_catalogue,
     read_submission,
     read_truth_catalogue,
@@ -240,3 +243,26 @@ def test_official_scorer_reads_our_files(tmp_path, sdc1_dir):
 @pytest.mark.parametrize(("column", "names"), [("class", CLASS_NAMES), ("size", SIZE_NAMES)])
 def test_class_and_size_names_are_those_of_the_schema(column, names):
     assert CATALOGUE_COLUMNS[column][2] == ", ".join(f"{k} {v}" for k, v in names.items())
+
+
+def test_cut_reserved_region_removes_exactly_the_sources_inside():
+    assert RESERVED_REGIONS == {"B1": ((-0.46, -0.21), (-29.78, -29.57))}
+    rows = [(-0.30, -29.70, -0.30, -29.70),  # 0 core and centroid inside
+            (-0.50, -29.70, -0.30, -29.70),  # 1 centroid inside
+            (-0.30, -29.70, -0.10, -29.70),  # 2 core inside
+            (-0.10, -29.70, -0.10, -29.70),  # 3 east of the box
+            (-0.30, -29.50, -0.30, -29.50),  # 4 north of the box
+            (-0.46, -29.70, -0.46, -29.70),  # 5 on its edge (open box): kept
+            (359.70, -29.70, 359.70, -29.70)]  # 6 RA in 0..360: inside
+    ra_core, dec_core, ra_cent, dec_cent = np.array(rows).T
+    table = catalogue_table({"id": np.arange(len(rows)), "ra_core": ra_core, "dec_core": dec_core,
+                             "ra_cent": ra_cent, "dec_cent": dec_cent, "flux": np.ones(len(rows))})
+    assert cut_reserved_region(table, "B1")["id"].tolist() == [3, 4, 5]
+    assert cut_reserved_region(table, "B2") is table  # no region reserved in B2
+    with pytest.raises(CatalogueFormatError, match="lacks position column.*dec_cent"):
+        cut_reserved_region(table["id", "ra_core", "dec_core", "ra_cent"], "B1")
+
+
+def test_shared_b1_training_copy_already_lacks_the_reserved_region(sdc1_dir):
+    table = read_truth_catalogue(sdc1_dir / "TrainingSet_B1_v2_ML.txt")
+    assert len(cut_reserved_region(table, "B1")) == len(table) == 16161

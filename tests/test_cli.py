@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from radioseg_utils import __version__
 from radioseg_utils.cli import EXIT_OK, EXIT_USAGE, build_parser, main
+from radioseg_utils.core import paths
 from radioseg_utils.inference.config import PredictConfig, PredictResult
 from radioseg_utils.io import registry
 
 
-def test_fetch_list_marks_present_files(sdc1_dir, capsys, monkeypatch):
-    monkeypatch.setenv("RADIOSEG_DATA", str(sdc1_dir))
+def test_fetch_list_marks_present_files(sdc1_dir, capsys):
     assert main(["fetch", "--list"]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"data folder: {sdc1_dir.resolve()}"
+    folders = paths.data_dirs()
+    assert lines[0].endswith(f": {os.pathsep.join(map(str, folders))}")
     assert len(lines) == 2 + len(registry.list_files()) + 1
     present = [line.split()[-1] for line in lines[2:-1] if line.startswith("*")]
-    assert present == [name for name in registry.list_files(max_size=registry.SMALL_FILE_BYTES)
-                       if (sdc1_dir / name).is_file()]
+    assert present == [name for name in registry.list_files()
+                       if any((folder / name).is_file() for folder in folders)]
+    assert set(present) >= set(registry.list_files(max_size=registry.SMALL_FILE_BYTES))
+    # the published B1 training truth has no registered size: listed by its known copy's
+    assert "~3.3 MB  training  B1   TrainingSet_B1_v2_ML.txt" in "\n".join(lines)
 
 
 def test_fetch_unknown_name_returns_2(capsys):
@@ -79,7 +85,7 @@ def test_fetch_small_verifies_every_small_downloadable_file(sdc1_dir, capsys):
     printed = capsys.readouterr().out.split()
     names = registry.list_files(max_size=registry.SMALL_FILE_BYTES, downloadable=True)
     assert printed == [str(registry.local_path(name)) for name in names]
-    assert len(printed) == 9
+    assert "TrainingSet_B1_v2_ML.txt" in names and len(printed) == 9
 
 
 def test_predict_options_reach_the_config(tmp_path, monkeypatch):
@@ -103,3 +109,86 @@ def test_predict_options_reach_the_config(tmp_path, monkeypatch):
     assert seen["config"] == PredictConfig()  # defaults: tuned threshold, SDC1 flux scale
     assert main(["predict", str(image), "--out", str(tmp_path), "--no-calibration"]) == 0
     assert seen["config"].calibration is None
+
+
+# --------------------------------------------------------------------------- bad input
+#: What TensorFlow's C++ runtime writes to stderr as it starts, unless quietened.
+TENSORFLOW_START_UP = ("cpu_feature_guard", "oneDNN custom operations", "absl::InitializeLog")
+
+
+@pytest.fixture
+def tiny_image(tmp_path, rng):
+    """A 64 x 64 px B1 noise image in the SDC1 layout."""
+    from radioseg_utils.io.fits_write import write_image
+    from radioseg_utils.io.wcs import sdc1_header, sdc1_wcs
+
+    data = rng.normal(0.0, 3.6e-7, (64, 64)).astype(np.float32)
+    return write_image(tmp_path / "tiny.fits", data,
+                       sdc1_header(sdc1_wcs("B1", (64, 64)), "B1", ndim=4))
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated data"])
+@pytest.mark.parametrize("command", ["info", "predict", "dataset"])
+def test_a_bad_image_is_one_line_error_for_every_command(tmp_path, capsys, tiny_image, bad_fits,
+                                                         kind, command):
+    path, message = bad_fits(kind, tiny_image)
+    argv = {"info": ["info", str(path)],
+            "predict": ["predict", str(path), "--out", str(tmp_path / "out")],
+            "dataset": ["dataset", str(path), str(tmp_path / "truth.txt"),
+                        "--out", str(tmp_path / "shards")]}[command]
+    assert main(argv) == EXIT_USAGE
+    assert capsys.readouterr().err == f"radioseg: error: {message}\n"
+    assert not (tmp_path / "out").exists() and not (tmp_path / "shards").exists()
+
+
+@pytest.mark.parametrize("command", ["predict", "simulate", "dataset"])
+def test_out_naming_an_existing_file_is_one_line_error(tmp_path, capsys, tiny_image, command):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("keep")
+    argv = {"predict": ["predict", str(tiny_image)],
+            "simulate": ["simulate", "--size", "32"],
+            "dataset": ["dataset", str(tiny_image), str(tmp_path / "truth.txt")]}[command]
+    assert main([*argv, "--out", str(taken)]) == EXIT_USAGE
+    assert capsys.readouterr().err == f"radioseg: error: --out {taken} is a file, not a folder\n"
+    assert main([*argv, "--out", str(taken / "sub")]) == EXIT_USAGE
+    assert capsys.readouterr().err.endswith(f"(inside the file {taken})\n")
+    assert taken.read_text() == "keep"
+
+
+def test_existing_output_names_the_overwrite_option(tmp_path, capsys):
+    argv = ["simulate", "--size", "32", "--out", str(tmp_path)]
+    assert main(argv) == EXIT_OK
+    capsys.readouterr()
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err == (f"radioseg: error: {tmp_path / 'sim_B1_1000h_32_seed0.fits'} exists; "
+                   "to replace, add --overwrite\n")
+    assert main([*argv, "--overwrite"]) == EXIT_OK
+
+
+def test_predict_with_a_bad_primary_beam_is_quiet_and_one_line(tmp_path, tiny_image):
+    """Run as a user would: no traceback, no TensorFlow start-up lines, nothing written."""
+    beam = tmp_path / "beam.fits"
+    beam.write_text("not a beam")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    done = subprocess.run(
+        [sys.executable, "-m", "radioseg_utils", "predict", str(tiny_image), "--primary-beam",
+         str(beam), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, check=False, env=env)
+    assert done.returncode == EXIT_USAGE
+    assert done.stderr.splitlines()[-1] == (f"radioseg: error: {beam} is not a FITS file "
+                                            "(it does not start with 'SIMPLE  =')")
+    for noise in ("Traceback", *TENSORFLOW_START_UP):
+        assert noise not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_importing_the_model_layer_starts_tensorflow_quietly():
+    code = ("import radioseg_utils.model.files, tensorflow as tf; "
+            "print(float(tf.reduce_sum(tf.constant([1.0, 2.0]))))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True, env=env)
+    assert done.stdout.strip() == "3.0"
+    for noise in TENSORFLOW_START_UP:
+        assert noise not in done.stderr

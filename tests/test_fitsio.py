@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -12,9 +13,17 @@ from radioseg_utils.core.bands import get_band
 from radioseg_utils.core.noise import background_rms_map, estimate_noise
 from radioseg_utils.inference.tiling import tile_starts
 from radioseg_utils.io.catalogue import read_truth_catalogue
-from radioseg_utils.io.fits_read import SDC1FormatError, image_info, read_image
+from radioseg_utils.io.fits_read import (
+    SDC1FormatError,
+    image_info,
+    image_shape,
+    open_fits,
+    read_image,
+    read_plane,
+)
 from radioseg_utils.io.fits_write import write_image
 from radioseg_utils.io.wcs import sdc1_header, sdc1_wcs
+from radioseg_utils.simulation.sources import PrimaryBeam
 
 CUTOUT = "B1_1000h_0.05tr.fits"
 #: |CDELT| of the SDC1 B1 header, in arcsec (1.67847e-4 deg).
@@ -213,10 +222,60 @@ def test_unknown_frequency(tmp_path, sim_header):
 def test_not_fits_and_missing(tmp_path):
     text = tmp_path / "image.fits"
     text.write_text("ID RA DEC\n1 2 3\n")
-    with pytest.raises(SDC1FormatError, match=r"image.fits: not a FITS file"):
+    with pytest.raises(SDC1FormatError, match=r"image.fits is not a FITS file"):
         read_image(text)
     with pytest.raises(FileNotFoundError, match="nothere.fits"):
         read_image(tmp_path / "nothere.fits")
+
+
+#: Every reader of FITS files; each must go through the validated opening path.
+READERS = {
+    "read_image": read_image,
+    "image_info": image_info,
+    "image_shape": image_shape,
+    "read_plane": read_plane,
+    "PrimaryBeam.from_fits": PrimaryBeam.from_fits,
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated data", "truncated header", "no image"])
+def test_every_reader_names_a_bad_file_and_what_is_wrong(tmp_path, sim_header, bad_fits, kind,
+                                                        reader):
+    good = _write(tmp_path / "good.fits", np.zeros((1, 1, 20, 30)), sim_header)
+    path, message = bad_fits(kind, good)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no astropy warning on the way either
+        with pytest.raises(SDC1FormatError, match=f"^{re.escape(message)}$"):
+            READERS[reader](path)
+
+
+def test_a_cube_is_refused_by_every_reader(tmp_path, sim_header):
+    path = _write(tmp_path / "cube.fits", np.zeros((1, 2, 20, 30)), sim_header)
+    for reader in READERS.values():
+        with pytest.raises(SDC1FormatError, match=r"cube.fits: expected one plane, but NAXIS3 = 2"):
+            reader(path)
+
+
+def test_read_plane_reads_a_primary_beam_like_file(tmp_path, sim_header, rng):
+    data = rng.random((1, 1, 20, 30))
+    path = _write(tmp_path / "pb.fits", data, sim_header)
+    plane, header = read_plane(path)
+    np.testing.assert_array_equal(plane, data[0, 0].astype(">f4"))
+    assert plane.dtype == np.float64 and plane.dtype.isnative and header["NAXIS1"] == 30
+    assert image_shape(path) == (20, 30)
+    np.testing.assert_array_equal(PrimaryBeam.from_fits(path).data, plane)
+
+
+def test_open_fits_checks_every_hdu(tmp_path, sim_header):
+    image = fits.ImageHDU(np.zeros((20, 30), ">f4"))
+    path = tmp_path / "two.fits"
+    fits.HDUList([fits.PrimaryHDU(), image]).writeto(path)
+    with open_fits(path) as hdul:
+        assert len(hdul) == 2
+    path.write_bytes(path.read_bytes()[:-2880])  # the last record of the image data
+    with pytest.raises(SDC1FormatError, match=r"expected 2400 bytes of data in HDU 1, found 0"):
+        image_shape(path)
 
 
 # --------------------------------------------------------------------------- noise
@@ -275,4 +334,4 @@ def test_cli_info(cutout, tmp_path, capsys):
     text = tmp_path / "notfits.fits"
     text.write_text("hello")
     assert main(["info", str(text)]) == 2
-    assert "notfits.fits: not a FITS file" in capsys.readouterr().err
+    assert "notfits.fits is not a FITS file" in capsys.readouterr().err

@@ -139,3 +139,10 @@ def test_notebook_numbers_follow_the_reading_order_of_the_book():
     assert listed == [path.stem for path in NOTEBOOKS]
     numbers = [int(stem[:2]) for stem in listed]
     assert numbers == list(range(1, len(listed) + 1))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_title_carries_its_number(path):
+    """The book's table of contents shows each chapter's title: its number is the file's."""
+    title = _source(_cells(path)[0]).splitlines()[0]
+    assert title.startswith(f"# {path.name[:2]} · "), title

@@ -138,7 +138,8 @@ def test_checksum_mismatch_leaves_no_file(served, tmp_path, monkeypatch):
 def test_unreachable_host_gives_clear_error(tmp_path, monkeypatch):
     entry = replace(registry.get_entry(NAME), urls=(_closed_port_url(),))
     monkeypatch.setitem(registry.load_registry(), NAME, entry)
-    with pytest.raises(registry.DownloadError, match=rf"could not reach 127\.0\.0\.1 .*{NAME}"):
+    with pytest.raises(registry.HostUnreachableError,
+                       match=rf"could not reach 127\.0\.0\.1 .*{NAME}"):
         registry.fetch(NAME, download=True, dest=tmp_path, progress=False)
     assert not (tmp_path / NAME).exists()
 
@@ -227,8 +228,42 @@ def test_registered_hashes_match_shared_files(sdc1_dir, name):
     path = registry.local_path(name)
     if not path.is_file():
         pytest.skip(f"{name} not found in {registry.paths.data_dirs()} (set RADIOSEG_DATA)")
-    assert path.stat().st_size == entry.size
-    assert registry.sha256sum(path) == entry.sha256
+    accepted = [(entry.size, entry.sha256)] + [(c.size, c.sha256) for c in entry.known_copies]
+    assert (path.stat().st_size, registry.sha256sum(path)) in accepted
+
+
+def test_b1_training_truth_is_registered_as_published():
+    """The public file keeps the reserved region: its size and sha256 are learnt on the first
+    download; the reduced copy of the shared folder is accepted as a known copy."""
+    entry = registry.get_entry("TrainingSet_B1_v2_ML.txt")
+    assert entry.urls == (
+        "https://raw.githubusercontent.com/ICRAR/skasdc1/HEAD/data/TrainingSet_B1_v2_ML.txt",)
+    assert entry.size is None and entry.sha256 is None
+    assert [(c.size, c.sha256[:12]) for c in entry.known_copies] == [(3330431, "68e48ac4f21d")]
+    assert entry.approx_size == 3330431
+    assert "TrainingSet_B1_v2_ML.txt" in registry.list_files(max_size=registry.SMALL_FILE_BYTES)
+
+
+def test_a_known_copy_is_accepted_and_checked(served, payload, tmp_path, monkeypatch):
+    reduced = payload[:1000]
+    copy = registry.KnownCopy(size=1000, sha256=hashlib.sha256(reduced).hexdigest(),
+                              description="the reduced copy")
+    entry = replace(registry.get_entry(NAME), size=None, sha256=None, known_copies=(copy,))
+    monkeypatch.setitem(registry.load_registry(), NAME, entry)
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    (folder / NAME).write_bytes(reduced)
+    assert registry.fetch(NAME, dest=folder, verify=True) == folder / NAME
+    assert "also accepted: 1000 bytes" in registry.describe(NAME, dest=folder)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / NAME).write_bytes(payload[-1000:])  # the known copy's size, not its content
+    with pytest.raises(registry.ChecksumError, match=r"size of a known copy \(the reduced copy\)"):
+        registry.fetch(NAME, dest=other, verify=True)
+    # the published file, of unknown size and hash, downloads and is recorded
+    path = registry.fetch(NAME, download=True, dest=tmp_path / "fresh", progress=False)
+    assert path.read_bytes() == payload
+    assert registry.fetch(NAME, dest=tmp_path / "fresh", verify=True) == path
 
 
 def test_data_folders_are_searched_in_order_and_downloads_go_to_the_first(tmp_path, monkeypatch):

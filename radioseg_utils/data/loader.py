@@ -12,8 +12,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-import keras
 import numpy as np
+
+from radioseg_utils.core.runtime import quiet_tensorflow
+
+quiet_tensorflow()  # before Keras starts TensorFlow
+import keras  # noqa: E402
 
 from radioseg_utils.data.normalise import NORMALISATIONS, normalise
 from radioseg_utils.data.shards import TARGET_CHANNELS, read_metadata

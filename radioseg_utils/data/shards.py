@@ -36,6 +36,7 @@ from astropy.wcs import WCS
 
 from radioseg_utils.core.bands import Band, get_band
 from radioseg_utils.core.noise import estimate_noise
+from radioseg_utils.core.paths import OutputExistsError
 from radioseg_utils.core.provenance import versions
 from radioseg_utils.data.heatmaps import CENTRE_SIGMA, centre_heatmap
 from radioseg_utils.data.masks import (
@@ -189,8 +190,8 @@ def build_dataset(
 
     Raises
     ------
-    FileExistsError
-        If ``out_dir`` holds shards and ``overwrite`` is False.
+    radioseg_utils.core.paths.OutputExistsError
+        If ``out_dir`` holds shards and ``overwrite`` is False (a :class:`FileExistsError`).
     ValueError
         On a bad option or image; :class:`~radioseg_utils.data.masks.EmptySelectionError` if no
         source passes the cut; if a split gets no cutout.
@@ -204,7 +205,7 @@ def build_dataset(
     out_dir = Path(out_dir)
     old = sorted(out_dir.glob("*.npz")) if out_dir.is_dir() else []
     if old and not overwrite:
-        raise FileExistsError(f"{out_dir} already holds {len(old)} shards; pass overwrite=True")
+        raise OutputExistsError(f"{out_dir} already holds {len(old)} shards")
     for path in old:
         path.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)

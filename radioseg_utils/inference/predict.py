@@ -49,6 +49,7 @@ import numpy as np
 from astropy.table import Table
 
 from radioseg_utils.core.noise import estimate_noise
+from radioseg_utils.core.paths import OutputExistsError
 from radioseg_utils.inference.config import (
     BLOCK_MARGIN,
     CATALOGUE_BLOCK,
@@ -186,8 +187,8 @@ def predict_image(
     ------
     FileNotFoundError
         If the image or the model is missing.
-    FileExistsError
-        If an output exists and ``overwrite`` is False.
+    radioseg_utils.core.paths.OutputExistsError
+        If an output exists and ``overwrite`` is False (a :class:`FileExistsError`).
     radioseg_utils.model.files.ModelMismatchError
         If the model was trained on another band or normalisation.
     """
@@ -213,7 +214,7 @@ def predict_image(
     }
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"output(s) exist: {', '.join(existing)}; pass overwrite=True")
+        raise OutputExistsError(f"output(s) exist: {', '.join(existing)}")
     stat = image_path.resolve().stat()
     key = run_key(image=str(image_path.resolve()), size=stat.st_size, mtime=stat.st_mtime_ns,
                   model=_model_id(model), normalisation=resolved, noise=float(noise),

@@ -12,6 +12,10 @@ Readers and writers for the published SDC1 text formats:
   :data:`SUBMISSION_COLUMNS`, optionally after ``#`` comments or one header row;
 
 RA is always returned in the SDC1 convention -180 <= RA < 180 deg.
+
+The sky region reserved for independent evaluation (:data:`RESERVED_REGIONS`) is owned
+here: :func:`cut_reserved_region` removes its sources from a training catalogue, and
+every fit or tuning on an SDC1 training catalogue calls it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from radioseg_utils.core.bands import Band, get_band
 from radioseg_utils.core.paths import check_writable
 
 __all__ = [
@@ -35,6 +40,8 @@ __all__ = [
     "empty_catalogue",
     "sdc1_pa",
     "wrap_ra",
+    "RESERVED_REGIONS",
+    "cut_reserved_region",
     "read_truth_catalogue",
     "read_submission",
     "write_submission",
@@ -165,6 +172,64 @@ def wrap_ra(ra: np.ndarray | float) -> np.ndarray:
     outside = (ra < -180.0) | (ra >= 180.0)
     ra[outside] = (ra[outside] + 180.0) % 360.0 - 180.0
     return ra
+
+
+#: Sky boxes reserved for independent evaluation, never trained or tuned on: band ->
+#: ``((ra_min, ra_max), (dec_min, dec_max))`` in deg (RA in -180..180), open intervals.
+#: The B1 box holds, with a margin, the 1041 x 957 px cutout of the real B1 1000 h image
+#: (RA -0.44..-0.24, Dec -29.75..-29.59) on which the project is judged by others
+#: (``shared/docs/SDC1_FACTS.md``). The copy of ``TrainingSet_B1_v2_ML.txt`` in
+#: ``shared/data/sdc1`` was made with the sources of this box removed (its README); the
+#: published file keeps them, so the cut is made in code (:func:`cut_reserved_region`).
+RESERVED_REGIONS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "B1": ((-0.46, -0.21), (-29.78, -29.57)),
+}
+
+
+def cut_reserved_region(catalogue: Table, band: str | Band) -> Table:
+    """The catalogue without the sources of the band's reserved region.
+
+    A source is dropped when its core or its centroid lies inside the box of
+    :data:`RESERVED_REGIONS` (bands without a box are returned whole). Call it on every
+    SDC1 training catalogue that anything is fitted or tuned on.
+
+    Parameters
+    ----------
+    catalogue : astropy.table.Table
+        Tidy catalogue with ``ra_core``, ``dec_core``, ``ra_cent``, ``dec_cent`` (deg).
+    band : str or Band
+        Band of the catalogue.
+
+    Returns
+    -------
+    astropy.table.Table
+        The rows outside the region, in their order (the table itself when none is cut).
+
+    Raises
+    ------
+    CatalogueFormatError
+        If a position column is missing.
+
+    Examples
+    --------
+    >>> t = catalogue_table({"ra_core": [-0.3, -0.1], "dec_core": [-29.7, -29.7],
+    ...                      "ra_cent": [-0.3, -0.1], "dec_cent": [-29.7, -29.7]})
+    >>> len(cut_reserved_region(t, "B1")), len(cut_reserved_region(t, "B2"))
+    (1, 2)
+    """
+    region = RESERVED_REGIONS.get(get_band(band).name)
+    if region is None:
+        return catalogue
+    missing = [name for name in _POSITION_COLUMNS if name not in catalogue.colnames]
+    if missing:
+        raise CatalogueFormatError(f"catalogue lacks position column(s) {', '.join(missing)}")
+    (ra_lo, ra_hi), (dec_lo, dec_hi) = region
+    inside = np.zeros(len(catalogue), bool)
+    for kind in ("core", "cent"):
+        ra = wrap_ra(np.asarray(catalogue[f"ra_{kind}"], float))
+        dec = np.asarray(catalogue[f"dec_{kind}"], float)
+        inside |= (ra > ra_lo) & (ra < ra_hi) & (dec > dec_lo) & (dec < dec_hi)
+    return catalogue[~inside] if inside.any() else catalogue
 
 
 def _is_number(token: str) -> bool:

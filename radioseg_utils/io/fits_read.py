@@ -5,6 +5,11 @@ projection centred on RA 0, Dec -30; the headers carry BMAJ/BMIN but no BPA, and
 an invalid BLANK keyword on float data (ignored here). Only the requested section is read
 from disk, so a 32768² image (4.3 GB) is never loaded whole.
 
+Every FITS file the package reads is opened by :func:`open_fits`, the one validated path:
+a file that is not FITS (empty, text), whose header has no END card or whose data stop
+before the size its header implies (a truncated download or copy) raises
+:class:`SDC1FormatError` naming the file and what is wrong, before any pixel is read.
+
 Pixel convention: 0-based ``(x, y)`` = ``(column, row)`` of the 2-D array. The SDC1
 truth-catalogue ``x``, ``y`` columns put the field centre at 0-based pixel
 ``(nx/2 - 1, ny/2 - 1)``, i.e. FITS ``CRPIX = nx/2``, which
@@ -34,6 +39,8 @@ __all__ = [
     "SDC1FormatError",
     "Beam",
     "SkyImage",
+    "open_fits",
+    "read_plane",
     "read_image",
     "image_info",
     "image_shape",
@@ -47,6 +54,11 @@ INFO_NOISE_BOX: int = 1024
 INFO_SCAN_ROWS: int = 512
 
 _FITS_MAGIC = b"SIMPLE  ="
+#: FITS headers and data come in records of this many bytes, of 80-byte cards.
+_FITS_BLOCK = 2880
+_CARD = 80
+#: Files longer than this are not scanned for the END card of their first header.
+_MAX_HEADER = 1000 * _FITS_BLOCK
 
 
 class SDC1FormatError(ValueError):
@@ -146,6 +158,130 @@ def _ignore_blank_warning() -> Iterator[None]:
         yield
 
 
+def _header_has_end(fh, size: int) -> bool:
+    """Whether the first header of an open FITS file ends with an END card in the file
+    (True, leaving the question to astropy, when none is in the first :data:`_MAX_HEADER`
+    bytes of a longer file)."""
+    fh.seek(0)
+    while fh.tell() < min(size, _MAX_HEADER):
+        block = fh.read(_FITS_BLOCK)
+        if any(block[i:i + _CARD].rstrip() == b"END" for i in range(0, len(block), _CARD)):
+            return True
+    return size > _MAX_HEADER
+
+
+@contextlib.contextmanager
+def open_fits(path: str | Path) -> Iterator[fits.HDUList]:
+    """Open a FITS file read-only after checking that it is one and that it is complete.
+
+    The one way the package opens FITS files (images, primary beams): it reads the headers
+    only, compares the data size each header implies with the bytes in the file, and
+    yields the HDU list (data are read lazily, e.g. through ``hdu.section``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Yields
+    ------
+    astropy.io.fits.HDUList
+        Opened with ``memmap=False``: with a memory map, every page touched stays mapped
+        (and counted in the resident memory) until the file is closed.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    SDC1FormatError
+        ``"<path> is not a FITS file ..."`` (empty, or not starting with ``SIMPLE  =``);
+        ``"<path> is truncated: ..."`` (no END card, or fewer data bytes than the header
+        implies: ``expected N bytes of data, found M``); or astropy's reason when it
+        cannot parse the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        if fh.read(len(_FITS_MAGIC)) != _FITS_MAGIC:
+            why = "it is empty" if size == 0 else "it does not start with 'SIMPLE  ='"
+            raise SDC1FormatError(f"{path} is not a FITS file ({why})")
+        if not _header_has_end(fh, size):
+            raise SDC1FormatError(
+                f"{path} is truncated: its header stops after {size} bytes without an END card")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*BLANK.*", category=VerifyWarning)
+        warnings.filterwarnings("ignore", message=r".*(truncated|extra bytes after).*")
+        hdul = None
+        try:
+            hdul = fits.open(path, memmap=False, mode="readonly")
+            hdul.readall()  # every header (not the data), so that every data size is checked
+        except (OSError, ValueError) as exc:
+            if hdul is not None:
+                hdul.close()
+            raise SDC1FormatError(f"{path} is not a readable FITS file: {exc}") from None
+    with hdul:
+        for index, hdu in enumerate(hdul):
+            start = hdul.fileinfo(index)["datLoc"]
+            if start + hdu.size > size:
+                where = f" in HDU {index}" if index else ""
+                raise SDC1FormatError(
+                    f"{path} is truncated: expected {hdu.size} bytes of data{where}, "
+                    f"found {max(size - start, 0)}")
+        yield hdul
+
+
+def _image_hdu(hdul: fits.HDUList, path: Path) -> fits.PrimaryHDU | fits.ImageHDU:
+    """The first HDU holding an image, else :class:`SDC1FormatError`."""
+    hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) > 0), None)
+    if hdu is None:
+        kinds = ", ".join(type(h).__name__ for h in hdul)
+        raise SDC1FormatError(f"{path}: no image data in any HDU (it holds {kinds})")
+    return hdu
+
+
+def _plane_shape(header: fits.Header, path: Path) -> tuple[int, int]:
+    """``(ny, nx)`` of an image of 2 axes, or more of length 1; else :class:`SDC1FormatError`."""
+    naxis = int(header.get("NAXIS", 0))
+    dims = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
+    if naxis < 2:
+        raise SDC1FormatError(f"{path}: expected a 2-D or 4-D image, found NAXIS = {naxis}")
+    extra = {f"NAXIS{i + 1}": n for i, n in enumerate(dims) if i >= 2 and n != 1}
+    if extra:
+        raise SDC1FormatError(
+            f"{path}: expected one plane, but {', '.join(f'{k} = {v}' for k, v in extra.items())}"
+            " (cubes are not supported; extract a plane first)"
+        )
+    return dims[1], dims[0]
+
+
+def read_plane(path: str | Path) -> tuple[np.ndarray, fits.Header]:
+    """The 2-D plane of the first image in a FITS file, and its header, without the SDC1
+    checks of :func:`read_image` (e.g. a primary-beam model, which has no beam or band).
+
+    Returns
+    -------
+    data : ndarray, shape (ny, nx), float64
+        Native byte order.
+    header : astropy.io.fits.Header
+        A copy of the image HDU's header.
+
+    Raises
+    ------
+    FileNotFoundError, SDC1FormatError
+        As :func:`open_fits`; also if no HDU holds an image of one plane.
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        hdu = _image_hdu(hdul, path)
+        ny, nx = _plane_shape(hdu.header, path)
+        index = (0,) * (hdu.header["NAXIS"] - 2) + (slice(0, ny), slice(0, nx))
+        with _ignore_blank_warning():
+            data = np.asarray(hdu.section[index], dtype=np.float64)
+        return data, hdu.header.copy()
+
+
 def _band_from_header(header: fits.Header, path: Path) -> Band:
     """Band from the FREQ axis (CRVALn), else RESTFRQ/RESTFREQ."""
     candidates = [
@@ -169,16 +305,7 @@ def _band_from_header(header: fits.Header, path: Path) -> Band:
 
 def _meta_from_hdu(hdu: fits.ImageHDU | fits.PrimaryHDU, path: Path) -> _ImageMeta:
     header = hdu.header
-    naxis = int(header.get("NAXIS", 0))
-    dims = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
-    if naxis < 2:
-        raise SDC1FormatError(f"{path}: expected a 2-D or 4-D image, found NAXIS = {naxis}")
-    extra = {f"NAXIS{i + 1}": n for i, n in enumerate(dims) if i >= 2 and n != 1}
-    if extra:
-        raise SDC1FormatError(
-            f"{path}: expected one plane, but {', '.join(f'{k} = {v}' for k, v in extra.items())}"
-            " (cubes are not supported; extract a plane first)"
-        )
+    shape = _plane_shape(header, path)
     for key in ("CTYPE1", "CTYPE2"):
         if key not in header:
             raise SDC1FormatError(f"{path}: no WCS, header keyword {key} is missing")
@@ -203,28 +330,19 @@ def _meta_from_hdu(hdu: fits.ImageHDU | fits.PrimaryHDU, path: Path) -> _ImageMe
         band=_band_from_header(header, path),
         beam=beam,
         pixel_arcsec=pixel_arcsec,
-        shape=(dims[1], dims[0]),
+        shape=shape,
     )
 
 
 @contextlib.contextmanager
 def _open_image(path: str | Path) -> Iterator[tuple[fits.PrimaryHDU, _ImageMeta]]:
-    """Open a FITS image and validate its header; yields ``(hdu, meta)``.
+    """Open a FITS image (:func:`open_fits`) and validate its header; yields ``(hdu, meta)``.
 
     Pixels are read later through ``hdu.section``, which reads only the requested bytes.
-    ``memmap=False``: with a memory map, every page touched stays mapped (and counted in
-    the resident memory) until the file is closed, e.g. 4.3 GB after a full NaN scan.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
-    with path.open("rb") as fh:
-        if fh.read(len(_FITS_MAGIC)) != _FITS_MAGIC:
-            raise SDC1FormatError(f"{path}: not a FITS file (does not start with 'SIMPLE  =')")
-    with _ignore_blank_warning(), fits.open(path, memmap=False, mode="readonly") as hdul:
-        hdu = next((h for h in hdul if h.is_image and h.header.get("NAXIS", 0) > 0), None)
-        if hdu is None:
-            raise SDC1FormatError(f"{path}: no image data in any HDU")
+    with open_fits(path) as hdul:
+        hdu = _image_hdu(hdul, path)
         yield hdu, _meta_from_hdu(hdu, path)
 
 
@@ -276,8 +394,9 @@ def read_image(path: str | Path, *, section: tuple[slice, slice] | None = None) 
     FileNotFoundError
         If ``path`` does not exist.
     SDC1FormatError
-        If the file is not FITS, is a cube, or lacks CTYPE1/CTYPE2, BMAJ/BMIN or a known
-        frequency; the message names the file and the keyword.
+        If the file is not FITS or is truncated (:func:`open_fits`), is a cube, or lacks
+        CTYPE1/CTYPE2, BMAJ/BMIN or a known frequency; the message names the file and the
+        keyword.
     ValueError
         If ``section`` is not two non-empty unit-step slices.
     """
@@ -347,8 +466,13 @@ def image_info(path: str | Path, *, noise_box: int = INFO_NOISE_BOX) -> dict:
 
 
 def image_shape(path: str | Path) -> tuple[int, int]:
-    """``(ny, nx)`` of the image in a FITS file, read from its header only."""
-    with warnings.catch_warnings():  # SDC1 headers carry a BLANK card on float data
-        warnings.filterwarnings("ignore", message=".*BLANK.*", category=VerifyWarning)
-        header = fits.getheader(path)
-    return int(header["NAXIS2"]), int(header["NAXIS1"])
+    """``(ny, nx)`` of the image in a FITS file, from its header (checked by :func:`open_fits`).
+
+    Raises
+    ------
+    FileNotFoundError, SDC1FormatError
+        As :func:`read_plane`.
+    """
+    path = Path(path)
+    with open_fits(path) as hdul:
+        return _plane_shape(_image_hdu(hdul, path).header, path)

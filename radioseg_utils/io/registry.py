@@ -10,7 +10,9 @@ file exists, are checked against the registered size and sha256 and only then re
 their final name. No checksums are published for the large SDC1 release files: for those the
 size and sha256 seen on the first download are recorded in ``<folder>/registry-local.json``
 and later checks are made against that record. The same file caches hashes by modification
-time, so a verified 4 GB image is not hashed again.
+time, so a verified 4 GB image is not hashed again. An entry may also list *known copies*
+(size and sha256 of a variant accepted in place of the published file, e.g. the B1
+training truth with the reserved evaluation region already removed).
 
 Data: Bonaldi et al. 2021, MNRAS 500, 3821, doi:10.1093/mnras/staa3023.
 
@@ -44,10 +46,12 @@ from radioseg_utils.core.provenance import PACKAGE_VERSION
 
 __all__ = [
     "FileEntry",
+    "KnownCopy",
     "RegistryError",
     "UnknownFileError",
     "DataNotFoundError",
     "DownloadError",
+    "HostUnreachableError",
     "ChecksumError",
     "SMALL_FILE_BYTES",
     "LOCAL_RECORD_NAME",
@@ -55,6 +59,7 @@ __all__ = [
     "get_entry",
     "list_files",
     "describe",
+    "how_to_get",
     "format_listing",
     "local_path",
     "fetch",
@@ -97,8 +102,31 @@ class DownloadError(RegistryError, ConnectionError):
     """A file could not be downloaded (no URL, server unreachable, HTTP error, interrupted)."""
 
 
+class HostUnreachableError(DownloadError):
+    """The server of a URL could not be reached (no network, DNS failure, refused)."""
+
+
 class ChecksumError(RegistryError, ValueError):
     """A file's size or sha256 differs from the registered (or recorded) one."""
+
+
+@dataclass(frozen=True)
+class KnownCopy:
+    """A variant of a registered file accepted in its place (by exact size and sha256).
+
+    Attributes
+    ----------
+    size : int
+        Size in bytes.
+    sha256 : str
+        Lower-case hex sha256.
+    description : str
+        How it differs from the published file.
+    """
+
+    size: int
+    sha256: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,9 @@ class FileEntry:
         Where it was published.
     derived_from : str or None
         Registry name of the file it was cut from, for files with no public URL.
+    known_copies : tuple of KnownCopy
+        Variants accepted in place of the published file when found in a data folder
+        (never downloaded).
     """
 
     name: str
@@ -136,6 +167,15 @@ class FileEntry:
     description: str
     source: str
     derived_from: str | None = None
+    known_copies: tuple[KnownCopy, ...] = ()
+
+    @property
+    def approx_size(self) -> int | None:
+        """The registered size, else the largest known copy's (a guide to the download
+        size, for listings and ``radioseg fetch --small``), else None."""
+        if self.size is not None:
+            return self.size
+        return max((copy.size for copy in self.known_copies), default=None)
 
 
 @cache
@@ -150,8 +190,10 @@ def load_registry() -> dict[str, FileEntry]:
     """
     text = resources.files("radioseg_utils.io").joinpath("registry.json").read_text("utf-8")
     raw = json.loads(text)["files"]
-    return {name: FileEntry(name=name, **{**fields, "urls": tuple(fields["urls"])})
-            for name, fields in raw.items()}
+    return {name: FileEntry(name=name, **{
+        **fields, "urls": tuple(fields["urls"]),
+        "known_copies": tuple(KnownCopy(**copy) for copy in fields.get("known_copies", ()))})
+        for name, fields in raw.items()}
 
 
 def get_entry(name: str) -> FileEntry:
@@ -184,7 +226,8 @@ def list_files(
     kind, band : str, optional
         Keep only entries with this kind / band (see :class:`FileEntry`).
     max_size : int, optional
-        Keep only entries whose registered size is known and at most this many bytes.
+        Keep only entries whose size is known (:attr:`FileEntry.approx_size`) and at most
+        this many bytes.
     downloadable : bool, default False
         Keep only entries with at least one URL.
     """
@@ -193,7 +236,7 @@ def list_files(
         for e in load_registry().values()
         if (kind is None or e.kind == kind)
         and (band is None or e.band == band)
-        and (max_size is None or (e.size is not None and e.size <= max_size))
+        and (max_size is None or (e.approx_size is not None and e.approx_size <= max_size))
         and (e.urls or not downloadable)
     ]
 
@@ -219,6 +262,8 @@ def describe(name: str, *, dest: str | os.PathLike | None = None) -> str:
         f"  sha256:  {entry.sha256 or record.get('sha256') or 'unknown until first download'}",
         f"  source:  {entry.source}",
         *(f"  url:     {url}" for url in entry.urls),
+        *(f"  also accepted: {copy.size} bytes, sha256 {copy.sha256}: {copy.description}"
+          for copy in entry.known_copies),
     ]
     if entry.derived_from:
         lines.append(f"  derived from: {entry.derived_from}")
@@ -233,12 +278,32 @@ def format_listing(*, dest: str | os.PathLike | None = None) -> str:
             f"{'':2}{'size':>10}  {'kind':<9} {'band':<4} name"]
     for entry in load_registry().values():
         mark = "*" if any((f / entry.name).is_file() for f in folders) else " "
+        size = _human_size(entry.approx_size)
+        size = size if entry.size is not None or entry.approx_size is None else f"~{size}"
         rows.append(
-            f"{mark:2}{_human_size(entry.size):>10}  {entry.kind:<9} "
-            f"{entry.band or '-':<4} {entry.name}"
+            f"{mark:2}{size:>10}  {entry.kind:<9} {entry.band or '-':<4} {entry.name}"
         )
     rows.append("(* = present; get one with `radioseg fetch NAME`)")
     return "\n".join(rows)
+
+
+def how_to_get(name: str) -> str:
+    """How to get a registered file that is missing, as a clause (callers add that
+    setting ``RADIOSEG_DATA`` to a folder holding it works too).
+
+    Examples
+    --------
+    >>> how_to_get("B1_1000h_0.05tr.pybdsm.srl")
+    'run `radioseg fetch B1_1000h_0.05tr.pybdsm.srl` (33.5 kB from raw.githubusercontent.com)'
+    >>> how_to_get("truth_B1_1000h_0.05tr.cat")
+    'it has no public URL (cut from True_560_v2.txt): copy it into a data folder'
+    """
+    entry = get_entry(name)
+    if not entry.urls:
+        return f"it has no public URL (cut from {entry.derived_from}): copy it into a data folder"
+    approx = "~" if entry.size is None and entry.approx_size is not None else ""
+    return (f"run `radioseg fetch {entry.name}` ({approx}{_human_size(entry.approx_size)} "
+            f"from {urlsplit(entry.urls[0]).hostname})")
 
 
 def fetch(
@@ -342,15 +407,10 @@ def _human_size(size: int | None) -> str:
 
 
 def _not_found_message(entry: FileEntry, folder: Path) -> str:
-    how = (
-        f"run `radioseg fetch {entry.name}` ({_human_size(entry.size)} from "
-        f"{urlsplit(entry.urls[0]).hostname})"
-        if entry.urls
-        else f"it has no public URL (cut from {entry.derived_from}); copy it there"
-    )
     return (
         f"SDC1 file {entry.name} not found in {folder} (the data folder, $RADIOSEG_DATA or "
-        f"data/cache). To get it, {how}, or set RADIOSEG_DATA to a folder that holds it."
+        f"data/cache). To get it, {how_to_get(entry.name)}, or set RADIOSEG_DATA to a "
+        "folder that holds it."
     )
 
 
@@ -366,6 +426,14 @@ def _expected(entry: FileEntry, folder: Path) -> tuple[int | None, str | None]:
 def _check_file(entry: FileEntry, path: Path, *, full: bool) -> None:
     size, sha = _expected(entry, path.parent)
     actual = path.stat().st_size
+    copy = next((c for c in entry.known_copies if c.size == actual), None)
+    if copy is not None and actual != size:
+        if full and (got := _cached_sha256(path)) != copy.sha256:
+            raise ChecksumError(
+                f"{path} has the size of a known copy ({copy.description}) but sha256 {got}, "
+                f"expected {copy.sha256}: delete it and run `radioseg fetch {entry.name}`"
+            )
+        return
     if size is not None and actual != size:
         raise ChecksumError(
             f"{path} has {actual} bytes but the registry expects {size}: the file is "
@@ -465,7 +533,7 @@ def _download(url: str, part: Path, *, size: int | None, progress: bool) -> None
         raise DownloadError(f"{url} answered HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DownloadError(
+        raise HostUnreachableError(
             f"could not reach {host} ({reason}) to download {part.name[:-len(_PART_SUFFIX)]}; "
             f"check the network connection, or copy the file into {part.parent} by hand"
         ) from exc

@@ -39,7 +39,12 @@ from astropy.wcs import WCS
 from scipy.optimize import minimize_scalar
 
 from radioseg_utils.core.bands import Band, get_band
-from radioseg_utils.io.catalogue import CATALOGUE_COLUMNS, wrap_ra
+from radioseg_utils.io.catalogue import (
+    CATALOGUE_COLUMNS,
+    RESERVED_REGIONS,
+    cut_reserved_region,
+    wrap_ra,
+)
 from radioseg_utils.simulation.sources import pa_east_of_north
 
 __all__ = [
@@ -71,8 +76,6 @@ MIN_FIT_SOURCES: int = 50
 SIZE_PIVOT_JY: float = 1e-5
 #: Sources larger than this many pixels are drawn as extended profiles in SDC1.
 EXTENDED_PIX: float = 3.0
-#: B1 training sources removed for independent evaluation: RA and Dec ranges (deg).
-B1_RESERVED: tuple[tuple[float, float], tuple[float, float]] = ((-0.46, -0.21), (-29.78, -29.57))
 
 
 @dataclass(frozen=True)
@@ -136,11 +139,13 @@ def _box_area(ra: tuple[float, float], dec: tuple[float, float]) -> float:
 
 
 def training_area_deg2(band: str | Band) -> float:
-    """Sky area (deg²) of the SDC1 training catalogue of a band, minus the B1 reserved region."""
+    """Sky area (deg²) of the SDC1 training catalogue of a band, minus its region reserved
+    for evaluation (:data:`~radioseg_utils.io.catalogue.RESERVED_REGIONS`, inside the
+    training area)."""
     band = get_band(band)
     area = _box_area(band.train_ra, band.train_dec)
-    if band.name == "B1":
-        area -= _box_area(*B1_RESERVED)
+    if band.name in RESERVED_REGIONS:
+        area -= _box_area(*RESERVED_REGIONS[band.name])
     return float(area)
 
 
@@ -213,11 +218,15 @@ def fit_population_model(
 ) -> dict[int, ClassModel]:
     """Fit the per-class population model to an SDC1 truth catalogue.
 
+    The sources of the band's region reserved for evaluation are left out first
+    (:func:`radioseg_utils.io.catalogue.cut_reserved_region`), as the default area
+    leaves out its area.
+
     Parameters
     ----------
     catalogue : astropy.table.Table
         Tidy truth catalogue (e.g. :func:`radioseg_utils.io.catalogue.read_truth_catalogue`
-        of ``TrainingSet_B1_v2_ML.txt``).
+        of ``TrainingSet_B1_v2_ML.txt``, as published or with the reserved region cut).
     band : str or Band
         Band of the catalogue (pixel size for the extended-source rule).
     area_deg2 : float, optional
@@ -248,6 +257,7 @@ def fit_population_model(
     missing = [c for c in needed if c not in catalogue.colnames]
     if missing:
         raise ValueError(f"catalogue lacks column(s) {', '.join(missing)} needed for the fit")
+    catalogue = cut_reserved_region(catalogue, band)
     area = training_area_deg2(band) if area_deg2 is None else float(area_deg2)
     flux = np.asarray(catalogue["flux"], float)
     ref = COMPLETENESS_FACTOR * float(flux[flux > 0].min()) if flux_ref is None else float(flux_ref)

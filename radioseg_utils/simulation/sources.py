@@ -59,6 +59,7 @@ from scipy.ndimage import map_coordinates
 
 from radioseg_utils.core.bands import Band, get_band
 from radioseg_utils.core.gaussian import FWHM_PER_SIGMA
+from radioseg_utils.io.fits_read import read_plane
 
 __all__ = [
     "SourceStamp",
@@ -166,11 +167,16 @@ class PrimaryBeam:
 
     @classmethod
     def from_fits(cls, path: str | Path) -> PrimaryBeam:
-        """Read an SDC1 primary-beam file (``PrimaryBeam_B*.fits``, 2-D or 4-D)."""
-        with fits.open(path, memmap=False) as hdul:
-            data = np.asarray(hdul[0].data, dtype=np.float64)
-            header = hdul[0].header.copy()
-        return cls(data=data.reshape(data.shape[-2:]), header=header)
+        """Read an SDC1 primary-beam file (``PrimaryBeam_B*.fits``, 2-D or 4-D).
+
+        Raises
+        ------
+        FileNotFoundError, radioseg_utils.io.fits_read.SDC1FormatError
+            If the file is missing, not FITS, truncated or holds no single image plane
+            (:func:`radioseg_utils.io.fits_read.read_plane`).
+        """
+        data, header = read_plane(path)
+        return cls(data=data, header=header)
 
     @property
     def wcs(self) -> WCS:

@@ -5,15 +5,27 @@ Each reads and writes files in one run folder (its ``run_dir`` parameter), so no
 passes between notebooks other than those files. Executed copies go to ``book/executed/``
 (git-ignored), from where the Jupyter Book (``_config.yml``, ``_toc.yml``) renders them
 without executing them again.
+
+Before the notebooks run, the small real files they read are fetched through the data
+registry (:func:`radioseg_utils.workflows.realdata.fetch_book_data`); without them (e.g.
+offline) the sections that need them are skipped with a box saying so, and the run
+manifest lists them (``skipped``). What the book shows never names the machine that built
+it: ``run_dir`` is passed relative to the notebooks' folder, and the executed copies name
+files relative to the project (:func:`relative_to_project`). The notebook kernels start
+with TensorFlow's C++ start-up lines silenced
+(:func:`radioseg_utils.core.runtime.quiet_tensorflow`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +33,8 @@ from typing import Any
 
 from radioseg_utils.core.paths import PROJECT_ROOT, runs_dir
 from radioseg_utils.core.provenance import BOOK_PACKAGES, git_commit, versions
+from radioseg_utils.core.runtime import quiet_tensorflow
+from radioseg_utils.workflows.realdata import BOOK_DATA_FILES, fetch_book_data, skipped_sections
 
 __all__ = [
     "BOOK_PROFILES",
@@ -31,7 +45,9 @@ __all__ = [
     "write_generated_figures",
     "check_book",
     "discover_notebooks",
+    "relative_to_project",
     "run_notebooks",
+    "select_notebooks",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,7 +76,12 @@ class NotebookFailed(BookError):
 
 @dataclass
 class RunManifest:
-    """What a run did: parameters, versions, timings and the executed notebooks."""
+    """What a run did: parameters, versions, real data, timings and the executed notebooks.
+
+    ``data`` is the report of :func:`~radioseg_utils.workflows.realdata.fetch_book_data`
+    (file name -> status); ``skipped`` lists the sections skipped for lack of real data,
+    ``{"notebook", "section", "files"}`` each (``files``: name -> why it was missing).
+    """
 
     profile: str
     run_dir: str
@@ -68,7 +89,9 @@ class RunManifest:
     started: str
     git_commit: str | None
     versions: dict[str, str]
+    data: dict[str, dict[str, str]] = field(default_factory=dict)
     notebooks: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     finished: str | None = None
 
     def write(self, path: Path) -> None:
@@ -86,7 +109,25 @@ def discover_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
     return notebooks
 
 
-def _select(notebooks: list[Path], start_at: str | None, only: list[str] | None) -> list[Path]:
+def select_notebooks(
+    notebooks: list[Path], *, start_at: str | None = None, only: list[str] | None = None
+) -> list[Path]:
+    """The notebooks a run executes: ``only`` these, or those from ``start_at`` on, or all.
+
+    A key matches a notebook by the start of its name (``"07"``, ``"07_thr"``) or its stem.
+
+    Raises
+    ------
+    ValueError
+        If a key matches no notebook (the message lists them).
+
+    Examples
+    --------
+    >>> names = [Path("01_a.ipynb"), Path("02_b.ipynb"), Path("03_c.ipynb")]
+    >>> [p.name for p in select_notebooks(names, start_at="02")]
+    ['02_b.ipynb', '03_c.ipynb']
+    """
+
     def matches(path: Path, key: str) -> bool:
         return path.name.startswith(key) or path.stem == key
 
@@ -104,6 +145,28 @@ def _select(notebooks: list[Path], start_at: str | None, only: list[str] | None)
     return notebooks
 
 
+def relative_to_project(notebook: str | Path, root: Path = PROJECT_ROOT) -> int:
+    """Rewrite an executed notebook so that it names files relative to the project.
+
+    Every occurrence of the project folder ``root`` in the notebook (cell outputs,
+    tracebacks, warnings of libraries installed in the project's ``.venv``, papermill's
+    metadata) becomes a relative path: ``<root>/notebooks/x`` reads ``notebooks/x`` and
+    ``<root>`` alone ``.``.
+
+    Returns
+    -------
+    int
+        How many occurrences were rewritten.
+    """
+    path = Path(notebook)
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(str(root)) + r"(/|(?![\w.-]))")
+    new, count = pattern.subn(lambda m: "" if m.group(1) == "/" else ".", text)
+    if count:
+        path.write_text(new, encoding="utf-8")
+    return count
+
+
 def run_notebooks(
     profile: str = "quick",
     *,
@@ -114,6 +177,8 @@ def run_notebooks(
     executed_dir: Path = EXECUTED_DIR,
     kernel_name: str = "python3",
     overrides: dict[str, Any] | None = None,
+    data_files: Sequence[str] = BOOK_DATA_FILES,
+    download: bool = True,
 ) -> RunManifest:
     """Execute the numbered notebooks in order with papermill.
 
@@ -131,11 +196,19 @@ def run_notebooks(
         Run just these notebooks.
     overrides : dict, optional
         Extra papermill parameters, applied over the profile's.
+    data_files : sequence of str
+        Registry names of the real files the notebooks read, fetched first
+        (:func:`~radioseg_utils.workflows.realdata.fetch_book_data`); default
+        :data:`~radioseg_utils.workflows.realdata.BOOK_DATA_FILES`.
+    download : bool, default True
+        Download the missing ones (False: use only what the data folders hold).
 
     Returns
     -------
     RunManifest
-        Also written to ``run_dir/manifest.json``.
+        Also written to ``run_dir/manifest.json``. The notebooks receive ``run_dir``
+        relative to ``notebook_dir`` (their working folder); the executed copies name
+        files relative to ``notebook_dir.parent`` (:func:`relative_to_project`).
 
     Raises
     ------
@@ -148,10 +221,13 @@ def run_notebooks(
 
     if profile not in BOOK_PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(BOOK_PROFILES)}")
-    run_dir = Path(run_dir) if run_dir else runs_dir() / profile
+    run_dir = (Path(run_dir) if run_dir else runs_dir() / profile).absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
     executed_dir.mkdir(parents=True, exist_ok=True)
-    params = {**BOOK_PROFILES[profile], **(overrides or {}), "run_dir": str(run_dir)}
+    notebooks = select_notebooks(discover_notebooks(notebook_dir), start_at=start_at, only=only)
+    quiet_tensorflow()  # the kernels inherit this process's environment
+    params = {**BOOK_PROFILES[profile], **(overrides or {}),
+              "run_dir": os.path.relpath(run_dir, notebook_dir)}
     manifest = RunManifest(
         profile=profile,
         run_dir=str(run_dir),
@@ -159,9 +235,10 @@ def run_notebooks(
         started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         git_commit=git_commit(),
         versions=versions(*BOOK_PACKAGES),
+        data=fetch_book_data(data_files, download=download),
     )
     manifest_path = run_dir / "manifest.json"
-    for nb in _select(discover_notebooks(notebook_dir), start_at, only):
+    for nb in notebooks:
         declared = pm.inspect_notebook(str(nb))
         nb_params = {k: v for k, v in params.items() if k in declared}
         out = executed_dir / nb.name
@@ -173,6 +250,7 @@ def run_notebooks(
                 kernel_name=kernel_name, progress_bar=False, log_output=False,
             )
         except PapermillExecutionError as err:
+            relative_to_project(out, notebook_dir.parent)
             manifest.notebooks.append({"notebook": nb.name, "status": "failed",
                                        "seconds": round(time.perf_counter() - t0, 1)})
             manifest.write(manifest_path)
@@ -182,10 +260,15 @@ def run_notebooks(
                 f"fix it and resume with: radioseg book --profile {profile} --from {nb.name[:2]}"
             ) from None
         seconds = round(time.perf_counter() - t0, 1)
+        relative_to_project(out, notebook_dir.parent)
+        skipped = [{"notebook": nb.name, **s} for s in skipped_sections(out)]
+        manifest.skipped += skipped
         manifest.notebooks.append({"notebook": nb.name, "status": "ok", "seconds": seconds,
-                                   "parameters": nb_params, "executed": str(out)})
+                                   "parameters": nb_params, "executed": str(out),
+                                   "skipped": [s["section"] for s in skipped]})
         manifest.write(manifest_path)
-        logger.info("%s done in %.1f s", nb.name, seconds)
+        logger.info("%s done in %.1f s%s", nb.name, seconds,
+                    f" ({len(skipped)} section(s) skipped for lack of real data)" if skipped else "")
     manifest.finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
     manifest.write(manifest_path)
     return manifest

@@ -61,6 +61,7 @@ from radioseg_utils.evaluation.evaluate import (
     truth_in_image,
 )
 from radioseg_utils.evaluation.metrics import SNR_BINS
+from radioseg_utils.evaluation.realism import REAL_IMAGE, REAL_PRIMARY_BEAM, REAL_TRUTH
 from radioseg_utils.io.catalogue import read_truth_catalogue
 from radioseg_utils.io.fits_read import SkyImage, read_image
 from radioseg_utils.io.registry import fetch, get_entry, sha256sum
@@ -91,8 +92,7 @@ GRID_CENTRE: tuple[float, float] = (-1.0, -29.0)
 FINDER_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, MemoryError)
 #: Registry names of the real cutout, its truth and the primary beam.
 REAL_CUTOUT_FILES: dict[str, str] = {
-    "image": "B1_1000h_0.05tr.fits", "truth": "truth_B1_1000h_0.05tr.cat",
-    "primary_beam": "PrimaryBeam_B1.fits"}
+    "image": REAL_IMAGE, "truth": REAL_TRUTH, "primary_beam": REAL_PRIMARY_BEAM}
 _CACHE_VERSION = 1
 _IGNORED_OPTIONS = frozenset({"workdir"})
 
