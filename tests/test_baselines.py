@@ -156,11 +156,12 @@ def test_pybdsf_tiled_matches_whole(pybdsf_result, field, tmp_path):
 
 
 @pytest.mark.slow
-def test_pybdsf_empty_field_gives_empty_catalogue(tmp_path):
+@pytest.mark.parametrize("finder", [run_pybdsf, run_aegean])
+def test_subprocess_finders_on_an_empty_field_give_empty_catalogues(finder, tmp_path):
     wcs = sdc1_wcs(BAND, (80, 80))
     noise = np.random.default_rng(3).normal(0.0, 1e-6, (80, 80))
     path = write_image(tmp_path / "noise.fits", noise, sdc1_header(wcs, BAND))
-    result = run_pybdsf(path, workdir=tmp_path / "run")
+    result = finder(path, workdir=tmp_path / "run")
     assert len(result.catalogue) == 0
     assert result.labels.shape == (80, 80) and result.labels.max() == 0
     assert "flux" in result.catalogue.colnames
@@ -309,16 +310,6 @@ def test_aegean_finds_simulated_sources(aegean_result, field):
     assert result.labels[:5, :5].max() == 0
 
 
-@pytest.mark.slow
-def test_aegean_empty_field_gives_empty_catalogue(tmp_path):
-    wcs = sdc1_wcs(BAND, (80, 80))
-    noise = np.random.default_rng(3).normal(0.0, 1e-6, (80, 80))
-    path = write_image(tmp_path / "noise.fits", noise, sdc1_header(wcs, BAND))
-    result = run_aegean(path, workdir=tmp_path / "run")
-    assert len(result.catalogue) == 0 and "flux" in result.catalogue.colnames
-    assert result.labels.shape == (80, 80) and result.labels.max() == 0
-
-
 def test_aegean_timeout_is_reported(field, tmp_path):
     with pytest.raises(AegeanError, match=r"Aegean ran longer than 0.01 s on .*input.fits; log"):
         run_aegean(field[0], workdir=tmp_path, timeout=0.01)
@@ -433,3 +424,14 @@ def test_aegean_survives_a_singular_fit(parkes, tmp_path):
     result = run_aegean(parkes[0], workdir=tmp_path,
                         settings=AegeanSettings(bane_step=10, bane_box=60))
     assert len(result.catalogue) > 40
+
+
+def test_finder_workers_do_not_start_tensorflow():
+    # the PyBDSF and Aegean workers import radioseg_utils.baselines: it must stay light
+    import subprocess
+    import sys
+
+    code = ("import sys, radioseg_utils.baselines as b; "
+            "print('tensorflow' in sys.modules or 'keras' in sys.modules, callable(b.FINDERS['unet']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
