@@ -29,7 +29,6 @@ Bonaldi, A. et al. 2021, MNRAS 500, 3821, doi:10.1093/mnras/staa3023 (SDC1).
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -68,8 +67,6 @@ __all__ = [
     "PYBDSF_TILE",
     "PYBDSF_OVERLAP",
 ]
-
-logger = logging.getLogger(__name__)
 
 #: Largest image side run in one piece; larger images are tiled (PyBDSF holds several
 #: float64 copies of the image in memory: ~2 GB for a 4096² tile).
