@@ -483,8 +483,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bands", nargs="+", default=["B1", "B2", "B5"], help="SDC1 bands")
     parser.add_argument("--integrations", nargs="+", type=int, default=[8, 100, 1000],
                         help="integration times in hours")
-    parser.add_argument("--finders", nargs="+", default=["unet", "pybdsf", "photutils", "peaks"],
-                        help="finders to compare")
+    parser.add_argument("--finders", nargs="+", default=None,
+                        help="finders to compare (default: all, in the order of "
+                        "radioseg_utils.evaluation.evaluate.DEFAULT_FINDERS)")
     parser.add_argument("--size", type=int, default=1024, help="field side in pixels")
     parser.add_argument("--seed", type=int, default=1, help="base seed (0 <= seed < 2**32)")
     parser.add_argument("--run-dir", type=Path, default=None, help="run folder (cache, results)")
@@ -498,16 +499,18 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from radioseg_utils.evaluation.evaluate import DEFAULT_FINDERS
     from radioseg_utils.workflows import grid
     from radioseg_utils.workflows.pipeline import RunLayout
 
     layout = RunLayout.from_parameter(args.run_dir)
-    options = {"unet": {"model": args.model}} if args.model and "unet" in args.finders else None
-    table = grid.evaluate_grid(args.bands, args.integrations, args.finders, size=args.size,
+    finders = args.finders or list(DEFAULT_FINDERS)
+    options = {"unet": {"model": args.model}} if args.model and "unet" in finders else None
+    table = grid.evaluate_grid(args.bands, args.integrations, finders, size=args.size,
                                seed=args.seed, run_dir=layout.root, finder_options=options)
     if args.real:
         table = pd.concat([table, grid.evaluate_real_cutout(
-            args.finders, finder_options=options, run_dir=layout.root)], ignore_index=True)
+            finders, finder_options=options, run_dir=layout.root)], ignore_index=True)
     paths = grid.write_grid_tables(table, layout.results)
     sys.stdout.write(paths["markdown"].read_text())
     logger.info("tables written to %s", ", ".join(str(p) for p in paths.values()))

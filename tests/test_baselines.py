@@ -1,4 +1,5 @@
-"""Classical baselines (PyBDSF, photutils, local maxima) on a simulated field with known truth."""
+"""Classical baselines (PyBDSF, Aegean, photutils, local maxima) on a simulated field with
+known truth, and Aegean on a real Parkes image against Aegean's own catalogue of it."""
 
 from __future__ import annotations
 
@@ -9,21 +10,28 @@ from astropy.table import Table
 
 from radioseg_utils.baselines import (
     FINDERS,
+    AegeanError,
+    AegeanSettings,
     FinderResult,
     PeakSettings,
     PyBDSFError,
     PyBDSFSettings,
     ResourceMeter,
+    run_aegean,
     run_peaks,
     run_photutils,
     run_pybdsf,
     srl_to_catalogue,
 )
+from radioseg_utils.baselines.aegean import aegean_to_catalogue
+from radioseg_utils.baselines.external import ExternalFinderError, run_worker
 from radioseg_utils.baselines.peaks import find_local_maxima
 from radioseg_utils.baselines.pybdsf_srl import read_pybdsf_srl
 from radioseg_utils.baselines.result import as_sky_image, noise_map
 from radioseg_utils.core.bands import get_band
 from radioseg_utils.core.matching import match_positions
+from radioseg_utils.core.paths import data_dirs
+from radioseg_utils.io import registry
 from radioseg_utils.io.catalogue import to_scorer_dataframe, wrap_ra
 from radioseg_utils.io.fits_read import read_image
 from radioseg_utils.io.fits_write import write_image
@@ -148,11 +156,12 @@ def test_pybdsf_tiled_matches_whole(pybdsf_result, field, tmp_path):
 
 
 @pytest.mark.slow
-def test_pybdsf_empty_field_gives_empty_catalogue(tmp_path):
+@pytest.mark.parametrize("finder", [run_pybdsf, run_aegean])
+def test_subprocess_finders_on_an_empty_field_give_empty_catalogues(finder, tmp_path):
     wcs = sdc1_wcs(BAND, (80, 80))
     noise = np.random.default_rng(3).normal(0.0, 1e-6, (80, 80))
     path = write_image(tmp_path / "noise.fits", noise, sdc1_header(wcs, BAND))
-    result = run_pybdsf(path, workdir=tmp_path / "run")
+    result = finder(path, workdir=tmp_path / "run")
     assert len(result.catalogue) == 0
     assert result.labels.shape == (80, 80) and result.labels.max() == 0
     assert "flux" in result.catalogue.colnames
@@ -255,7 +264,7 @@ def test_bad_inputs(call, error, message):
 
 
 def test_finders_registry_share_a_signature(field):
-    assert set(FINDERS) == {"pybdsf", "photutils", "peaks", "unet"}
+    assert set(FINDERS) == {"pybdsf", "aegean", "photutils", "peaks", "unet"}
     result = FINDERS["peaks"](field[0], noise=BAND.noise(1000))
     assert isinstance(result, FinderResult) and result.finder == "peaks"
 
@@ -266,3 +275,163 @@ def test_resource_meter_sees_an_allocation():
         block += 1.0
     assert meter.runtime_s > 0
     assert 40.0 <= meter.peak_rss_mb < 200.0
+
+
+# --- Aegean -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def aegean_result(field, tmp_path_factory):
+    """Aegean on the simulated field in two tiles of 192 px (the stitching is tested too)."""
+    return run_aegean(field[0], workdir=tmp_path_factory.mktemp("aegean"), tile=192, overlap=64)
+
+
+@pytest.mark.slow
+def test_aegean_finds_simulated_sources(aegean_result, field):
+    image, truth = field
+    result = aegean_result
+    completeness, n_false = _bright_completeness(result, truth)
+    assert completeness == 1.0 and n_false <= 1
+    assert result.finder == "aegean" and result.runtime_s > 0 and result.peak_rss_mb >= 0
+    assert result.log_path.is_file() and result.log_path.with_name("aegean_comp.fits").is_file()
+    assert len(list(result.log_path.parent.parent.glob("tile_*"))) == 2
+    cat = result.catalogue
+    match = match_positions(cat, truth, radius_arcsec=BAND.beam_fwhm_arcsec)
+    bright = truth["peak_snr"][match.true] > 20
+    assert np.median(match.distance[bright]) < 0.05 * BAND.beam_fwhm_arcsec
+    ratio = cat["flux"][match.pred][bright] / truth["flux"][match.true][bright]
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.03)
+    assert np.all(cat["b_maj"] >= cat["b_min"]) and np.all(cat["class"] == 3)
+    assert np.all((cat["pa"] >= 0) & (cat["pa"] < 180))
+    # labels stitched from both tiles, unique, each source in its own island
+    assert result.labels.shape == image.shape and len(set(cat["label"])) == len(cat)
+    x, y = (np.rint(cat[c]).astype(int) for c in ("x", "y"))
+    assert np.all(result.labels[y, x] == cat["label"])
+    assert result.labels[:5, :5].max() == 0
+
+
+def test_aegean_timeout_is_reported(field, tmp_path):
+    with pytest.raises(AegeanError, match=r"Aegean ran longer than 0.01 s on .*input.fits; log"):
+        run_aegean(field[0], workdir=tmp_path, timeout=0.01)
+
+
+def test_external_finder_failure_names_its_log(tmp_path):
+    config = {"input": "in.fits", "result": str(tmp_path / "r.json")}
+    with pytest.raises(ExternalFinderError,
+                       match=r"(?s)demo failed \(exit 3\) on in.fits; log: .*worker.log\n.*boom"):
+        run_worker("import sys; print('boom'); sys.exit(3)", config, tmp_path, timeout=60,
+                   finder="demo")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda img: run_aegean(img, noise=-1.0), "noise must be positive"),
+        (lambda img: run_aegean(img, noise=np.ones((3, 3))), "noise must be a scalar or an array"),
+        (lambda img: run_aegean(img, tile=64, overlap=64), "overlap < tile"),
+        (lambda img: AegeanSettings(floodclip=6.0), "floodclip <= seedclip"),
+        (lambda img: AegeanSettings(bane_box=0), "bane_box must be None or a positive integer"),
+        (lambda img: AegeanSettings(cores=0), "cores must be a positive integer"),
+        (lambda img: aegean_to_catalogue(Table({"ra": [0.0]}), img), "lacks column"),
+    ],
+)
+def test_aegean_bad_inputs(field, tmp_path, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(field[0])
+
+
+def test_aegean_components_grouped_by_island_exact(field):
+    image = field[0]  # B1 grid, 1.5" circular beam, RA 0 Dec -30 near the centre
+    east = 2.0 / 3600 / np.cos(np.radians(30.0))  # 2" east of RA 0 at Dec -30, in deg
+    components = Table({
+        "island": [4, 1, 1], "ra": [359.999, 0.0, east], "dec": [-30.0, -30.0, -30.0],
+        "peak_flux": [1e-5, 2e-5, 5e-6], "int_flux": [2e-5, 3e-5, 1e-5],
+        "a": [2.5, 1.5, 1.5], "b": [2.0, 1.5, 1.5], "pa": [30.0, 0.0, 0.0],
+        "local_rms": [1e-6, 1e-6, 2e-6],
+    })
+    cat = aegean_to_catalogue(components, image, primary_beam=0.5,
+                              rule=ClassRule(extended_beams=1.0))
+    assert cat["label"].tolist() == [1, 4] and cat["n_components"].tolist() == [2, 1]
+    assert cat["flux"].tolist() == pytest.approx([8e-5, 4e-5])
+    assert cat["peak_snr"].tolist() == pytest.approx([20.0, 10.0])
+    # island 1: core on the brighter component, centroid 0.5" east of it (fluxes 3:1)
+    assert (cat["ra_core"][0], cat["dec_core"][0]) == (0.0, -30.0)
+    assert cat["ra_cent"][0] == pytest.approx(east / 4, abs=1e-9)
+    assert cat["dec_cent"][0] == pytest.approx(-30.0, abs=1e-9)
+    # its second moments: the beam plus 0.75 arcsec^2 east-west, so deconvolved
+    # FWHM sqrt(8 ln 2 * 0.75) along PA 90 (east of north) = SDC1 PA 0, and 0 across;
+    # wider than the 1-beam rule: CLASS 1, sizes as LAS
+    assert cat["b_maj"][0] == pytest.approx(np.sqrt(8 * np.log(2) * 0.75) * GAUSS_TO_LAS, rel=1e-6)
+    assert cat["b_min"][0] == pytest.approx(0.0, abs=1e-3)
+    assert cat["pa"][0] == pytest.approx(0.0, abs=1e-6) or cat["pa"][0] == pytest.approx(180.0)
+    # island 4: one component, its FWHMs deconvolved in quadrature, PA 30 -> SDC1 60
+    assert cat["b_maj"][1] == pytest.approx(2.0 * GAUSS_TO_LAS)  # 2" > 1 beam: LAS
+    assert cat["b_min"][1] == pytest.approx(np.sqrt(4.0 - 2.25) * GAUSS_TO_LAS)
+    assert cat["pa"][1] == pytest.approx(60.0) and cat["ra_core"][1] == pytest.approx(-0.001)
+    assert cat["class"].tolist() == [1, 1] and cat["core_frac"][1] == pytest.approx(0.5)
+    x, y = image.wcs.world_to_pixel_values(-0.001, -30.0)
+    assert (cat["x"][1], cat["y"][1]) == pytest.approx((float(x), float(y)))
+
+
+#: Aegean's catalogue of the Parkes image (51 components) and the image.
+PARKES_IMAGE, PARKES_CATALOGUE = "1904-66_SIN.fits", "1904_comp.fits"
+
+
+@pytest.fixture(scope="module")
+def parkes():
+    """The Parkes 1.4 GHz image and Aegean's component table of it; skips without them."""
+    paths = [registry.local_path(name) for name in (PARKES_IMAGE, PARKES_CATALOGUE)]
+    if not all(path.is_file() for path in paths):
+        pytest.skip(f"{PARKES_IMAGE} / {PARKES_CATALOGUE} not found in "
+                    f"{[str(d) for d in data_dirs()]} (set RADIOSEG_DATA)")
+    return read_image(paths[0]), Table.read(paths[1])
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_aegean_reproduces_its_parkes_catalogue(parkes, tmp_path):
+    image, reference = parkes
+    assert len(reference) == 51  # made by Aegean in 2017 (AegeanTools.catalogs 1.0)
+    result = run_aegean(image, workdir=tmp_path)
+    components = Table.read(result.log_path.with_name("aegean_comp.fits"))
+    tenth_beam = 0.1 * image.beam.bmaj  # 86.4" (14.4' beam)
+    match = match_positions(components, reference, radius_arcsec=tenth_beam,
+                            pred_columns=("ra", "dec"), true_columns=("ra", "dec"),
+                            order_by="peak_flux")
+    # AegeanTools 2.3.5 splits some faint islands into other components than the 2017
+    # version (and its BANE rms is ~11 % lower): 43 of 51 (84 %) lie within a tenth of a
+    # beam, and every component of S/N >= 10 does
+    assert match.tp >= 0.8 * len(reference)
+    snr = reference["peak_flux"] / reference["local_rms"]
+    assert set(np.flatnonzero(snr >= 10)) <= set(match.true)
+    ratio = components["peak_flux"][match.pred] / reference["peak_flux"][match.true]
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.05)
+    # the sources are the islands of those components, each in its label (a fitted centre
+    # may lie just outside the island's pixels, never in another island)
+    cat = result.catalogue
+    assert cat["n_components"].sum() == len(components) and len(cat) == len(set(cat["label"]))
+    x, y = (np.rint(cat[c]).astype(int) for c in ("x", "y"))
+    found = result.labels[y, x]
+    assert np.all((found == cat["label"]) | (found == 0)) and np.mean(found > 0) >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_aegean_survives_a_singular_fit(parkes, tmp_path):
+    # with this BANE grid one island's covariance matrix is singular; AegeanTools 2.3.5
+    # handles that through numpy.linalg.linalg, which NumPy 2.4 removed (the worker
+    # restores the alias)
+    result = run_aegean(parkes[0], workdir=tmp_path,
+                        settings=AegeanSettings(bane_step=10, bane_box=60))
+    assert len(result.catalogue) > 40
+
+
+def test_finder_workers_do_not_start_tensorflow():
+    # the PyBDSF and Aegean workers import radioseg_utils.baselines: it must stay light
+    import subprocess
+    import sys
+
+    code = ("import sys, radioseg_utils.baselines as b; "
+            "print('tensorflow' in sys.modules or 'keras' in sys.modules, callable(b.FINDERS['unet']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

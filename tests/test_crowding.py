@@ -6,7 +6,7 @@ from astropy.table import Table
 
 from radioseg_utils.baselines.result import FinderResult
 from radioseg_utils.core.bands import get_band
-from radioseg_utils.evaluation.crowding import neighbour_completeness
+from radioseg_utils.evaluation.crowding import neighbour_completeness, neighbour_table
 from radioseg_utils.evaluation.evaluate import evaluate_finder
 from radioseg_utils.io.fits_read import Beam, SkyImage
 from radioseg_utils.io.wcs import sdc1_header, sdc1_wcs
@@ -44,3 +44,20 @@ def test_faint_sources_binned_by_their_brightest_neighbour():
     assert small["completeness"].iloc[0] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="truth has"):
         neighbour_completeness(ev, truth[:3], sky)
+
+
+def test_neighbour_table_stacks_finders_in_order():
+    sky, truth = _field()
+    evaluations = {}
+    for name, rows in (("all", [0, 1, 2, 3, 4]), ("bright only", [2, 4])):
+        result = FinderResult(catalogue=truth[rows], labels=np.zeros(sky.shape, np.int32),
+                              runtime_s=0.0, peak_rss_mb=0.0, finder=name)
+        evaluations[name] = evaluate_finder(result, truth, sky, integration=1000, pixels=False,
+                                            score=False)
+    table = neighbour_table(evaluations, truth, sky)
+    assert table.columns[0] == "finder" and table["finder"].tolist() == ["all"] * 4 + ["bright only"] * 4
+    wide = table.pivot(index="finder", columns="lo", values="n_found")
+    assert wide.loc["all"].tolist() == [1, 1, 0, 1] and wide.loc["bright only"].tolist() == [0] * 4
+    assert neighbour_table(evaluations, truth, sky, radius=3.0)["n_true"].tolist()[:4] == [3, 0, 0, 0]
+    with pytest.raises(ValueError, match="no evaluations"):
+        neighbour_table({}, truth, sky)

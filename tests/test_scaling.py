@@ -37,3 +37,10 @@ def test_bad_gpu_results_are_refused(tmp_path, change, match):
         read_gpu_benchmark(path)
     with pytest.raises(FileNotFoundError):
         read_gpu_benchmark(tmp_path / "missing.json")
+
+
+def test_measure_finder_takes_only_finders_run_in_a_subprocess(tmp_path):
+    from radioseg_utils.workflows.scaling import measure_finder
+
+    with pytest.raises(ValueError, match=r"'peaks' is not a finder run in a subprocess; .*'aegean'"):
+        measure_finder("peaks", tmp_path / "field.fits", workdir=tmp_path)

@@ -9,10 +9,9 @@ log and any crash stay there), and reads back
 * the source list (``srl``, ASCII), read by :func:`radioseg_utils.baselines.pybdsf_srl.read_pybdsf_srl`
   and completed (pixel positions, primary beam, SIZE/CLASS) by :func:`srl_to_catalogue`.
 
-Images larger than ``tile`` pixels on a side are cut into overlapping tiles
-(:func:`radioseg_utils.inference.tiling.tile_starts`), each run separately; a source is kept only by
-the tile whose core region (tiles split at the middle of each overlap) holds its
-position, and each tile writes its island labels only into its core region.
+Images larger than ``tile`` pixels on a side are run in overlapping tiles, each in its
+own process, and stitched (:func:`radioseg_utils.baselines.external.run_tiled`, shared with
+Aegean).
 
 Settings (:class:`PyBDSFSettings`) default to the SDC1 baseline: hard thresholds of 4
 (island) and 5 (peak) sigma, ``psf_snrtop=0.3``, an rms map with ``rms_box=(74, 19)``,
@@ -30,19 +29,25 @@ Bonaldi, A. et al. 2021, MNRAS 500, 3821, doi:10.1093/mnras/staa3023 (SDC1).
 from __future__ import annotations
 
 import json
-import logging
-import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table, vstack
+from astropy.table import Table
 
+from radioseg_utils.baselines.external import (
+    DEFAULT_TIMEOUT_S,
+    ExternalFinderError,
+    TileRun,
+    new_workdir,
+    run_tiled,
+    run_worker,
+    write_input,
+)
 from radioseg_utils.baselines.pybdsf_srl import read_pybdsf_srl
 from radioseg_utils.baselines.result import (
     FinderResult,
@@ -50,12 +55,8 @@ from radioseg_utils.baselines.result import (
     as_sky_image,
     primary_beam_gain,
 )
-from radioseg_utils.core.paths import generated_dir
-from radioseg_utils.inference.tiling import tile_starts
 from radioseg_utils.io.catalogue import catalogue_table
 from radioseg_utils.io.fits_read import SkyImage
-from radioseg_utils.io.fits_write import write_image
-from radioseg_utils.io.wcs import sdc1_header
 from radioseg_utils.postprocess.measure import ClassRule, PrimaryBeamLike
 
 __all__ = [
@@ -63,15 +64,10 @@ __all__ = [
     "PyBDSFError",
     "run_pybdsf",
     "srl_to_catalogue",
-    "DEFAULT_TIMEOUT_S",
     "PYBDSF_TILE",
     "PYBDSF_OVERLAP",
 ]
 
-logger = logging.getLogger(__name__)
-
-#: Wall-clock limit of one PyBDSF process, in seconds.
-DEFAULT_TIMEOUT_S: float = 3600.0
 #: Largest image side run in one piece; larger images are tiled (PyBDSF holds several
 #: float64 copies of the image in memory: ~2 GB for a 4096² tile).
 PYBDSF_TILE: int = 4096
@@ -87,10 +83,9 @@ _SRL_COLUMNS: tuple[str, ...] = (
 )
 _EMPTY_SRL = Table({name: np.zeros(0) for name in _SRL_COLUMNS})
 _WORKER = "from radioseg_utils.baselines.pybdsf import _worker_main; _worker_main()"
-_LOG_TAIL_CHARS = 2000
 
 
-class PyBDSFError(RuntimeError):
+class PyBDSFError(ExternalFinderError):
     """PyBDSF failed or timed out; the message names the log file."""
 
 
@@ -268,101 +263,16 @@ def run_pybdsf(
     options = settings.options()
     if noise is not None:
         options.update(rms_map=False, rms_value=float(noise))
-    workdir = _new_workdir(workdir)
-    ny, nx = image.shape
-    starts_y, starts_x = tile_starts(ny, tile, overlap), tile_starts(nx, tile, overlap)
-    cores_y, cores_x = _cores(starts_y, tile, ny), _cores(starts_x, tile, nx)
-    labels = np.zeros((ny, nx), dtype=np.int32)
-    catalogues, peak_mb, log_path = [], 0.0, None
-    t0 = time.perf_counter()
-    for y0, core_y in zip(starts_y, cores_y):
-        for x0, core_x in zip(starts_x, cores_x):
-            ys, xs = slice(y0, min(y0 + tile, ny)), slice(x0, min(x0 + tile, nx))
-            sub = _section(image, ys, xs)
-            name = f"tile_y{y0}_x{x0}" if len(starts_y) * len(starts_x) > 1 else "image"
-            srl, tile_labels, mb, log_path = _run_one(sub, options, workdir / name, timeout)
-            peak_mb = max(peak_mb, mb)
-            cat = srl_to_catalogue(srl, sub, primary_beam=_shift(primary_beam, ys, xs))
-            keep = _inside(cat["y"] + y0, core_y) & _inside(cat["x"] + x0, core_x)
-            cat = cat[keep]
-            offset = int(labels.max())
-            cat["x"] += x0
-            cat["y"] += y0
-            cat["label"] += offset
-            cy, cx = slice(core_y[0], core_y[1]), slice(core_x[0], core_x[1])
-            part = tile_labels[cy.start - y0 : cy.stop - y0, cx.start - x0 : cx.stop - x0]
-            labels[cy, cx] = np.where(part > 0, part + offset, 0)
-            catalogues.append(cat)
-    catalogue = _stack(catalogues)
-    runtime = time.perf_counter() - t0
-    logger.info("PyBDSF: %d sources in %.1f s, log %s", len(catalogue), runtime, log_path)
-    return FinderResult(catalogue, labels, runtime, peak_mb, finder="pybdsf", log_path=log_path)
+    return run_tiled(image, partial(_run_tile, options=options, timeout=timeout), finder="pybdsf",
+                     workdir=new_workdir(workdir, "pybdsf"), tile=tile, overlap=overlap,
+                     maps={"primary_beam": primary_beam})
 
 
-def _new_workdir(workdir: str | Path | None) -> Path:
-    if workdir is not None:
-        path = Path(workdir)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    root = generated_dir() / "pybdsf"
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="run-", dir=root))
-
-
-def _section(image: SkyImage, ys: slice, xs: slice) -> SkyImage:
-    """The ``[ys, xs]`` section of an image, with its shifted WCS."""
-    if (ys.start, xs.start) == (0, 0) and (ys.stop, xs.stop) == image.shape:
-        return image
-    return SkyImage(
-        data=image.data[ys, xs],
-        wcs=image.wcs.celestial[ys, xs],
-        header=image.header,
-        band=image.band,
-        beam=image.beam,
-        pixel_arcsec=image.pixel_arcsec,
-        path=image.path,
-        origin=(image.origin[0] + ys.start, image.origin[1] + xs.start),
-    )
-
-
-def _shift(primary_beam: PrimaryBeamLike, ys: slice, xs: slice) -> PrimaryBeamLike:
-    """The primary beam on a tile: a map is cut, a scalar or callable is unchanged."""
-    if primary_beam is None or callable(primary_beam) or np.ndim(primary_beam) == 0:
-        return primary_beam
-    return np.asarray(primary_beam)[ys, xs]
-
-
-def _cores(starts: list[int], tile: int, n: int) -> list[tuple[int, int]]:
-    """Core ranges ``[lo, hi)`` of tiles along one axis: they split ``0..n`` at the middle
-    of each overlap, so every pixel belongs to exactly one core.
-
-    Examples
-    --------
-    >>> _cores([0, 3, 6], 4, 10)
-    [(0, 3), (3, 6), (6, 10)]
-    """
-    stops = [min(s + tile, n) for s in starts]
-    cuts = [(nxt + stop) // 2 for nxt, stop in zip(starts[1:], stops[:-1])]
-    return list(zip([0, *cuts], [*cuts, n]))
-
-
-def _inside(values: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
-    """True where the pixel centre nearest to ``values`` lies in ``[lo, hi)``."""
-    pix = np.floor(np.asarray(values) + 0.5)
-    return (pix >= bounds[0]) & (pix < bounds[1])
-
-
-def _stack(catalogues: list[Table]) -> Table:
-    table = vstack(catalogues, metadata_conflicts="silent") if len(catalogues) > 1 else catalogues[0]
-    table["id"] = np.arange(len(table))
-    return table
-
-
-def _run_one(image: SkyImage, options: dict, folder: Path, timeout: float):
-    """Run PyBDSF on one image in a subprocess; returns (srl, labels, peak_mb, log_path)."""
+def _run_tile(image: SkyImage, folder: Path, *, options: dict, timeout: float,
+              primary_beam: PrimaryBeamLike) -> TileRun:
+    """Run PyBDSF on one image (a tile) in a subprocess and read back its outputs."""
     folder.mkdir(parents=True, exist_ok=True)
-    fits_path = folder / "input.fits"
-    write_image(fits_path, image.data, sdc1_header(image.wcs, image.band, ndim=2), overwrite=True)
+    fits_path = write_input(image, folder / "input.fits")
     config = {
         "input": str(fits_path),
         "srl": str(folder / "sources.srl"),
@@ -375,30 +285,12 @@ def _run_one(image: SkyImage, options: dict, folder: Path, timeout: float):
             "quiet": True,
         },
     }
-    (folder / "config.json").write_text(json.dumps(config, indent=1))
-    worker_log = folder / "worker.log"
-    with worker_log.open("w") as log:
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-c", _WORKER, str(folder / "config.json")],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise PyBDSFError(
-                f"PyBDSF ran longer than {timeout} s on {fits_path}; log: {worker_log}"
-            ) from None
-    if proc.returncode != 0:
-        tail = worker_log.read_text()[-_LOG_TAIL_CHARS:]
-        raise PyBDSFError(
-            f"PyBDSF failed (exit {proc.returncode}) on {fits_path}; log: {worker_log}\n{tail}"
-        )
-    result = json.loads(Path(config["result"]).read_text())
+    result = run_worker(_WORKER, config, folder, timeout=timeout, finder="PyBDSF",
+                        error=PyBDSFError)
     srl = read_pybdsf_srl(config["srl"]) if result["n_sources"] else _EMPTY_SRL
-    labels = np.load(config["labels"])
-    return srl, labels, result["peak_rss_mb"], folder / result["log"]
+    catalogue = srl_to_catalogue(srl, image, primary_beam=primary_beam)
+    return TileRun(catalogue, np.load(config["labels"]), result["peak_rss_mb"],
+                   folder / result["log"])
 
 
 def _worker_main(argv: list[str] | None = None) -> None:

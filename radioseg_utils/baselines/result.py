@@ -47,14 +47,15 @@ class FinderResult:
         Segmentation / island map on the input image grid: 0 outside any island,
         ``k > 0`` inside island ``k``.
     runtime_s : float
-        Wall-clock time of the run in seconds (for PyBDSF including its subprocess start).
+        Wall-clock time of the run in seconds (for PyBDSF and Aegean including the start of
+        their subprocess).
     peak_rss_mb : float
         Peak increase of resident memory during the run, in MB (1e6 bytes), measured with
         the kernel's high-water mark (``VmHWM``); NaN where ``/proc`` is not available.
     finder : str
         Name of the finder, a key of :data:`radioseg_utils.baselines.FINDERS`.
     log_path : Path or None
-        Log file written by the finder (PyBDSF only).
+        Log file written by the finder (PyBDSF and Aegean).
     """
 
     catalogue: Table

@@ -27,8 +27,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 #: Distributions whose versions the book's run manifest records.
 BOOK_PACKAGES: tuple[str, ...] = ("numpy", "astropy", "tensorflow-cpu", "tensorflow", "keras",
-                                  "scikit-image", "opencv-python-headless", "bdsf", "papermill",
-                                  "jupyter-book")
+                                  "scikit-image", "opencv-python-headless", "bdsf", "AegeanTools",
+                                  "papermill", "jupyter-book")
 
 
 def versions(*packages: str) -> dict[str, str]:

@@ -6,12 +6,13 @@ features the network attends to. :func:`neighbour_completeness` measures exactly
 a scored field: for each true source in a faint S/N range it finds the brightest other true
 source within ``radius`` pixels, and returns the completeness of the faint sources in bins
 of that neighbour's S/N (the first bin, below the faint range, means "no bright
-neighbour").
+neighbour"). :func:`neighbour_table` stacks it for several finders scored on the same field
+(the U-Net, PyBDSF, Aegean, ...), one block of rows per finder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from scipy.spatial import cKDTree
 from radioseg_utils.evaluation.evaluate import Evaluation, truth_in_image
 from radioseg_utils.io.fits_read import SkyImage
 
-__all__ = ["NEIGHBOUR_RADIUS", "NEIGHBOUR_BINS", "neighbour_completeness"]
+__all__ = ["NEIGHBOUR_RADIUS", "NEIGHBOUR_BINS", "neighbour_completeness", "neighbour_table"]
 
 #: Search radius for the brightest neighbour, in pixels (4 B1 beams).
 NEIGHBOUR_RADIUS: float = 10.0
@@ -92,3 +93,39 @@ def neighbour_completeness(
                      "completeness": found[sel].mean() if n else np.nan})
     return pd.DataFrame(rows)
 
+
+
+def neighbour_table(
+    evaluations: Mapping[str, Evaluation],
+    truth: Table,
+    sky: SkyImage,
+    **options,
+) -> pd.DataFrame:
+    """:func:`neighbour_completeness` of several finders on the same field, stacked.
+
+    Parameters
+    ----------
+    evaluations : mapping
+        Name (e.g. the finder) -> its evaluation on ``sky`` against ``truth``.
+    truth, sky
+        The truth catalogue and image every evaluation was computed with.
+    **options
+        ``faint``, ``radius``, ``bins`` of :func:`neighbour_completeness`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``finder`` then the columns of :func:`neighbour_completeness`, one block of rows
+        per name in the order of ``evaluations``; pivot it for a finder-by-class table:
+        ``table.pivot(index="finder", columns="lo", values="completeness")``.
+
+    Raises
+    ------
+    ValueError
+        If ``evaluations`` is empty, or an evaluation was not computed on ``truth``.
+    """
+    if not evaluations:
+        raise ValueError("no evaluations given")
+    table = pd.concat([neighbour_completeness(evaluation, truth, sky, **options).assign(finder=name)
+                       for name, evaluation in evaluations.items()], ignore_index=True)
+    return table[["finder", *(c for c in table.columns if c != "finder")]]

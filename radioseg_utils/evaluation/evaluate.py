@@ -74,7 +74,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Finders compared by default, in this order.
-DEFAULT_FINDERS: tuple[str, ...] = ("unet", "pybdsf", "photutils", "peaks")
+DEFAULT_FINDERS: tuple[str, ...] = ("unet", "pybdsf", "aegean", "photutils", "peaks")
 #: True peak S/N above which matched sources enter the median flux ratio.
 FLUX_RATIO_MIN_SNR: float = 10.0
 #: Per-finder columns of :func:`summary_table`, repeated in every row of :func:`comparison_table`.

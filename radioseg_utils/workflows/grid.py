@@ -20,11 +20,13 @@ Caching
     Fields are simulated once into ``<run>/grid/fields/``; finder outputs (catalogue ECSV
     with runtime and memory in its metadata, label map ``.npz``) go to
     ``<run>/grid/catalogues/<field>/``, keyed by finder, options (model files by sha256;
-    PyBDSF's ``workdir`` ignored) and field: a changed option reruns. Failures are not cached.
+    the ``workdir`` of PyBDSF and Aegean ignored) and field: a changed option reruns.
+    Failures are not cached.
 
 Failures
     A finder raising one of :data:`FINDER_ERRORS` (e.g. ``ModelMismatchError`` for a model
-    of another band, ``PyBDSFError``) gives a row of NaNs with the message in ``error``.
+    of another band, ``PyBDSFError``, ``AegeanError``) gives a row of NaNs with the
+    message in ``error``.
 
 Matching radius: one restoring-beam FWHM of the band (1.5″, 0.60″, 0.0913″; ~2.5 px).
 
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -261,8 +264,8 @@ def _evaluate_field(sky: SkyImage, truth: Table, field: dict[str, Any], *, finde
         cached = result is not None
         if result is None:
             run_options = dict(options[name])
-            if name == "pybdsf" and cache is not None:
-                run_options.setdefault("workdir", cache / "pybdsf")
+            if cache is not None and "workdir" in inspect.signature(FINDERS[name]).parameters:
+                run_options.setdefault("workdir", cache / name)  # PyBDSF's, Aegean's files
             if primary_beam is not None:
                 run_options["primary_beam"] = primary_beam
             try:

@@ -36,7 +36,7 @@ from radioseg_utils.io.fits_read import image_shape, read_image
 from radioseg_utils.io.wcs import SDC1_SIDE
 from radioseg_utils.model.files import DEFAULT_MODEL, load_segmenter
 
-__all__ = ["ASSUMED_GPU_TILES_PER_S", "RunCost", "measure_unet", "measure_pybdsf",
+__all__ = ["ASSUMED_GPU_TILES_PER_S", "RunCost", "measure_unet", "measure_finder", "per_mpx",
            "extrapolate", "as_dict", "read_gpu_benchmark"]
 
 #: U-Net throughput of one GPU in 256² tiles per second assumed when none is measured.
@@ -50,21 +50,22 @@ class RunCost:
     Attributes
     ----------
     finder : str
-        ``"unet"`` or ``"pybdsf"``.
+        ``"unet"`` or a classical finder (``"pybdsf"``, ``"aegean"``).
     side : int
         Side of the (square) field in pixels.
     runtime_s : float
         Wall-clock seconds of the whole run.
     peak_rss_mb : float
-        Peak resident-memory increase in MB (PyBDSF: of its worker process).
+        Peak resident-memory increase in MB (PyBDSF, Aegean: of the worker process of the
+        largest tile).
     n_sources : int
         Sources in the catalogue.
     n_tiles : int
-        Model tiles (0 for PyBDSF).
+        Model tiles (0 for the classical finders).
     inference_s : float
         Seconds of tiled inference (the rest is the probability map and catalogue).
     tile, overlap : int
-        Tile side and overlap of the inference, in pixels (0 for PyBDSF).
+        Tile side and overlap of the inference, in pixels (0 for the classical finders).
     """
 
     finder: str
@@ -76,6 +77,11 @@ class RunCost:
     inference_s: float = 0.0
     tile: int = DEFAULT_TILE
     overlap: int = DEFAULT_OVERLAP
+
+    @property
+    def mpx(self) -> float:
+        """Pixels of the field in millions."""
+        return self.side**2 / 1e6
 
     @property
     def tiles_per_s(self) -> float:
@@ -113,13 +119,53 @@ def measure_unet(
                    config.overlap)
 
 
-def measure_pybdsf(image_path: str | Path, *, workdir: str | Path, **kwargs: Any) -> RunCost:
-    """Time PyBDSF (SDC1 baseline settings, tiled for large fields) on the same field."""
-    from radioseg_utils.baselines import run_pybdsf
+def measure_finder(finder: str, image_path: str | Path, *, workdir: str | Path,
+                   **kwargs: Any) -> RunCost:
+    """Time a classical finder run in its own process (``"pybdsf"`` with the SDC1 baseline
+    settings, ``"aegean"`` with Aegean's defaults; tiled for large fields) on a field.
 
-    result = run_pybdsf(image_path, workdir=workdir, **kwargs)
-    return RunCost("pybdsf", _side(image_path), result.runtime_s, result.peak_rss_mb,
+    ``workdir`` receives the finder's files; ``kwargs`` go to the finder. The time includes
+    starting the worker process (about 4 s of CPU for the imports), the memory is the
+    worker's peak increase after them.
+
+    Raises
+    ------
+    ValueError
+        If ``finder`` is not a finder with a ``workdir`` (run in a subprocess).
+    """
+    import inspect
+
+    from radioseg_utils.baselines import FINDERS
+
+    external = [name for name, run in FINDERS.items()
+                if "workdir" in inspect.signature(run).parameters]
+    if finder not in external:
+        raise ValueError(f"{finder!r} is not a finder run in a subprocess; expected one of "
+                         f"{external}")
+    result = FINDERS[finder](image_path, workdir=workdir, **kwargs)
+    return RunCost(finder, _side(image_path), result.runtime_s, result.peak_rss_mb,
                    len(result.catalogue), tile=0, overlap=0)
+
+
+def per_mpx(costs: list[RunCost]) -> Table:
+    """Time and memory of each measurement per megapixel of its field.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per measurement: ``finder``, ``side``, ``mpx``, ``runtime_s``,
+        ``s_per_mpx``, ``peak_rss_mb``, ``mb_per_mpx``, ``n_sources``.
+
+    Examples
+    --------
+    >>> table = per_mpx([RunCost("aegean", 500, runtime_s=50.0, peak_rss_mb=25.0, n_sources=9)])
+    >>> float(table["s_per_mpx"][0]), float(table["mb_per_mpx"][0])
+    (200.0, 100.0)
+    """
+    rows = [(c.finder, c.side, c.mpx, c.runtime_s, c.runtime_s / c.mpx, c.peak_rss_mb,
+             c.peak_rss_mb / c.mpx, c.n_sources) for c in costs]
+    return Table(rows=rows or None, names=("finder", "side", "mpx", "runtime_s", "s_per_mpx",
+                                           "peak_rss_mb", "mb_per_mpx", "n_sources"))
 
 
 def _side(image_path: str | Path) -> int:
