@@ -172,6 +172,22 @@ def _sorted_quantile(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, q: floa
         return values[rows, below] * (1.0 - weight) + values[rows, above] * weight
 
 
+def _count_below(values: np.ndarray, n: np.ndarray, limit: np.ndarray, *, inclusive: bool) -> np.ndarray:
+    """Per row, how many of the first ``n`` (sorted) values are below ``limit`` (or equal,
+    if ``inclusive``): a bisection run on all rows at once."""
+    rows = np.arange(len(values))
+    lo, hi = np.zeros(len(values), np.int64), n.astype(np.int64).copy()
+    with np.errstate(invalid="ignore"):  # NaN limits (empty rows) count nothing
+        while np.any(lo < hi):
+            active = lo < hi
+            mid = (lo + hi) // 2
+            value = values[rows, np.minimum(mid, values.shape[1] - 1)]
+            below = (value <= limit) if inclusive else (value < limit)
+            lo = np.where(active & below, mid + 1, lo)
+            hi = np.where(active & ~below, mid, hi)
+    return lo
+
+
 def box_starts(n: int, box: int, step: int) -> np.ndarray:
     """First pixels of the boxes of side ``box`` every ``step`` pixels along an axis of
     ``n``, the last one aligned with the end (one box of ``n`` when ``n <= box``).
@@ -189,20 +205,18 @@ def box_starts(n: int, box: int, step: int) -> np.ndarray:
     return np.asarray(starts + [n - box], np.int64)
 
 
-def box_statistics(rows: np.ndarray, starts: np.ndarray, box: int, *,
+def box_statistics(rows: np.ndarray, starts: np.ndarray, box: int, *, stride: int = 1,
                    sigma_clip: float = DEFAULT_SIGMA_CLIP,
                    maxiters: int = DEFAULT_MAXITERS) -> tuple[np.ndarray, np.ndarray]:
     """Sigma-clipped background and rms in boxes of a band of image rows.
 
     Box ``k`` holds the columns ``[starts[k], starts[k] + box)`` of the band. In each box
     the finite pixels are sorted once; clipping at ``sigma_clip`` standard deviations
-    around the median then keeps a contiguous run of them, iterated until it no longer
-    changes. The background is the median of the kept pixels and the rms their standard
-    deviation (as BANE's, it keeps the faint sources within the clip, the confusion that
-    the SDC1 noise levels the models were trained with include too). Medians and standard
-    deviations of runs of sorted values cost one look-up and two cumulative sums, so a
-    band is sorted once. Boxes with fewer than :data:`MIN_BOX_COVERAGE` of their pixels
-    finite give NaN.
+    around the median then keeps a contiguous run of them, found by bisection and
+    iterated until it no longer changes. The background is the median of the kept pixels
+    and the rms their standard deviation (as BANE's, it keeps the faint sources within the
+    clip: the confusion that the SDC1 noise levels the models were trained with include
+    too). Boxes with fewer than :data:`MIN_BOX_COVERAGE` of their pixels finite give NaN.
 
     Parameters
     ----------
@@ -212,6 +226,8 @@ def box_statistics(rows: np.ndarray, starts: np.ndarray, box: int, *,
         First column of each box (e.g. :func:`box_starts`).
     box : int
         Box width in pixels (at most ``nx``).
+    stride : int
+        Pixels of a box are sampled every ``stride`` rows and columns.
     sigma_clip : float
         Clipping threshold in standard deviations.
     maxiters : int
@@ -233,34 +249,31 @@ def box_statistics(rows: np.ndarray, starts: np.ndarray, box: int, *,
     if not 1 <= box <= nx:
         raise ValueError(f"need 1 <= box {box} <= band width {nx}")
     clean = np.where(np.isfinite(rows), rows, np.float32(np.nan))
-    windows = sliding_window_view(clean, box, axis=1)[:, np.asarray(starts)]  # (h, nbox, box)
-    values = np.sort(windows.transpose(1, 0, 2).reshape(len(starts), h * box), axis=1)
+    windows = sliding_window_view(clean[::stride], box, axis=1)[:, np.asarray(starts), ::stride]
+    values = np.sort(windows.transpose(1, 0, 2).reshape(len(starts), -1), axis=1)
     n = np.isfinite(values).sum(axis=1)
     lo, hi = np.zeros(len(starts), np.int64), n.copy()
-    finite = np.where(np.isfinite(values), values, 0.0).astype(np.float64)
-    zero = np.zeros((len(starts), 1))
-    sums = np.concatenate([zero, np.cumsum(finite, axis=1)], axis=1)
-    squares = np.concatenate([zero, np.cumsum(finite**2, axis=1)], axis=1)
-    rows_at = np.arange(len(starts))
+    index = np.arange(values.shape[1])
+    centred = values - _sorted_quantile(values, lo, hi, 0.5)[:, None].astype(np.float32)
 
     def clipped() -> tuple[np.ndarray, np.ndarray]:
+        kept = np.where((index >= lo[:, None]) & (index < hi[:, None]), centred, np.float32(0))
         count = np.maximum(hi - lo, 1)
-        mean = (sums[rows_at, hi] - sums[rows_at, lo]) / count
-        square = (squares[rows_at, hi] - squares[rows_at, lo]) / count
+        mean = kept.sum(axis=1, dtype=np.float64) / count
+        square = np.square(kept).sum(axis=1, dtype=np.float64) / count
         return _sorted_quantile(values, lo, hi, 0.5), np.sqrt(np.clip(square - mean**2, 0.0, None))
 
     for _ in range(maxiters):
         median, sigma = clipped()
-        with np.errstate(invalid="ignore"):
-            new_lo = (values < (median - sigma_clip * sigma)[:, None]).sum(axis=1)
-            new_hi = (values <= (median + sigma_clip * sigma)[:, None]).sum(axis=1)
+        new_lo = _count_below(values, n, median - sigma_clip * sigma, inclusive=False)
+        new_hi = _count_below(values, n, median + sigma_clip * sigma, inclusive=True)
         keep = hi > lo
         new_lo, new_hi = np.where(keep, new_lo, lo), np.where(keep, new_hi, hi)
         if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
             break
         lo, hi = new_lo, new_hi
     median, sigma = clipped()
-    ok = (n >= MIN_BOX_COVERAGE * h * box) & (hi > lo) & (sigma > 0)
+    ok = (n >= MIN_BOX_COVERAGE * values.shape[1]) & (hi > lo) & (sigma > 0)
     return (np.where(ok, median, np.nan).astype(np.float64),
             np.where(ok, sigma, np.nan).astype(np.float64))
 
@@ -297,9 +310,8 @@ class NoiseMesh:
         Interpolated linearly between the box centres and constant beyond the outer ones
         (as BANE does); a window's values equal those of the whole image's maps.
         """
-        stack = np.stack([self.background, self.rms], axis=-1)
-        both = linear_sample(stack, self._mesh_coords(0, rows), self._mesh_coords(1, cols))
-        return both[..., 0], both[..., 1]
+        ys, xs = self._mesh_coords(0, rows), self._mesh_coords(1, cols)
+        return linear_sample(self.background, ys, xs), linear_sample(self.rms, ys, xs)
 
     @property
     def median_rms(self) -> float:
@@ -325,8 +337,8 @@ def _fill_nearest(mesh: np.ndarray) -> np.ndarray:
 
 
 def noise_mesh(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, int], *,
-               box: int = DEFAULT_BOX, step: int | None = None, filter_size: int = 3,
-               sigma_clip: float = DEFAULT_SIGMA_CLIP) -> NoiseMesh:
+               box: int = DEFAULT_BOX, step: int | None = None, stride: int = 2,
+               filter_size: int = 3, sigma_clip: float = DEFAULT_SIGMA_CLIP) -> NoiseMesh:
     """Background and rms of an image read in bands of rows, on a grid of boxes.
 
     The statistics (:func:`box_statistics`) of boxes of side ``box`` every ``step``
@@ -347,6 +359,10 @@ def noise_mesh(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, in
         Box side in pixels (``min(box, ny, nx)`` is used for a smaller image).
     step : int, optional
         Spacing of the boxes in pixels; default ``box // 2``.
+    stride : int
+        Pixels of each box are sampled every ``stride`` rows and columns (default 2: in an
+        image of two or more pixels per beam neighbouring pixels are correlated and add
+        little, and the boxes overlap; a quarter of the work).
     filter_size : int
         Side of the median filter, in boxes (odd; 1: none).
     sigma_clip : float
@@ -365,7 +381,7 @@ def noise_mesh(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, in
     --------
     >>> rng = np.random.default_rng(2)
     >>> image = rng.normal(0.0, 1.0, (100, 100)) * np.linspace(1.0, 3.0, 100)  # rms 1 -> 3
-    >>> mesh = noise_mesh(lambda y0, y1: image[y0:y1], image.shape, box=20, filter_size=1)
+    >>> mesh = noise_mesh(lambda y0, y1: image[y0:y1], image.shape, box=20, stride=1, filter_size=1)
     >>> bkg, rms = mesh.maps(slice(0, 100), slice(0, 100))
     >>> round(float(rms[50, 10]), 1), round(float(rms[50, 89]), 1)
     (1.2, 2.8)
@@ -382,7 +398,7 @@ def noise_mesh(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, in
         band = np.asarray(read_rows(int(y0), int(y0) + box))
         if band.shape != (box, nx):
             raise ValueError(f"rows {y0}..{y0 + box} have shape {band.shape}, expected {(box, nx)}")
-        stats.append(box_statistics(band, columns, box, sigma_clip=sigma_clip))
+        stats.append(box_statistics(band, columns, box, stride=stride, sigma_clip=sigma_clip))
     background = np.array([s[0] for s in stats])
     rms = np.array([s[1] for s in stats])
     if not np.isfinite(rms).any():

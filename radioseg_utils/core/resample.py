@@ -64,8 +64,9 @@ def linear_sample(src: np.ndarray, rows: np.ndarray, cols: np.ndarray, *,
     Returns
     -------
     ndarray of float32, shape (len(rows), len(cols)) (+ (C,))
-        Bilinear interpolation over the finite neighbours (weights renormalised); NaN
-        where every neighbour with a non-zero weight is NaN.
+        Bilinear interpolation over the finite neighbours (weights renormalised), computed
+        in float32 (memory: a few output-sized arrays); NaN where every neighbour with a
+        non-zero weight is NaN.
 
     Raises
     ------
@@ -77,23 +78,25 @@ def linear_sample(src: np.ndarray, rows: np.ndarray, cols: np.ndarray, *,
     >>> linear_sample(np.array([[0.0, 2.0]]), np.array([0.0]), np.array([0.25, 1.0])).tolist()
     [[0.5, 2.0]]
     """
-    src = np.asarray(src, dtype=np.float64)
+    src = np.asarray(src, dtype=np.float32)
     r_lo, r_hi, r_w = _split(np.asarray(rows, dtype=np.float64), origin[0], src.shape[0])
     c_lo, c_hi, c_w = _split(np.asarray(cols, dtype=np.float64), origin[1], src.shape[1])
     extra = (None,) * (src.ndim - 2)
-    r_w = r_w[(slice(None), None, *extra)]
-    c_w = c_w[(None, slice(None), *extra)]
+    r_w = r_w.astype(np.float32)[(slice(None), None, *extra)]
+    c_w = c_w.astype(np.float32)[(None, slice(None), *extra)]
+
+    def separable(a: np.ndarray) -> np.ndarray:
+        a = a[r_lo] * (1 - r_w) + a[r_hi] * r_w
+        return a[:, c_lo] * (1 - c_w) + a[:, c_hi] * c_w
+
     good = np.isfinite(src)
-    out = np.zeros((len(r_lo), len(c_lo)) + src.shape[2:])
-    weight = np.zeros_like(out)
-    values = np.where(good, src, 0.0)
-    for rows_at, wy in ((r_lo, 1.0 - r_w), (r_hi, r_w)):
-        for cols_at, wx in ((c_lo, 1.0 - c_w), (c_hi, c_w)):
-            w = wy * wx * good[rows_at][:, cols_at]
-            out += w * values[rows_at][:, cols_at]
-            weight += w
+    if good.all():
+        return separable(src)
+    # sum_ij wy_i wx_j g_ij v_ij = sum_j wx_j (sum_i wy_i g_ij v_ij), and the same for the
+    # weights g_ij (1 where finite): two separable passes, over values and over weights
+    total, weight = separable(np.where(good, src, np.float32(0))), separable(good.astype(np.float32))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 0, out / weight, np.nan).astype(np.float32)
+        return np.where(weight > 0, total / weight, np.float32(np.nan))
 
 
 @dataclass(frozen=True)

@@ -179,9 +179,12 @@ def plot_reference_overlay(sky: SkyImage, catalogue: Table, reference: Table,
         ax.annotate(f"{float(catalogue['peak_snr'][row]):.1f}" if "peak_snr" in catalogue.colnames
                     else str(row), (x[k], y[k]), xytext=(5, 5), textcoords="offset points",
                     color="tab:orange", fontsize=7)
+    if hasattr(ax, "coords"):  # WCSAxes
+        ax.coords[0].set_axislabel("Right ascension")
+        ax.coords[1].set_axislabel("Declination")
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     ax.set_title(f"{m.tp} of {m.n_true} {names[1]} sources matched within "
-                 f"{comparison.radius_arcsec:.0f}\"; extra detections labelled with their S/N")
+                 f"{comparison.radius_arcsec:.0f}\"\n(extra detections labelled with their S/N)")
     return fig
 
 

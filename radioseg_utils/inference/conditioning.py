@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -203,15 +204,11 @@ class Conditioning:
         if config.flux_scale not in (None, 1.0):
             applied.append(f"flux_scale={config.flux_scale:g}")
         if config.calibration not in (None, "model"):
-            applied.append(f"calibration={_name(config.calibration)}")
+            applied.append(f"calibration={Path(config.calibration).name}")
         return {"SDC1": self.sdc1, "CORRECT": ",".join(applied) or "none",
                 "BEAMMAJ": self.beam_arcsec[0], "BEAMMIN": self.beam_arcsec[1],
                 "BEAMPA": self.beam_arcsec[2], "PIXSCALE": self.pixel_arcsec,
                 "BEAMPIX": self.beam_pix, "ZOOM": self.zoom, "NOISEMAP": self.noise_map}
-
-
-def _name(path) -> str:
-    return str(path).replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def plan_conditioning(sky: SkyImage, shape: tuple[int, int], model, *, corrections: str = "auto",
@@ -248,11 +245,11 @@ def plan_conditioning(sky: SkyImage, shape: tuple[int, int], model, *, correctio
     sdc1 = is_sdc1_image(sky)
     beam = (sky.beam.bmaj, sky.beam.bmin, sky.beam.bpa)
     target = model_beam_pix(model, sky.band)
-    ny, nx = sky.shape
-    local = pixel_scale_at(sky.wcs, [(nx - 1) / 2], [(ny - 1) / 2])[0]
-    pixel = math.sqrt(abs(np.linalg.det(local))) * 3600.0
-    if sdc1:
-        pixel = sky.pixel_arcsec
+    pixel = sky.pixel_arcsec
+    if not sdc1:  # the pixel at the centre: far from a projection's reference, not CDELT
+        ny, nx = sky.shape
+        local = pixel_scale_at(sky.wcs, [(nx - 1) / 2], [(ny - 1) / 2])[0]
+        pixel = math.sqrt(abs(np.linalg.det(local))) * 3600.0
     beam_pix = math.sqrt(beam[0] * beam[1]) / pixel
     if beam[1] / pixel < MIN_BEAM_PIX:
         where = f" of {sky.path}" if sky.path else ""

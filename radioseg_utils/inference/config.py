@@ -152,10 +152,12 @@ class PredictResult:
     threshold : float or tuple
         Threshold applied to the probabilities (``(low, high)`` for hysteresis).
     noise : float
-        Image rms (Jy/beam) used for the peak S/N.
+        Image rms (Jy/beam) used for the peak S/N (the median of the rms map where the
+        local maps are used).
     paths : dict
-        Output files by kind: ``segmentation``, ``probability``, ``ecsv``, ``fits``,
-        ``submission``, ``regions`` (and ``probability<c>`` for further model channels).
+        Output files by kind: ``segmentation``, ``probability``, ``background``, ``rms``,
+        ``ecsv``, ``fits``, ``submission``, ``regions`` (and ``probability<c>`` for further
+        model channels).
     stats : dict
         Tile count and wall-clock seconds per stage
         (:func:`radioseg_utils.inference.predict_stream.run_stream`).
@@ -171,9 +173,10 @@ class PredictResult:
 class Segmentation(NamedTuple):
     """What :func:`segment` returns: float32 probabilities ``prob`` (``(ny, nx, C)`` for a
     model with ``C > 1`` outputs) and int32 source ids ``labels`` (0 = background), both
-    ``(ny, nx)``; the ``catalogue`` (``meta``: ``NOISE``,
-    ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM``); the ``threshold`` applied (``(low,
-    high)`` for hysteresis)."""
+    ``(ny, nx)`` on the image grid; the ``catalogue`` (``meta``: ``NOISE``,
+    ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM`` and how the image was treated:
+    :meth:`radioseg_utils.inference.conditioning.Conditioning.meta`, ``DOMAIN``); the
+    ``threshold`` applied (``(low, high)`` for hysteresis)."""
 
     prob: np.ndarray
     labels: np.ndarray

@@ -315,10 +315,12 @@ def segment(
     ----------
     sky : SkyImage
         2-D image in Jy/beam with its WCS and band (e.g. from
-        :func:`radioseg_utils.io.fits_read.read_image`).
+        :func:`radioseg_utils.io.fits_read.read_image`): SDC1 or not, conditioned for the
+        model as in :func:`predict_image`.
     model, normalisation, config, noise, primary_beam
-        As in :func:`predict_image` (noise and background from the central
-        ``NOISE_BOX`` box of ``sky`` when ``noise`` is None).
+        As in :func:`predict_image` (for an SDC1 image, noise and background from the
+        central ``NOISE_BOX`` box of ``sky`` when ``noise`` is None; for another, the
+        local maps).
     progress : bool
         Show a progress bar over tiles.
 
@@ -336,6 +338,13 @@ def segment(
         If the model file is missing.
     radioseg_utils.model.files.ModelMismatchError
         If the model was trained on another band or normalisation.
+    radioseg_utils.inference.conditioning.ImageConditioningError
+        If the image's beam is under two pixels.
+
+    Warns
+    -----
+    radioseg_utils.inference.conditioning.TrainingDomainWarning
+        For each way the image lies outside the model's training domain.
     """
     net, normalisation = segmenter(model, sky.band.name, normalisation, tta=config.tta)
     plan = plan_conditioning(sky, sky.shape, model, corrections=config.corrections,
