@@ -119,6 +119,24 @@ def test_sdc1_images_are_recognised_and_others_not(tmp_path, own_image):
     assert not is_sdc1_image(read_image(path))
 
 
+def test_sdc1_images_keep_their_corrections_and_are_checked_for_depth(tmp_path, rng):
+    band = get_band("B1")
+    header = sdc1_header(sdc1_wcs(band, (64, 64)), band)
+    quiet = write_image(tmp_path / "quiet.fits", rng.normal(0, 1e-6, (64, 64)).astype(np.float32), header)
+    config = PredictConfig(tile=64, overlap=16)
+    cat = pr.predict_image(quiet, np.zeros_like, out_dir=tmp_path / "a", progress=False,
+                           config=config).catalogue
+    assert (cat.meta["SDC1"], cat.meta["CORRECT"], cat.meta["NOISEMAP"], cat.meta["ZOOM"]) == (
+        True, f"flux_scale={FLUX_SCALE:g}", False, 1.0)
+    assert cat.meta["DOMAIN"] == "inside"
+    none = pr.predict_image(quiet, np.zeros_like, out_dir=tmp_path / "b", progress=False,
+                            config=PredictConfig(tile=64, overlap=16, corrections="none")).catalogue
+    assert none.meta["CORRECT"] == "none"
+    loud = write_image(tmp_path / "loud.fits", rng.normal(0, 1e-4, (64, 64)).astype(np.float32), header)
+    with pytest.warns(TrainingDomainWarning, match=r"noise rms 0\.0001\d* Jy/beam is x3\d\.\d the nearest B1"):
+        pr.predict_image(loud, np.zeros_like, out_dir=tmp_path / "c", progress=False, config=config)
+
+
 # ----------------------------------------------------------------------------- grids and noise
 def test_regrid_windows_equal_the_whole_and_blanks_keep_their_extent(rng):
     data = rng.normal(size=(37, 41))
