@@ -173,11 +173,11 @@ def test_noise_mesh_follows_the_noise_ignores_blanks_and_windows_agree(rng):
 
 def test_plan_resamples_to_the_models_pixels_per_beam_and_refuses_undersampled(tmp_path, rng, own_image):
     plan = plan_conditioning(read_image(own_image), SHAPE, snr_model)
-    assert not plan.sdc1 and not plan.corrections and plan.noise_map
+    assert not plan.sdc1 and plan.noise_map
     assert plan.beam_pix == pytest.approx(3.6, rel=0.01)
     assert plan.zoom == pytest.approx(get_band("B2").beam_fwhm_pix / 3.6, rel=0.02)
     assert plan.measure_beam_arcsec == pytest.approx(BEAM, rel=1e-4)
-    assert plan_conditioning(read_image(own_image), SHAPE, snr_model, corrections="sdc1").corrections
+    assert not plan_conditioning(read_image(own_image), SHAPE, snr_model, noise_given=True).noise_map
     coarse = own_scene(tmp_path / "coarse.fits", rng, beam_arcsec=1.5 * PIXEL)
     with pytest.raises(ImageConditioningError, match=r"beam of .*coarse.fits is 1.50 px FWHM.*under 2 px"):
         pr.predict_image(coarse, snr_model, out_dir=tmp_path / "c", progress=False)

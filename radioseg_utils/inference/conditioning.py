@@ -106,9 +106,9 @@ class Conditioning:
     Attributes
     ----------
     sdc1 : bool
-        The image is an SDC1 image (:func:`~radioseg_utils.io.fits_read.is_sdc1_image`).
-    corrections : bool
-        SDC1 corrections (flux scale, the model's calibration) apply.
+        The image is an SDC1 image (:func:`~radioseg_utils.io.fits_read.is_sdc1_image`);
+        where the SDC1 corrections apply follows from it
+        (:func:`radioseg_utils.inference.config.resolve_config`).
     regrid : Regrid
         Image grid -> model grid (the identity for SDC1 images).
     noise_map : bool
@@ -126,7 +126,6 @@ class Conditioning:
     """
 
     sdc1: bool
-    corrections: bool
     regrid: Regrid
     noise_map: bool
     beam_pix: float
@@ -167,7 +166,7 @@ class Conditioning:
             background, rms = mesh.maps(ys, xs)
             data = (data - background) / rms
         if self.regrid.identity:
-            return data.astype(np.float32)
+            return data
         return self.regrid.apply(data, (ys.start, xs.start), rows, cols)
 
     def image_window(self, fetch: Callable[[slice, slice], np.ndarray], rows: slice,
@@ -211,21 +210,19 @@ class Conditioning:
                 "BEAMPIX": self.beam_pix, "ZOOM": self.zoom, "NOISEMAP": self.noise_map}
 
 
-def plan_conditioning(sky: SkyImage, shape: tuple[int, int], model, *, corrections: str = "auto",
+def plan_conditioning(sky: SkyImage, shape: tuple[int, int], model, *,
                       noise_given: bool = False) -> Conditioning:
-    """How to predict an image: grid, noise scaling, measurement beam, SDC1 corrections.
+    """How to predict an image: grid, noise scaling, measurement beam.
 
     Parameters
     ----------
     sky : SkyImage
-        The image or a section of it (its header, band, beam and WCS are read; the pixel
-        scale is taken at the centre of the section, e.g. the central noise box).
+        The image or a section of it (its band, beam and WCS are read; the pixel scale is
+        taken at the centre of the whole image).
     shape : (ny, nx)
         Shape of the whole image.
     model : path or callable
         The model (its sidecar gives the bands it was trained on).
-    corrections : {"auto", "sdc1", "none"}
-        Where the SDC1 corrections apply (:data:`CORRECTIONS`).
     noise_given : bool
         The caller gives one noise rms for the image: no noise maps are used.
 
@@ -237,18 +234,14 @@ def plan_conditioning(sky: SkyImage, shape: tuple[int, int], model, *, correctio
     ------
     ImageConditioningError
         If the beam is under :data:`MIN_BEAM_PIX` pixels.
-    ValueError
-        For an unknown ``corrections``.
     """
-    if corrections not in CORRECTIONS:
-        raise ValueError(f"corrections must be one of {', '.join(CORRECTIONS)}, got {corrections!r}")
     sdc1 = is_sdc1_image(sky)
     beam = (sky.beam.bmaj, sky.beam.bmin, sky.beam.bpa)
     target = model_beam_pix(model, sky.band)
     pixel = sky.pixel_arcsec
-    if not sdc1:  # the pixel at the centre: far from a projection's reference, not CDELT
-        ny, nx = sky.shape
-        local = pixel_scale_at(sky.wcs, [(nx - 1) / 2], [(ny - 1) / 2])[0]
+    if not sdc1:  # the pixel at the image centre: far from a projection's reference, not CDELT
+        (ny, nx), (y0, x0) = shape, sky.origin
+        local = pixel_scale_at(sky.wcs, [(nx - 1) / 2 - x0], [(ny - 1) / 2 - y0])[0]
         pixel = math.sqrt(abs(np.linalg.det(local))) * 3600.0
     beam_pix = math.sqrt(beam[0] * beam[1]) / pixel
     if beam[1] / pixel < MIN_BEAM_PIX:
@@ -260,8 +253,7 @@ def plan_conditioning(sky: SkyImage, shape: tuple[int, int], model, *, correctio
     zoom = target / beam_pix
     regrid = (Regrid(tuple(shape), tuple(shape)) if sdc1 or abs(zoom - 1) <= RESAMPLE_TOLERANCE
               else Regrid.zoom(shape, zoom))
-    return Conditioning(sdc1=sdc1, corrections=corrections == "sdc1" or (corrections == "auto" and sdc1),
-                        regrid=regrid, noise_map=not sdc1 and not noise_given, beam_pix=beam_pix,
+    return Conditioning(sdc1=sdc1, regrid=regrid, noise_map=not sdc1 and not noise_given, beam_pix=beam_pix,
                         model_beam_pix=target, beam_arcsec=beam, pixel_arcsec=pixel)
 
 
@@ -294,7 +286,7 @@ def domain_problems(conditioning: Conditioning, *, peak: float, noise: float,
     Examples
     --------
     >>> from radioseg_utils.core.resample import Regrid
-    >>> c = Conditioning(False, False, Regrid((10, 10), (7, 7)), True, 3.6, 2.48,
+    >>> c = Conditioning(False, Regrid((10, 10), (7, 7)), True, 3.6, 2.48,
     ...                  (864.0, 864.0, 0.0), 240.0)
     >>> domain_problems(c, peak=13.5, noise=0.05, rms_range=(0.04, 0.07), band="B2")
     ['beam of 3.60 px FWHM, the model was trained on 2.48 px (x1.45): the image was resampled by 0.70']

@@ -238,8 +238,7 @@ def predict_image(
     centre = read_image(image_path, section=central_noise_box(shape))
     band = centre.band
     _, resolved = segmenter(model, band.name, normalisation)
-    plan = plan_conditioning(centre, shape, model, corrections=config.corrections,
-                             noise_given=noise is not None)
+    plan = plan_conditioning(centre, shape, model, noise_given=noise is not None)
     background, rms = estimate_noise(centre.data)
     noise = rms if noise is None else noise
     config = resolve_config(model, config, band=band, noise=noise, sdc1=plan.sdc1)
@@ -347,8 +346,7 @@ def segment(
         For each way the image lies outside the model's training domain.
     """
     net, normalisation = segmenter(model, sky.band.name, normalisation, tta=config.tta)
-    plan = plan_conditioning(sky, sky.shape, model, corrections=config.corrections,
-                             noise_given=noise is not None)
+    plan = plan_conditioning(sky, sky.shape, model, noise_given=noise is not None)
     background, rms = image_noise(sky)
     noise = rms if noise is None else noise
     config = resolve_config(model, config, band=sky.band, noise=noise, sdc1=plan.sdc1)
