@@ -304,7 +304,12 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
                              "(default: the value tuned for the model, in its sidecar)")
     parser.add_argument("--flux-scale", type=float, default=None,
                         help="apparent / intrinsic flux beyond the primary beam (default: the "
-                             "SDC1 value 0.918; 1 leaves fluxes as measured)")
+                             "SDC1 value 0.918 where the SDC1 corrections apply, else 1; 1 "
+                             "leaves fluxes as measured)")
+    parser.add_argument("--corrections", choices=("auto", "sdc1", "none"), default="auto",
+                        help="where the SDC1 flux scale and the model's calibration apply: auto "
+                             "(default) to SDC1 images only, sdc1 to every image, none to none; "
+                             "the catalogue metadata (CORRECT) say which were applied")
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: average over 8 flips/rotations (8x slower)")
     parser.add_argument("--no-calibration", dest="calibration", action="store_const",
@@ -342,7 +347,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.value is not None:
         options["threshold_kwargs"] = {"value": args.value}
     config = PredictConfig(split_blends=args.split_blends, tta=args.tta,
-                           calibration=args.calibration, **options)
+                           calibration=args.calibration, corrections=args.corrections, **options)
     result = predict_image(path, args.model or DEFAULT_MODEL,
                            out_dir=args.out or runs_dir() / "default" / "predict",
                            config=config, primary_beam=args.primary_beam,

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from radioseg_utils.core.bands import get_band
+from radioseg_utils.core.gaussian import deconvolve_fwhm
 from radioseg_utils.io.catalogue import wrap_ra
 from radioseg_utils.io.wcs import sdc1_wcs
 from radioseg_utils.postprocess.components import label_components
 from radioseg_utils.postprocess.measure import (
     GAUSS_TO_LAS,
     ClassRule,
-    deconvolve_fwhm,
     measure_sources,
 )
 

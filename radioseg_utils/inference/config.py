@@ -17,6 +17,7 @@ from radioseg_utils.core.bands import Band, get_band
 from radioseg_utils.core.noise import estimate_noise
 from radioseg_utils.data.augment import with_tta
 from radioseg_utils.data.normalise import normalise as normalise_image
+from radioseg_utils.inference.conditioning import CORRECTIONS
 from radioseg_utils.inference.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
 from radioseg_utils.io.fits_read import SkyImage
 from radioseg_utils.model.files import calibration_file, load_model_cached, read_sidecar
@@ -99,15 +100,21 @@ class PredictConfig:
     tta : bool
         Test-time augmentation: average the model over the eight flips and rotations of
         each tile (:func:`radioseg_utils.data.augment.with_tta`; eight times slower).
-    flux_scale : float
+    flux_scale : float, optional
         Apparent / intrinsic flux beyond the primary beam; fluxes are divided by it (and by
-        the primary beam, if given). Default the SDC1 value,
-        :data:`radioseg_utils.simulation.simulate.FLUX_SCALE`; 1 leaves fluxes as measured.
+        the primary beam, if given). None (default): the SDC1 value,
+        :data:`radioseg_utils.simulation.simulate.FLUX_SCALE`, where the SDC1 corrections
+        apply (``corrections``), else 1; 1 leaves fluxes as measured.
     calibration : str, optional
         Learned size and flux corrections (:mod:`radioseg_utils.postprocess.calibrate`) applied to the
         catalogue: ``"model"`` (default) takes the file named by the model's sidecar, if
-        any (see :func:`resolve_config`); a path takes that file; None keeps the sizes and
-        fluxes as measured in the segments.
+        any, where the SDC1 corrections apply (see :func:`resolve_config`); a path takes
+        that file; None keeps the sizes and fluxes as measured in the segments.
+    corrections : str
+        Where the SDC1-specific corrections (flux scale and calibration left to their
+        defaults) apply: ``"auto"`` (default) to SDC1 images only
+        (:func:`radioseg_utils.io.fits_read.is_sdc1_image`), ``"sdc1"`` to every image,
+        ``"none"`` to none. A primary beam applies when one is given.
     """
 
     threshold: str = "fixed"
@@ -124,8 +131,14 @@ class PredictConfig:
     centre_threshold: float | None = None
     centre_distance: int = 1
     tta: bool = False
-    flux_scale: float = FLUX_SCALE
+    flux_scale: float | None = None
     calibration: str | None = "model"
+    corrections: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.corrections not in CORRECTIONS:
+            raise ValueError(f"corrections must be one of {', '.join(CORRECTIONS)}, "
+                             f"got {self.corrections!r}")
 
 
 @dataclass(frozen=True)
@@ -142,11 +155,12 @@ class PredictResult:
     threshold : float or tuple
         Threshold applied to the probabilities (``(low, high)`` for hysteresis).
     noise : float
-        Image rms (Jy/beam) used for the peak S/N.
+        Image rms (Jy/beam) used for the peak S/N (the median of the rms map where the
+        local maps are used).
     paths : dict
-        Output files by kind: ``segmentation``, ``probability``, ``ecsv``, ``fits``,
-        ``parquet``, ``submission``, ``regions`` (and ``probability<c>`` for further model
-        channels).
+        Output files by kind: ``segmentation``, ``probability``, ``background``, ``rms``,
+        ``ecsv``, ``fits``, ``parquet``, ``submission``, ``regions`` (and ``probability<c>``
+        for further model channels).
     stats : dict
         Tile count and wall-clock seconds per stage
         (:func:`radioseg_utils.inference.predict_stream.run_stream`).
@@ -167,9 +181,10 @@ class PredictResult:
 class Segmentation(NamedTuple):
     """What :func:`segment` returns: float32 probabilities ``prob`` (``(ny, nx, C)`` for a
     model with ``C > 1`` outputs) and int32 source ids ``labels`` (0 = background), both
-    ``(ny, nx)``; the ``catalogue`` (``meta``: ``NOISE``,
-    ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM``); the ``threshold`` applied (``(low,
-    high)`` for hysteresis)."""
+    ``(ny, nx)`` on the image grid; the ``catalogue`` (``meta``: ``NOISE``,
+    ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM`` and how the image was treated:
+    :meth:`radioseg_utils.inference.conditioning.Conditioning.meta`, ``DOMAIN``); the
+    ``threshold`` applied (``(low, high)`` for hysteresis)."""
 
     prob: np.ndarray
     labels: np.ndarray
@@ -219,19 +234,30 @@ def tuned_centre_threshold(sidecar: dict, band: str | Band | None = None,
 
 
 def resolve_config(model, config: PredictConfig, *, band: str | Band | None = None,
-                   noise: float | None = None) -> PredictConfig:
-    """``config`` with the centre threshold and calibration of the model filled in.
+                   noise: float | None = None, sdc1: bool = True) -> PredictConfig:
+    """``config`` with the centre threshold, flux scale and calibration filled in.
 
     A ``centre_threshold`` of None becomes the value tuned for a model file and an image of
-    ``band`` and rms ``noise`` (:func:`tuned_centre_threshold` of its sidecar), or
-    :data:`~radioseg_utils.postprocess.centres.DEFAULT_CENTRE_THRESHOLD` for a callable. A
-    ``calibration`` of ``"model"`` becomes the path of the file named by the sidecar's
-    ``calibration`` (beside the model), or None for a callable or a sidecar without one.
-    Values already set are kept.
+    ``band`` and rms ``noise`` (:func:`tuned_centre_threshold` of its sidecar; for an image
+    that is not SDC1, ``sdc1=False``, whose rms says nothing of an SDC1 depth, the
+    sidecar's ``centre_threshold``), or
+    :data:`~radioseg_utils.postprocess.centres.DEFAULT_CENTRE_THRESHOLD` for a callable.
+    Where the SDC1 corrections apply (``config.corrections`` ``"sdc1"``, or ``"auto"``
+    and ``sdc1``), a ``flux_scale`` of None becomes
+    :data:`~radioseg_utils.simulation.simulate.FLUX_SCALE` and a ``calibration`` of
+    ``"model"`` the path of the file named by the sidecar's ``calibration`` (beside the
+    model), or None for a callable or a sidecar without one; elsewhere they become 1 and
+    None. Values already set are kept.
     """
     sidecar = read_sidecar(model)
+    corrections = config.corrections == "sdc1" or (config.corrections == "auto" and sdc1)
     if config.centre_threshold is None:
-        config = replace(config, centre_threshold=tuned_centre_threshold(sidecar, band, noise))
+        config = replace(config, centre_threshold=tuned_centre_threshold(
+            sidecar, band, noise if sdc1 else None))
+    if config.flux_scale is None:
+        config = replace(config, flux_scale=FLUX_SCALE if corrections else 1.0)
+    if config.calibration == "model" and not corrections:
+        config = replace(config, calibration=None)
     if config.calibration == "model":
         path = calibration_file(model, sidecar)
         if path is not None and not path.is_file():

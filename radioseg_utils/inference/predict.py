@@ -19,9 +19,19 @@
    margin in size are whole and none is counted twice);
 4. :func:`predict_image` writes outputs in ``out_dir``: ``<stem>_seg.fits`` (source ids,
    same WCS and header as the input), ``<stem>_prob.fits`` (``<stem>_prob<c>.fits`` for
-   the further output channels ``c >= 1`` of a multi-channel model), the catalogue as
-   ``<stem>_cat.ecsv`` and ``<stem>_cat.fits`` (with units), the SDC1 submission
-   ``<stem>_submission.txt`` and a DS9 region file ``<stem>.reg`` (fk5 ellipses).
+   the further output channels ``c >= 1`` of a multi-channel model), the background and
+   rms maps ``<stem>_bkg.fits`` and ``<stem>_rms.fits`` (input WCS and units), the
+   catalogue as ``<stem>_cat.ecsv`` and ``<stem>_cat.fits`` (with units), the SDC1
+   submission ``<stem>_submission.txt`` and a DS9 region file ``<stem>.reg`` (fk5 ellipses).
+
+Before step 1 the image is planned for the model
+(:mod:`radioseg_utils.inference.conditioning`): an SDC1 image runs as it is, with the SDC1
+corrections; any other image is resampled to the pixels per beam the model was trained
+on, scaled by its local noise, its model outputs mapped back to its own grid, and measured
+with its header beam and local noise, without SDC1 corrections unless asked. The
+catalogue metadata say which (``SDC1``, ``CORRECT``, ``BEAMMAJ`` … ``NOISEMAP``, and
+``DOMAIN``: the ways the image lies outside the training domain, also raised as
+:class:`~radioseg_utils.inference.conditioning.TrainingDomainWarning`).
 
 :func:`predict_image` streams: it reads the file one row of tiles (or one block) at a time,
 keeps the rows of model outputs and the finished blocks in ``<out_dir>/<stem>.partial/``
@@ -41,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -48,8 +59,14 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from radioseg_utils.core.noise import estimate_noise
+from radioseg_utils.core.noise import NoiseMesh, estimate_noise, noise_mesh
 from radioseg_utils.core.paths import OutputExistsError
+from radioseg_utils.inference.conditioning import (
+    Conditioning,
+    TrainingDomainWarning,
+    domain_problems,
+    plan_conditioning,
+)
 from radioseg_utils.inference.config import (
     BLOCK_MARGIN,
     CATALOGUE_BLOCK,
@@ -63,7 +80,7 @@ from radioseg_utils.inference.config import (
     segmenter,
     tile_normaliser,
 )
-from radioseg_utils.inference.predict_stream import StreamJob, merge_blocks, run_stream
+from radioseg_utils.inference.predict_stream import StreamJob, merge_blocks, noise_stage, run_stream
 from radioseg_utils.inference.streaming import RunFolder, run_key
 from radioseg_utils.inference.tiling import predict_tiled
 from radioseg_utils.io.catalogue_stream import STREAM_FORMATS, CatalogueStream
@@ -113,10 +130,28 @@ def _calibrator(config: PredictConfig, band) -> Callable[[Table], Table]:
     return lambda table: calibration.apply(table, band)
 
 
-def _catalogue_meta(*, band, noise, background, config, value, normalisation) -> dict:
+def _catalogue_meta(*, band, noise, background, config, value, normalisation,
+                    plan: Conditioning, problems: list[str], primary_beam: bool) -> dict:
     """Catalogue metadata; short upper-case keys, as they become FITS header cards."""
     return {"BAND": band.name, "NOISE": float(noise), "BACKGRND": float(background),
-            "THRESH": config.threshold, "THRVALUE": str(value), "NORM": str(normalisation)}
+            "THRESH": config.threshold, "THRVALUE": str(value), "NORM": str(normalisation),
+            **plan.meta(config, primary_beam=primary_beam),
+            "DOMAIN": "; ".join(problems) or "inside"}
+
+
+def _noise_levels(plan: Conditioning, mesh: NoiseMesh | None, background: float, noise: float):
+    """``(background, noise, rms_range)`` reported for the image: the median of the maps
+    where they are used, else the single values."""
+    if plan.noise_map:
+        return (float(np.median(mesh.background)), mesh.median_rms,
+                (float(mesh.rms.min()), float(mesh.rms.max())))
+    return background, noise, (noise, noise)
+
+
+def _warn(problems: list[str], name: str) -> None:
+    for problem in problems:
+        warnings.warn(f"{name} lies outside the model's training domain: {problem}",
+                      TrainingDomainWarning, stacklevel=3)
 
 
 def predict_image(
@@ -143,7 +178,8 @@ def predict_image(
     Parameters
     ----------
     image_path : str or Path
-        SDC1-style FITS image (2-D or 4-D, Jy/beam) of any size.
+        FITS image (2-D or 4-D, Jy/beam) of any size: an SDC1 image or any other with a
+        restoring beam in its header (:func:`radioseg_utils.io.fits_read.header_beam`).
     model : path or callable
         A radioseg ``.keras`` model with its sidecar (default :data:`DEFAULT_MODEL`), or a
         callable ``(B, H, W, 1) -> (B, H, W, C)`` (channel 0: probabilities).
@@ -157,9 +193,11 @@ def predict_image(
     config : PredictConfig
         Threshold, component, measurement and tiling settings.
     noise : float, optional
-        Image rms in Jy/beam for the peak S/N and noise-based normalisations; default the
-        sigma-clipped rms of a central ``NOISE_BOX`` box, whose sigma-clipped median is
-        subtracted as background before sources are measured.
+        Image rms in Jy/beam for the peak S/N and noise-based normalisations. Default: for
+        an SDC1 image, the sigma-clipped rms of a central ``NOISE_BOX`` box, whose
+        sigma-clipped median is subtracted as background before sources are measured (SDC1
+        noise is uniform); for any other image, the local background and rms maps
+        (:func:`radioseg_utils.core.noise.noise_mesh`).
     primary_beam : path or callable, optional
         SDC1 primary-beam FITS file (or a callable of RA, Dec); fluxes are divided by it.
     overwrite : bool
@@ -191,6 +229,13 @@ def predict_image(
         If an output exists and ``overwrite`` is False (a :class:`FileExistsError`).
     radioseg_utils.model.files.ModelMismatchError
         If the model was trained on another band or normalisation.
+    radioseg_utils.inference.conditioning.ImageConditioningError
+        If the image's beam is under two pixels.
+
+    Warns
+    -----
+    radioseg_utils.inference.conditioning.TrainingDomainWarning
+        For each way the image lies outside the model's training domain.
     """
     image_path, out_dir = Path(image_path), Path(out_dir)
     if not image_path.is_file():
@@ -199,16 +244,18 @@ def predict_image(
     centre = read_image(image_path, section=central_noise_box(shape))
     band = centre.band
     _, resolved = segmenter(model, band.name, normalisation)
+    plan = plan_conditioning(centre, shape, model, noise_given=noise is not None)
     background, rms = estimate_noise(centre.data)
     noise = rms if noise is None else noise
-    config = resolve_config(model, config, band=band, noise=noise)
+    config = resolve_config(model, config, band=band, noise=noise, sdc1=plan.sdc1)
     stem = image_path.name.removesuffix(".gz").removesuffix(".fits").removesuffix(".fit")
     paths = {
         "segmentation": out_dir / f"{stem}_seg.fits",
         "probability": out_dir / f"{stem}_prob.fits",
+        "background": out_dir / f"{stem}_bkg.fits",
+        "rms": out_dir / f"{stem}_rms.fits",
         "ecsv": out_dir / f"{stem}_cat.ecsv",
         "fits": out_dir / f"{stem}_cat.fits",
-        "parquet": out_dir / f"{stem}_cat.parquet",
         "submission": out_dir / f"{stem}_submission.txt",
         "regions": out_dir / f"{stem}.reg",
     }
@@ -218,36 +265,44 @@ def predict_image(
     stat = image_path.resolve().stat()
     key = run_key(image=str(image_path.resolve()), size=stat.st_size, mtime=stat.st_mtime_ns,
                   model=_model_id(model), normalisation=resolved, noise=float(noise),
-                  config=repr(config), primary_beam=str(primary_beam),
+                  config=repr(config), primary_beam=str(primary_beam), conditioning=repr(plan),
                   blocks=(CATALOGUE_BLOCK, BLOCK_MARGIN))
     folder = RunFolder.open(out_dir / f"{stem}.partial", key, resume=resume)
+    mesh, peak = noise_stage(image_path, shape, plan.noise_box, folder.path, centre.header)
+    level_bkg, level_rms, rms_range = _noise_levels(plan, mesh, background, noise)
+    problems = domain_problems(plan, peak=peak - level_bkg, noise=level_rms, rms_range=rms_range,
+                               band=band)
+    _warn(problems, image_path.name)
     job = StreamJob(image_path, shape, model.resolve() if isinstance(model, Path) else model,
                     normalisation, band.name, float(noise), float(background),
-                    _gain(primary_beam, config.flux_scale), config, folder.path)
+                    _gain(primary_beam, config.flux_scale), config, folder.path, plan,
+                    mesh if plan.noise_map else None)
     header = centre.header.copy()
     header["BUNIT"] = ""
     blocks = bl.catalogue_blocks(shape, block=CATALOGUE_BLOCK, margin=BLOCK_MARGIN)
     channels, value, stats = run_stream(job, blocks, header, scheduler=scheduler,
                                         n_workers=n_workers, processes=processes,
                                         progress=progress)
-    meta = {**_catalogue_meta(band=band, noise=noise, background=background, config=config,
-                              value=value, normalisation=resolved), "IMAGE": image_path.name}
+    meta = {**_catalogue_meta(band=band, noise=level_rms, background=level_bkg, config=config,
+                              value=value, normalisation=resolved, plan=plan, problems=problems,
+                              primary_beam=primary_beam is not None),
+            "IMAGE": image_path.name}
     names = {"seg.fits": "segmentation", "prob0.fits": "probability", "cat.ecsv": "ecsv",
              "cat.fits": "fits", "cat.parquet": "parquet", "submission.txt": "submission",
-             "regions.reg": "regions"}
+             "regions.reg": "regions", "bkg.fits": "background", "rms.fits": "rms"}
     formats = {kind: folder.path / name for name, kind in names.items() if kind in STREAM_FORMATS}
     clock = time.perf_counter()
     with CatalogueStream(formats, meta=meta) as catalogue:
         n_sources = merge_blocks(replace(job, threshold=value), blocks, header, catalogue,
                                  finish=_calibrator(config, band), progress=progress)
     stats["merge_s"] = time.perf_counter() - clock
-    logger.info("%d sources, threshold %s, noise %.3g Jy/beam", n_sources, value, noise)
+    logger.info("%d sources, threshold %s, noise %.3g Jy/beam", n_sources, value, level_rms)
     for c in range(1, len(channels)):
         paths[f"probability{c}"] = out_dir / f"{stem}_prob{c}.fits"
         names[f"prob{c}.fits"] = f"probability{c}"
     folder.commit({name: paths[kind] for name, kind in names.items()}, overwrite=overwrite)
-    return PredictResult(n_sources=n_sources, threshold=value, noise=float(noise), paths=paths,
-                         stats=stats)
+    return PredictResult(n_sources=n_sources, threshold=value, noise=float(level_rms),
+                         paths=paths, stats=stats)
 
 
 def segment(
@@ -266,10 +321,12 @@ def segment(
     ----------
     sky : SkyImage
         2-D image in Jy/beam with its WCS and band (e.g. from
-        :func:`radioseg_utils.io.fits_read.read_image`).
+        :func:`radioseg_utils.io.fits_read.read_image`): SDC1 or not, conditioned for the
+        model as in :func:`predict_image`.
     model, normalisation, config, noise, primary_beam
-        As in :func:`predict_image` (noise and background from the central
-        ``NOISE_BOX`` box of ``sky`` when ``noise`` is None).
+        As in :func:`predict_image` (for an SDC1 image, noise and background from the
+        central ``NOISE_BOX`` box of ``sky`` when ``noise`` is None; for another, the
+        local maps).
     progress : bool
         Show a progress bar over tiles.
 
@@ -287,26 +344,50 @@ def segment(
         If the model file is missing.
     radioseg_utils.model.files.ModelMismatchError
         If the model was trained on another band or normalisation.
+    radioseg_utils.inference.conditioning.ImageConditioningError
+        If the image's beam is under two pixels.
+
+    Warns
+    -----
+    radioseg_utils.inference.conditioning.TrainingDomainWarning
+        For each way the image lies outside the model's training domain.
     """
     net, normalisation = segmenter(model, sky.band.name, normalisation, tta=config.tta)
+    plan = plan_conditioning(sky, sky.shape, model, noise_given=noise is not None)
     background, rms = image_noise(sky)
     noise = rms if noise is None else noise
-    config = resolve_config(model, config, band=sky.band, noise=noise)
-    prob = predict_tiled(net, sky.data, tile=config.tile, overlap=config.overlap,
-                         batch_size=config.batch_size, progress=progress,
-                         normalise=tile_normaliser(normalisation, noise))
-    maps = prob if prob.ndim == 3 else prob[..., None]
+    config = resolve_config(model, config, band=sky.band, noise=noise, sdc1=plan.sdc1)
+    mesh = None
+    if plan.noise_map:
+        mesh = noise_mesh(lambda y0, y1: sky.data[y0:y1], sky.shape, box=plan.noise_box)
+    level_bkg, level_rms, rms_range = _noise_levels(plan, mesh, background, noise)
+    finite = sky.data[np.isfinite(sky.data)]
+    problems = domain_problems(plan, peak=float(finite.max()) - level_bkg if finite.size else 0.0,
+                               noise=level_rms, rms_range=rms_range, band=sky.band)
+    _warn(problems, str(sky.path.name) if sky.path else "the image")
+    normaliser = tile_normaliser(normalisation, 1.0 if plan.noise_map else noise)
+    model_image = plan.model_input(lambda ys, xs: sky.data[ys, xs], mesh,
+                                   slice(0, plan.regrid.new_shape[0]))
+    on_model = predict_tiled(net, model_image, tile=config.tile, overlap=config.overlap,
+                             batch_size=config.batch_size, progress=progress, normalise=normaliser)
+    on_model = on_model if on_model.ndim == 3 else on_model[..., None]
+    maps = plan.image_window(lambda ys, xs: on_model[ys, xs], slice(0, sky.shape[0]),
+                             slice(0, sky.shape[1]))
+    prob = maps if maps.shape[2] > 1 else maps[..., 0]
     step = bl.sample_step(sky.shape, THRESHOLD_SAMPLE_PIXELS)
     value = bl.threshold_from_sample(maps[::step, ::step, 0], config.threshold,
                                      config.threshold_kwargs)
-    kwargs = dict(threshold=value, noise=noise, background=background,
-                  primary_beam=_gain(primary_beam, config.flux_scale), config=config)
+    gain = _gain(primary_beam, config.flux_scale)
     labels = np.zeros(sky.shape, np.int32)
     tables, offset = [], 0
     for block in bl.catalogue_blocks(sky.shape, block=CATALOGUE_BLOCK, margin=BLOCK_MARGIN):
         window = block.window
         section = replace(sky, data=sky.data[window], wcs=sky.wcs.slice(window),
                           origin=(window[0].start, window[1].start))
+        block_noise, block_bkg = (noise, background) if mesh is None else mesh.maps(*window)[::-1]
+        kwargs = dict(threshold=value, noise=block_noise, background=block_bkg, primary_beam=gain,
+                      config=plan.image_config(config), beam_fwhm_arcsec=plan.measure_beam_arcsec,
+                      local_scale=not plan.sdc1)
         core, cat = bl.offset_ids(*bl.own_core(block, *bl.segment_block(section, maps[window], **kwargs)),
                                   offset)
         y0, y1, x0, x1 = block.core
@@ -314,8 +395,10 @@ def segment(
         tables.append(cat)
         offset += len(cat)
     catalogue = _calibrator(config, sky.band)(bl.stack_blocks(tables))
-    catalogue.meta.update(_catalogue_meta(band=sky.band, noise=noise, background=background,
+    catalogue.meta.update(_catalogue_meta(band=sky.band, noise=level_rms, background=level_bkg,
                                           config=config, value=value,
-                                          normalisation=normalisation))
-    logger.info("%d sources, threshold %s, noise %.3g Jy/beam", len(catalogue), value, noise)
+                                          normalisation=normalisation, plan=plan,
+                                          problems=problems,
+                                          primary_beam=primary_beam is not None))
+    logger.info("%d sources, threshold %s, noise %.3g Jy/beam", len(catalogue), value, level_rms)
     return Segmentation(prob, labels, catalogue, value)

@@ -1,14 +1,20 @@
 """The streamed, resumable, distributable run of :func:`radioseg_utils.inference.predict.predict_image`.
 
+:func:`noise_stage` first reads the image in bands of rows for its background and rms
+(:func:`radioseg_utils.core.noise.noise_mesh`) and writes their maps as FITS. Then
 :func:`run_stream` does the work in three resumable stages, each piece stored in the run
 folder (:mod:`radioseg_utils.inference.streaming`) as soon as it is finished:
 
-1. rows of tiles (:func:`radioseg_utils.inference.tiling.predict_row`), each task reading its rows of
-   the FITS file and loading the model once per process;
-2. the blended probability map, written band by band as FITS (one file per output channel)
-   while the threshold sample is gathered, then the threshold;
+1. rows of tiles (:func:`radioseg_utils.inference.tiling.predict_row`) on the model grid,
+   each task reading its rows of the FITS file, conditioning them for the model
+   (:meth:`radioseg_utils.inference.conditioning.Conditioning.model_input`: resampled and
+   scaled by the local noise for an image that is not SDC1) and loading the model once
+   per process;
+2. the blended probability map, mapped back to the image grid and written band by band
+   as FITS (one file per output channel) while the threshold sample is gathered, then the
+   threshold;
 3. catalogue blocks (:func:`radioseg_utils.postprocess.blocks.segment_block`), each reading its window
-   of the image and of the stored model outputs.
+   of the image and of the stored model outputs (mapped back to the image grid).
 
 Stages 1 and 3 run on a dask cluster when asked (:mod:`radioseg_utils.inference.distributed`); the
 blocks are finally merged in block order into the segmentation FITS and the catalogue, so
@@ -29,6 +35,8 @@ from astropy.io import fits
 from astropy.table import Table
 from tqdm.auto import tqdm
 
+from radioseg_utils.core.noise import NoiseMesh, noise_mesh
+from radioseg_utils.inference.conditioning import Conditioning
 from radioseg_utils.inference.config import (
     ASSEMBLE_ROWS,
     THRESHOLD_SAMPLE_PIXELS,
@@ -44,7 +52,7 @@ from radioseg_utils.io.fits_read import read_image
 from radioseg_utils.io.fits_write import FitsStream
 from radioseg_utils.postprocess import blocks as bl
 
-__all__ = ["StreamJob", "run_stream", "merge_blocks"]
+__all__ = ["StreamJob", "noise_stage", "run_stream", "merge_blocks"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +81,10 @@ class StreamJob:
         Settings of the run.
     folder : Path
         The run folder (:class:`~radioseg_utils.inference.streaming.RunFolder`).
+    conditioning : Conditioning
+        How the image is shown to the model and measured.
+    mesh : NoiseMesh, optional
+        Background and rms of the image, when ``conditioning.noise_map``.
     threshold : float or (low, high), optional
         Global threshold, once known.
     """
@@ -87,18 +99,40 @@ class StreamJob:
     primary_beam: Any
     config: PredictConfig
     folder: Path
+    conditioning: Conditioning
+    mesh: NoiseMesh | None = None
     threshold: Any = None
 
     @property
     def grid(self) -> TileGrid:
-        return TileGrid(self.shape, self.config.tile, self.config.overlap)
+        """Tiles of the model grid."""
+        return TileGrid(self.conditioning.regrid.new_shape, self.config.tile, self.config.overlap)
 
     def store(self) -> StripStore:
         return StripStore(RunFolder(self.folder), self.grid)
 
-    def block_kwargs(self) -> dict:
-        return dict(threshold=self.threshold, noise=self.noise, background=self.background,
-                    primary_beam=self.primary_beam, config=self.config)
+    def read(self, ys: slice, xs: slice) -> np.ndarray:
+        """A window of the image, read from the file."""
+        return read_image(self.image, section=(ys, xs)).data
+
+    def normaliser(self, normalisation: str | None):
+        """Tile normaliser of the model input (in units of the local rms with noise maps)."""
+        return tile_normaliser(normalisation, 1.0 if self.conditioning.noise_map else self.noise)
+
+    def prob_window(self, ys: slice, xs: slice) -> np.ndarray:
+        """Stored model outputs on the image window ``[ys, xs]``, float32 ``(h, w, C)``."""
+        return self.conditioning.image_window(self.store().window, ys, xs)
+
+    def block_kwargs(self, window: tuple[slice, slice]) -> dict:
+        """Options of :func:`~radioseg_utils.postprocess.blocks.segment_block` on ``window``."""
+        noise, background = self.noise, self.background
+        if self.conditioning.noise_map:
+            background, noise = self.mesh.maps(*window)
+        return dict(threshold=self.threshold, noise=noise, background=background,
+                    primary_beam=self.primary_beam,
+                    config=self.conditioning.image_config(self.config),
+                    beam_fwhm_arcsec=self.conditioning.measure_beam_arcsec,
+                    local_scale=not self.conditioning.sdc1)
 
 
 def _row_task(iy: int, job: StreamJob) -> None:
@@ -106,17 +140,17 @@ def _row_task(iy: int, job: StreamJob) -> None:
     net, normalisation = segmenter(job.model, job.band, job.normalisation, tta=job.config.tta)
     grid = job.grid
     y0, y1 = grid.row_span(iy)
-    strip = read_image(job.image, section=(slice(y0, y1), slice(0, job.shape[1]))).data
+    strip = job.conditioning.model_input(job.read, job.mesh, slice(y0, y1))
     out = predict_row(net, strip, grid, iy, batch_size=job.config.batch_size,
-                      normalise=tile_normaliser(normalisation, job.noise))
+                      normalise=job.normaliser(normalisation))
     job.store().save(iy, out)
 
 
 def _block_task(block: bl.Block, job: StreamJob) -> int:
     """Segment and measure one block from the stored outputs; store its labels and sources."""
-    prob = job.store().window(*block.window)
+    prob = job.prob_window(*block.window)
     sky = read_image(job.image, section=block.window)
-    core, cat = bl.own_core(block, *bl.segment_block(sky, prob, **job.block_kwargs()))
+    core, cat = bl.own_core(block, *bl.segment_block(sky, prob, **job.block_kwargs(block.window)))
     folder = RunFolder(job.folder)
     folder.save_table(f"blocks/{block.name}.ecsv", cat)
     folder.save_array(f"blocks/{block.name}.npz", core, compress=True)  # written last: done
@@ -126,13 +160,13 @@ def _block_task(block: bl.Block, job: StreamJob) -> int:
 def _write_probability(job: StreamJob, header: fits.Header, *, progress: bool) -> tuple[list[str], Any]:
     """Write the blended map (one FITS per channel) into the run folder; the threshold."""
     ny, nx = job.shape
-    store, folder = job.store(), RunFolder(job.folder)
+    folder = RunFolder(job.folder)
     step = bl.sample_step(job.shape, THRESHOLD_SAMPLE_PIXELS)
     streams, samples = [], []
     try:
         for r0 in tqdm(range(0, ny, ASSEMBLE_ROWS), desc="probability map", unit="band",
                        disable=not progress):
-            rows = store.window(slice(r0, min(r0 + ASSEMBLE_ROWS, ny)), slice(0, nx))
+            rows = job.prob_window(slice(r0, min(r0 + ASSEMBLE_ROWS, ny)), slice(0, nx))
             if not streams:
                 streams = [FitsStream(job.folder / f"prob{c}.fits", header, job.shape)
                            for c in range(rows.shape[2])]
@@ -190,6 +224,54 @@ def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
             catalogue.append(finish(cat))
             offset += len(cat)
     return offset
+
+
+def noise_stage(image: Path, shape: tuple[int, int], box: int, folder: Path,
+                header: fits.Header) -> tuple[NoiseMesh, float]:
+    """Background and rms of an image file (resumable); their maps written as FITS.
+
+    Reads the image in bands of ``box`` rows (:func:`radioseg_utils.core.noise.noise_mesh`,
+    boxes every ``box // 2`` pixels),
+    keeps the mesh in the run folder (``noise_mesh.npy``, ``noise.json``) and writes
+    ``bkg.fits`` and ``rms.fits`` there (NaN where the image is blanked),
+    ``ASSEMBLE_ROWS`` rows at a time, with ``header`` (the input's).
+    Memory: one band of rows and its boxes, the mesh and ``ASSEMBLE_ROWS`` rows of the maps.
+
+    Returns
+    -------
+    mesh : NoiseMesh
+    peak : float
+        Brightest finite pixel of the image.
+    """
+    ny, nx = shape
+    run = RunFolder(folder)
+    if run.has("noise.json"):
+        saved, info = run.load_array("noise_mesh.npy"), run.load_json("noise.json")
+        mesh = NoiseMesh(shape, int(info["box"]), int(info["step"]), saved[0], saved[1])
+        peak = float(info["peak"])
+    else:
+        peaks: list[float] = []
+
+        def read_rows(y0: int, y1: int) -> np.ndarray:
+            data = read_image(image, section=(slice(y0, y1), slice(0, nx))).data
+            finite = data[np.isfinite(data)]
+            peaks.append(float(finite.max()) if finite.size else -np.inf)
+            return data
+
+        mesh = noise_mesh(read_rows, shape, box=box)
+        peak = float(max(peaks))
+        run.save_array("noise_mesh.npy", np.stack([mesh.background, mesh.rms]))
+        run.save_json("noise.json", {"box": mesh.box, "step": mesh.step, "peak": peak})  # done
+    if not run.has("noise_maps.json"):
+        with FitsStream(folder / "bkg.fits", header, shape) as bkg, \
+                FitsStream(folder / "rms.fits", header, shape) as rms:
+            for r0 in range(0, ny, ASSEMBLE_ROWS):
+                rows = slice(r0, min(r0 + ASSEMBLE_ROWS, ny))
+                blank = ~np.isfinite(read_image(image, section=(rows, slice(0, nx))).data)
+                for stream, values in zip((bkg, rms), mesh.maps(rows, slice(0, nx)), strict=True):
+                    stream.write(r0, 0, np.where(blank, np.float32(np.nan), values))
+        run.save_json("noise_maps.json", {"box": mesh.box})  # written last: done
+    return mesh, peak
 
 
 def run_stream(

@@ -10,6 +10,9 @@ Readers and writers for the published SDC1 text formats:
   (some wrapped over two lines), a header row, then 15 columns ending ``SELECTION x y``;
 - scorer truth / submissions: 12 whitespace-separated columns in the order of
   :data:`SUBMISSION_COLUMNS`, optionally after ``#`` comments or one header row;
+- the component tables of the Aegean source finder (Hancock et al. 2012, 2018), FITS
+  binary tables (:func:`read_aegean_components`), as a reference for images that are not
+  SDC1;
 
 RA is always returned in the SDC1 convention -180 <= RA < 180 deg.
 
@@ -28,6 +31,7 @@ import numpy as np
 from astropy.table import Table
 
 from radioseg_utils.core.bands import Band, get_band
+from radioseg_utils.core.gaussian import deconvolve_fwhm
 from radioseg_utils.core.paths import check_writable
 
 __all__ = [
@@ -50,6 +54,8 @@ __all__ = [
     "catalogue_table",
     "CLASS_NAMES",
     "SIZE_NAMES",
+    "AEGEAN_COLUMNS",
+    "read_aegean_components",
 ]
 
 #: name -> (unit, dtype, description). The first 12 are the SDC1 submission columns.
@@ -512,3 +518,77 @@ def to_scorer_dataframe(table: Table, *, allow_empty: bool = False):
             for name, values in columns.items()
         }
     )
+
+
+#: Columns of an Aegean component table that :func:`read_aegean_components` needs.
+AEGEAN_COLUMNS: tuple[str, ...] = ("ra", "dec", "peak_flux", "int_flux", "a", "b", "pa",
+                                   "local_rms", "background", "psf_a", "psf_b")
+
+
+def read_aegean_components(path: str | Path) -> Table:
+    """Read a component catalogue of the Aegean source finder (FITS binary table).
+
+    Aegean writes, per fitted Gaussian component, ``ra``/``dec`` (deg), ``peak_flux``
+    (Jy/beam), ``int_flux`` (Jy), ``a``/``b`` (FWHM, arcsec, the beam included), ``pa``
+    (deg east of north), ``local_rms`` and ``background`` (Jy/beam), ``psf_a``/``psf_b``
+    (the beam, arcsec), ``island``/``source`` numbers, fit ``flags`` and errors, without
+    units in the FITS table.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``*_comp.fits`` table.
+
+    Returns
+    -------
+    astropy.table.Table
+        The catalogue schema (:data:`CATALOGUE_COLUMNS`, :data:`EXTRA_COLUMNS`, with
+        units): ``id`` (1..n), ``ra_core`` = ``ra_cent`` (RA in -180..180), ``dec_core`` =
+        ``dec_cent``, ``flux`` (``int_flux``), ``peak_flux``, ``b_maj``/``b_min`` (FWHM
+        deconvolved from the beam in quadrature), ``pa`` (SDC1 convention), ``pa_eon``,
+        ``fwhm_maj``/``fwhm_min`` (``a``/``b``), ``noise`` (``local_rms``), ``peak_snr``,
+        ``size`` 2 and ``class`` 3; then every other Aegean column as it is (``island``,
+        ``source``, ``flags``, ``err_*``, ``background``, ``psf_*`` …).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is missing.
+    CatalogueFormatError
+        If it is not a FITS table or lacks a needed column (the message names them).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such Aegean catalogue")
+    try:
+        raw = Table.read(path, format="fits")
+    except (OSError, ValueError, TypeError) as exc:
+        raise CatalogueFormatError(f"{path}: not a FITS table of Aegean components ({exc})") from None
+    missing = [name for name in AEGEAN_COLUMNS if name not in raw.colnames]
+    if missing:
+        raise CatalogueFormatError(f"{path}: not an Aegean component table, column(s) "
+                                   f"{', '.join(missing)} missing")
+
+    def col(name: str) -> np.ndarray:
+        return np.ma.filled(np.ma.asarray(raw[name], dtype=float), np.nan)
+
+    ra, dec, pa = wrap_ra(col("ra")), col("dec"), col("pa") % 180.0
+    n = len(raw)
+    table = catalogue_table({
+        "id": np.arange(1, n + 1), "ra_core": ra, "dec_core": dec, "ra_cent": ra,
+        "dec_cent": dec, "flux": col("int_flux"), "core_frac": np.zeros(n),
+        "b_maj": deconvolve_fwhm(col("a"), col("psf_a")),
+        "b_min": deconvolve_fwhm(col("b"), col("psf_b")), "pa": sdc1_pa(pa),
+        "size": np.full(n, 2), "class": np.full(n, 3), "peak_flux": col("peak_flux"),
+        "peak_snr": col("peak_flux") / col("local_rms"), "noise": col("local_rms"),
+        "fwhm_maj": col("a"), "fwhm_min": col("b"), "pa_eon": pa,
+    })
+    table["peak_flux"].description = "fitted peak brightness (Aegean)"
+    table["fwhm_maj"].description = "fitted major-axis FWHM, beam included (Aegean a)"
+    table["fwhm_min"].description = "fitted minor-axis FWHM, beam included (Aegean b)"
+    used = {"ra", "dec", "int_flux", "peak_flux", "a", "b", "pa", "local_rms"}
+    for name in raw.colnames:
+        if name not in used:
+            table[name] = raw[name]
+    table.meta.update({"CATALOG": "aegean", "SOURCE": path.name})
+    return table

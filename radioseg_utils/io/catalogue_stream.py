@@ -36,7 +36,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from radioseg_utils.io.catalogue import SUBMISSION_HEADER, submission_lines
-from radioseg_utils.io.fits_write import FITS_BLOCK
+from radioseg_utils.io.fits_read import FITS_BLOCK
 from radioseg_utils.io.regions import ds9_header, ds9_lines
 
 __all__ = ["STREAM_FORMATS", "CatalogueStream"]

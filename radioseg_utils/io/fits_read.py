@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,8 +40,11 @@ __all__ = [
     "SDC1FormatError",
     "Beam",
     "SkyImage",
+    "FITS_BLOCK",
     "open_fits",
     "read_plane",
+    "header_beam",
+    "is_sdc1_image",
     "read_image",
     "image_info",
     "image_shape",
@@ -55,10 +59,16 @@ INFO_SCAN_ROWS: int = 512
 
 _FITS_MAGIC = b"SIMPLE  ="
 #: FITS headers and data come in records of this many bytes, of 80-byte cards.
-_FITS_BLOCK = 2880
+FITS_BLOCK: int = 2880
 _CARD = 80
 #: Files longer than this are not scanned for the END card of their first header.
-_MAX_HEADER = 1000 * _FITS_BLOCK
+_MAX_HEADER = 1000 * FITS_BLOCK
+#: An AIPS ``HISTORY`` card with the restoring beam (degrees), e.g.
+#: ``AIPS   CLEAN BMAJ=  2.4000E-01 BMIN=  2.4000E-01 BPA=   0.00``.
+_AIPS_BEAM = re.compile(r"BMAJ\s*=\s*(?P<bmaj>\S+)\s+BMIN\s*=\s*(?P<bmin>\S+)"
+                        r"(?:\s+BPA\s*=\s*(?P<bpa>\S+))?", re.IGNORECASE)
+#: Relative tolerance on the pixel size and beam of an SDC1 image (:func:`is_sdc1_image`).
+SDC1_GRID_RTOL: float = 0.01
 
 
 class SDC1FormatError(ValueError):
@@ -137,6 +147,87 @@ class SkyImage:
         return self.beam.bmaj / self.pixel_arcsec, self.beam.bmin / self.pixel_arcsec
 
 
+def header_beam(header: fits.Header, path: str | Path = "header") -> Beam:
+    """The restoring beam of an image header.
+
+    From the ``BMAJ``/``BMIN`` (and ``BPA``) keywords, in degrees; else from the last
+    ``HISTORY`` card of AIPS that gives it (AIPS keeps the beam there, e.g.
+    ``AIPS   CLEAN BMAJ=  2.4000E-01 BMIN=  2.4000E-01 BPA=   0.00``, degrees).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        Image header.
+    path : str or Path
+        Named in the error message.
+
+    Returns
+    -------
+    Beam
+        FWHMs in arcsec, position angle in degrees (0 when not given).
+
+    Raises
+    ------
+    SDC1FormatError
+        If neither the keywords nor such a card give a positive, finite beam.
+
+    Examples
+    --------
+    >>> header = fits.Header()
+    >>> header["HISTORY"] = "AIPS   CLEAN BMAJ=  2.4000E-01 BMIN=  1.2000E-01 BPA=  30.00"
+    >>> header_beam(header)
+    Beam(bmaj=864.0, bmin=432.0, bpa=30.0)
+    """
+    if "BMAJ" in header and "BMIN" in header:
+        values, where = (header["BMAJ"], header["BMIN"], header.get("BPA", 0.0)), "BMAJ/BMIN"
+    else:
+        found = [m for card in header.get("HISTORY", []) if "AIPS" in str(card).upper()
+                 for m in [_AIPS_BEAM.search(str(card))] if m]
+        if not found:
+            missing = "BMAJ" if "BMAJ" not in header else "BMIN"
+            raise SDC1FormatError(
+                f"{path}: no restoring beam: header keyword {missing} is missing and no AIPS "
+                "HISTORY card gives 'BMAJ= ... BMIN= ...'"
+            )
+        match = found[-1]
+        values, where = (match["bmaj"], match["bmin"], match["bpa"] or 0.0), "the AIPS HISTORY card"
+    try:
+        bmaj, bmin, bpa = (float(v) for v in values)
+    except (TypeError, ValueError):
+        raise SDC1FormatError(f"{path}: unreadable beam in {where}: {values!r}") from None
+    if not (math.isfinite(bmaj) and math.isfinite(bmin) and bmaj > 0 and bmin > 0):
+        raise SDC1FormatError(f"{path}: the beam in {where} is not positive: "
+                              f"BMAJ = {bmaj}, BMIN = {bmin} deg")
+    return Beam(bmaj=bmaj * 3600.0, bmin=bmin * 3600.0, bpa=bpa if math.isfinite(bpa) else 0.0)
+
+
+def is_sdc1_image(image: SkyImage) -> bool:
+    """Whether an image is an SDC1 image (or simulated like one): the one test of
+    where the SDC1-specific corrections (primary beam, flux scale, calibration) are valid.
+
+    An image is SDC1 when its frequency is that of an SDC1 band (which
+    :attr:`SkyImage.band` already says) *and* its pixel size and both beam axes equal
+    that band's (:data:`radioseg_utils.core.bands.BANDS`) within :data:`SDC1_GRID_RTOL`:
+    the SDC1 images, their cutouts and the fields simulated by
+    :func:`radioseg_utils.simulation.simulate.simulate_field` are; a real image at the
+    same frequency almost never is (the Parkes 1.4 GHz map: 14.4' beam on 4' pixels,
+    against B2's 0.6" on 0.24").
+
+    Parameters
+    ----------
+    image : SkyImage
+        The image, or any section of it (only its band, beam and pixel size are read).
+
+    Returns
+    -------
+    bool
+    """
+    band = image.band
+    return all(math.isclose(value, expected, rel_tol=SDC1_GRID_RTOL) for value, expected in (
+        (image.pixel_arcsec, band.pixel_arcsec), (image.beam.bmaj, band.beam_fwhm_arcsec),
+        (image.beam.bmin, band.beam_fwhm_arcsec)))
+
+
 @dataclass(frozen=True)
 class _ImageMeta:
     """What :func:`_open_image` validated: everything but the pixel values."""
@@ -164,7 +255,7 @@ def _header_has_end(fh, size: int) -> bool:
     bytes of a longer file)."""
     fh.seek(0)
     while fh.tell() < min(size, _MAX_HEADER):
-        block = fh.read(_FITS_BLOCK)
+        block = fh.read(FITS_BLOCK)
         if any(block[i:i + _CARD].rstrip() == b"END" for i in range(0, len(block), _CARD)):
             return True
     return size > _MAX_HEADER
@@ -309,19 +400,12 @@ def _meta_from_hdu(hdu: fits.ImageHDU | fits.PrimaryHDU, path: Path) -> _ImageMe
     for key in ("CTYPE1", "CTYPE2"):
         if key not in header:
             raise SDC1FormatError(f"{path}: no WCS, header keyword {key} is missing")
-    for key in ("BMAJ", "BMIN"):
-        if key not in header:
-            raise SDC1FormatError(f"{path}: no restoring beam, header keyword {key} is missing")
+    beam = header_beam(header, path)
     wcs = WCS(header, naxis=2)
     if not wcs.has_celestial or wcs.celestial.naxis != 2:
         raise SDC1FormatError(
             f"{path}: CTYPE1/CTYPE2 = {header['CTYPE1']!r}/{header['CTYPE2']!r} are not celestial"
         )
-    beam = Beam(
-        bmaj=float(header["BMAJ"]) * 3600.0,
-        bmin=float(header["BMIN"]) * 3600.0,
-        bpa=float(header.get("BPA", 0.0)),
-    )
     pixel_arcsec = float(abs(wcs.celestial.wcs.get_cdelt()[1]) * 3600.0)
     return _ImageMeta(
         path=path,
@@ -378,8 +462,9 @@ def read_image(path: str | Path, *, section: tuple[slice, slice] | None = None) 
     Parameters
     ----------
     path : str or Path
-        FITS file with a 2-D or 4-D ``(1, 1, ny, nx)`` image, a celestial WCS, BMAJ/BMIN
-        and a frequency (FREQ axis or RESTFRQ) of an SDC1 band.
+        FITS file with a 2-D or 4-D ``(1, 1, ny, nx)`` image, a celestial WCS, a restoring
+        beam (BMAJ/BMIN, or an AIPS HISTORY card: :func:`header_beam`) and a frequency
+        (FREQ axis or RESTFRQ) of an SDC1 band.
     section : (slice_y, slice_x), optional
         0-based unit-step slices of the 2-D image; only these pixels are read from disk.
         Default: the whole image.
@@ -395,7 +480,7 @@ def read_image(path: str | Path, *, section: tuple[slice, slice] | None = None) 
         If ``path`` does not exist.
     SDC1FormatError
         If the file is not FITS or is truncated (:func:`open_fits`), is a cube, or lacks
-        CTYPE1/CTYPE2, BMAJ/BMIN or a known frequency; the message names the file and the
+        CTYPE1/CTYPE2, a beam or a known frequency; the message names the file and the
         keyword.
     ValueError
         If ``section`` is not two non-empty unit-step slices.

@@ -12,16 +12,13 @@ import numpy as np
 from astropy.io import fits
 
 from radioseg_utils.core.paths import check_writable
+from radioseg_utils.io.fits_read import FITS_BLOCK
 
 __all__ = [
-    "FITS_BLOCK",
     "STREAM_BITPIX",
     "write_image",
     "FitsStream",
 ]
-
-#: Size of a FITS record in bytes: headers and data are padded to a multiple of it.
-FITS_BLOCK: int = 2880
 
 #: BITPIX of the images :class:`FitsStream` writes (IEEE float32).
 STREAM_BITPIX: int = -32

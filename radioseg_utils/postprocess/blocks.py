@@ -100,10 +100,12 @@ def segment_block(
     prob: np.ndarray,
     *,
     threshold: float | tuple[float, float],
-    noise: float,
-    background: float,
+    noise: float | np.ndarray,
+    background: float | np.ndarray,
     primary_beam: Any,
     config: Any,
+    beam_fwhm_arcsec: float | None = None,
+    local_scale: bool = False,
 ) -> tuple[np.ndarray, Table]:
     """Labels and catalogue of the sources in one padded window.
 
@@ -116,8 +118,8 @@ def segment_block(
         any) the centre heat map of a model with a centre head.
     threshold : float or (low, high)
         Global threshold of channel 0 (hysteresis for a pair).
-    noise, background : float
-        Image rms and background in Jy/beam.
+    noise, background : float or ndarray (h, w)
+        Image rms and background in Jy/beam: numbers, or maps of the window.
     primary_beam : PrimaryBeam or callable, optional
         Fluxes are divided by it.
     config : PredictConfig
@@ -126,6 +128,9 @@ def segment_block(
         ``centre_distance`` with a centre head: then every peak of the centre map above
         the threshold is one source, owning its watershed share of the mask,
         :func:`radioseg_utils.postprocess.centres.seeded_labels`).
+    beam_fwhm_arcsec, local_scale
+        Restoring beam (default the band's) and where the pixel scale is taken
+        (:func:`~radioseg_utils.postprocess.measure.measure_sources`).
 
     Returns
     -------
@@ -150,7 +155,8 @@ def segment_block(
             labels = split_blends(labels, np.nan_to_num(sky.data), min_distance=config.min_distance)
     cat = measure_sources(sky.data, labels, sky.wcs, sky.band, noise=noise,
                           background=background, primary_beam=primary_beam,
-                          grow=config.grow, rule=config.rule)
+                          beam_fwhm_arcsec=beam_fwhm_arcsec, grow=config.grow, rule=config.rule,
+                          local_scale=local_scale)
     return labels, cat
 
 

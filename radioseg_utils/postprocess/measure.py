@@ -11,6 +11,11 @@ Per component, on the image pixels (not the mask):
 * centroid: mean position weighted by the positive pixel values;
 * integrated flux: sum of the pixel values / beam area in pixels (Jy/beam -> Jy), divided
   by the primary beam at the centroid when one is given (SDC1 truth fluxes are intrinsic);
+  pixel sizes come from the WCS at its reference pixel (the SDC1 convention; the SDC1
+  fields are small and centred on it), or, with ``local_scale``, from the WCS at each
+  source (:func:`pixel_scale_at`): needed for wide fields and projections whose reference
+  point lies far away, e.g. a SIN map centred on the celestial pole, whose pixels 24 deg
+  from it cover 1 / cos 24 deg = 1.09 times more sky than at the pole;
 * size: FWHM of the major and minor axes from the weighted second moments
   (``FWHM = sqrt(8 ln 2) sigma``), deconvolved from the circular restoring beam in
   quadrature (``sqrt(FWHM^2 - beam^2)``, 0 when unresolved); ``pa`` of the major axis in
@@ -46,7 +51,7 @@ from scipy import ndimage
 from skimage.segmentation import expand_labels
 
 from radioseg_utils.core.bands import Band, get_band
-from radioseg_utils.core.gaussian import FWHM_PER_SIGMA, gaussian_area
+from radioseg_utils.core.gaussian import FWHM_PER_SIGMA, deconvolve_fwhm, gaussian_area
 from radioseg_utils.core.noise import estimate_noise
 from radioseg_utils.io.catalogue import catalogue_table, wrap_ra
 from radioseg_utils.simulation.sources import pa_east_of_north
@@ -56,7 +61,7 @@ __all__ = [
     "ClassRule",
     "measure_sources",
     "values_at",
-    "deconvolve_fwhm",
+    "pixel_scale_at",
 ]
 
 #: Largest angular size / Gaussian FWHM used by the SDC1 scorer (LAS = 5 sigma).
@@ -117,12 +122,6 @@ class ClassRule:
 PrimaryBeamLike = float | np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray] | None
 
 
-def deconvolve_fwhm(fwhm: np.ndarray, beam_fwhm: float) -> np.ndarray:
-    """Intrinsic FWHM from a measured one: ``sqrt(max(fwhm^2 - beam^2, 0))`` (same units)."""
-    fwhm = np.asarray(fwhm, dtype=float)
-    return np.sqrt(np.clip(fwhm**2 - float(beam_fwhm) ** 2, 0.0, None))
-
-
 _DY, _DX = (g.ravel() for g in np.mgrid[-1:2, -1:2].astype(float))
 _QUADRATIC = np.linalg.pinv(np.stack([np.ones(9), _DX, _DY, _DX**2, _DX * _DY, _DY**2], axis=1))
 
@@ -179,6 +178,44 @@ def _moments(values: np.ndarray, xs: np.ndarray, ys: np.ndarray):
     return xc, yc, cov / total
 
 
+def pixel_scale_at(wcs: WCS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Local pixel-to-sky Jacobians of a celestial WCS at 0-based pixel positions.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        Celestial WCS (extra axes are dropped).
+    x, y : array-like, shape (n,)
+        Pixel positions.
+
+    Returns
+    -------
+    ndarray, shape (n, 2, 2)
+        Degrees on the sky per pixel: rows (east, north), columns (x, y), from the
+        positions half a pixel either side (the same layout as
+        :attr:`astropy.wcs.WCS.pixel_scale_matrix`, which is this at the reference pixel
+        of a flat projection). ``abs(det)`` is the solid angle of a pixel in deg².
+
+    Examples
+    --------
+    >>> from radioseg_utils.io.wcs import sdc1_wcs
+    >>> m = pixel_scale_at(sdc1_wcs("B1", (100, 100)), [49.0], [49.0])[0] * 3600
+    >>> np.round(m, 4).tolist()
+    [[-0.6042, 0.0], [0.0, 0.6042]]
+    """
+    celestial = wcs.celestial
+    x, y = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
+    ra, dec = celestial.pixel_to_world_values(np.concatenate([x - 0.5, x + 0.5, x, x]),
+                                              np.concatenate([y, y, y - 0.5, y + 0.5]))
+    ra, dec = np.split(np.asarray(ra), 4), np.split(np.asarray(dec), 4)
+    out = np.empty((x.size, 2, 2))
+    for column, (a, b) in enumerate(((0, 1), (2, 3))):
+        mean_dec = np.radians((dec[a] + dec[b]) / 2)
+        out[:, 0, column] = ((ra[b] - ra[a] + 180.0) % 360.0 - 180.0) * np.cos(mean_dec)
+        out[:, 1, column] = dec[b] - dec[a]
+    return out
+
+
 def _sky_ellipse(cov_pix: np.ndarray, scale: np.ndarray) -> tuple[float, float, float]:
     """Major/minor FWHM (arcsec) and PA (deg east of north) of a pixel covariance."""
     cov = scale @ cov_pix @ scale.T * 3600.0**2  # (east, north) in arcsec^2
@@ -201,6 +238,7 @@ def measure_sources(
     beam_fwhm_arcsec: float | None = None,
     grow: float = 0.0,
     rule: ClassRule = ClassRule(),
+    local_scale: bool = False,
 ) -> Table:
     """Measure each labelled component on the image and return the source catalogue.
 
@@ -225,12 +263,16 @@ def measure_sources(
         Primary-beam gain; fluxes are divided by its value at the centroid. A callable
         takes (ra, dec) in degrees. Default: no correction.
     beam_fwhm_arcsec : float, optional
-        FWHM of the circular restoring beam; default the band's.
+        FWHM of the circular restoring beam (for an elliptical one, the geometric mean of
+        its axes gives its area); default the band's.
     grow : float
         Expand every label by this many pixels (without merging neighbours) before
         measuring, to include the wings that a tight mask cuts off.
     rule : ClassRule
         SIZE/CLASS rule (see module docstring).
+    local_scale : bool
+        Pixel size and orientation from the WCS at each source (:func:`pixel_scale_at`)
+        rather than at its reference pixel.
 
     Returns
     -------
@@ -263,6 +305,7 @@ def measure_sources(
     ids = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64)))
     ids = ids[ids > 0]
     rows = {k: np.zeros(ids.size) for k in ("xp", "yp", "xc", "yc", "total", "peak", "maj", "min", "pa", "area")}
+    covariances: list[np.ndarray | None] = []
     slices = ndimage.find_objects(labels)
     for k, lab in enumerate(ids):
         sl = slices[lab - 1]
@@ -276,9 +319,18 @@ def measure_sources(
         mom = _moments(values, xs.astype(float), ys.astype(float))
         if mom is None:
             rows["xc"][k], rows["yc"][k] = rows["xp"][k], rows["yp"][k]
+            covariances.append(None)
             continue
         rows["xc"][k], rows["yc"][k], cov = mom
-        rows["maj"][k], rows["min"][k], rows["pa"][k] = _sky_ellipse(cov, scale)
+        covariances.append(cov)
+    if local_scale:
+        scales = pixel_scale_at(celestial, rows["xc"], rows["yc"])
+        beam_area_pix = gaussian_area(beam) / (np.abs(np.linalg.det(scales)) * 3600.0**2)
+    else:
+        scales = np.broadcast_to(scale, (ids.size, 2, 2))
+    for k, cov in enumerate(covariances):
+        if cov is not None:
+            rows["maj"][k], rows["min"][k], rows["pa"][k] = _sky_ellipse(cov, scales[k])
 
     ra_p, dec_p = celestial.pixel_to_world_values(rows["xp"], rows["yp"])
     ra_c, dec_c = celestial.pixel_to_world_values(rows["xc"], rows["yc"])
