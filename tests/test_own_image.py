@@ -245,7 +245,7 @@ def test_cli_corrections_option_reaches_the_config(tmp_path, monkeypatch):
 
     def fake(path, model, **kwargs):
         seen.update(kwargs)
-        return pr.PredictResult(catalogue=Table(), threshold=0.5, noise=1.0, paths={})
+        return pr.PredictResult(n_sources=0, threshold=0.5, noise=1.0, paths={})
 
     monkeypatch.setattr(pr, "predict_image", fake)
     image = tmp_path / "img.fits"

@@ -256,6 +256,7 @@ def predict_image(
         "rms": out_dir / f"{stem}_rms.fits",
         "ecsv": out_dir / f"{stem}_cat.ecsv",
         "fits": out_dir / f"{stem}_cat.fits",
+        "parquet": out_dir / f"{stem}_cat.parquet",
         "submission": out_dir / f"{stem}_submission.txt",
         "regions": out_dir / f"{stem}.reg",
     }
