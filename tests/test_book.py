@@ -98,7 +98,8 @@ def test_generated_figures_are_drawn_from_the_code(tmp_path):
 
 def test_from_07_selects_the_thresholding_chapter_onwards():
     chosen = book.select_notebooks(book.discover_notebooks(), start_at="07")
-    assert [p.name[:2] for p in chosen] == ["07", "08", "09", "10", "11", "12", "13"]
+    numbers = [int(p.name[:2]) for p in chosen]
+    assert numbers == list(range(7, 7 + len(chosen))) and len(chosen) >= 7
     assert chosen[0].stem == "07_thresholding_and_components"
 
 
