@@ -423,6 +423,19 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder for fields, dataset and checkpoints")
     parser.add_argument("--seed", type=int, default=None, help="base seed (default 2026)")
+    parser.add_argument("--profile", choices=("default", "full"), default="default",
+                        help="recipe: default (the shipped model, CPU) or full (deeper "
+                             "model, 3.6x the data, for a GPU)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes for simulating and cutting the fields")
+    parser.add_argument("--time-budget", type=float, default=None,
+                        help="wall-clock seconds the training may take")
+    parser.add_argument("--until", choices=("all", "train"), default="all",
+                        help="stop after training (train): writes the model and "
+                             "TRAINED.json into --out, to be finished with --trained")
+    parser.add_argument("--trained", type=Path, default=None,
+                        help="folder written by --until train (e.g. on a GPU machine): "
+                             "tune, calibrate and evaluate its model instead of training")
     parser.set_defaults(handler=_cmd_pretrain)
 
 
@@ -430,17 +443,22 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
     from radioseg_utils.workflows.pretrain import (
+        PRETRAIN_PROFILES,
         PRETRAINED_DIR,
-        PretrainSettings,
         train_default_model,
     )
 
-    settings = PretrainSettings()
+    settings, config = PRETRAIN_PROFILES[args.profile]
     if args.seed is not None:
         settings = dataclasses.replace(settings, seed=args.seed)
-    manifest = train_default_model(settings=settings, work_dir=args.work_dir,
-                                   out_dir=args.out or PRETRAINED_DIR)
-    sys.stdout.write(json.dumps(manifest.get("held_out_scores", {}), indent=2) + "\n")
+    if args.until == "train" and args.out is None:
+        raise ValueError("--until train needs --out (the folder to carry back)")
+    result = train_default_model(settings=settings, config=config, work_dir=args.work_dir,
+                                 out_dir=args.out or PRETRAINED_DIR, n_workers=args.workers,
+                                 time_budget=args.time_budget, until=args.until,
+                                 trained=args.trained)
+    shown = result if args.until == "train" else result.get("held_out_scores", {})
+    sys.stdout.write(json.dumps(shown, indent=2, default=str) + "\n")
     return EXIT_OK
 
 

@@ -55,6 +55,42 @@ def test_train_default_model_writes_model_sidecar_and_manifest(tmp_path):
     assert 0.0 < scores["raw_image_best_threshold_pixel_f1"] <= 1.0
 
 
+@pytest.mark.slow
+def test_training_on_one_machine_and_finishing_on_another(tmp_path):
+    """--until train writes a carried-back folder; --trained finishes from it, checked."""
+    settings = dataclasses.replace(pretrain.PretrainSettings(), seed=7, tile_size=64,
+                                   fields=(("B1", 1000, 512), ("B1", 1000, 512)),
+                                   val_size=256, test_size=256, val_fields=())
+    config = pretrain.DEFAULT_CONFIG.replace(epochs=3, base_filters=4, tile_size=64)
+    carried = tmp_path / "carried"
+    record = pretrain.train_default_model(settings=settings, config=config,
+                                          work_dir=tmp_path / "gpu", out_dir=carried,
+                                          until="train", n_workers=2, time_budget=1e-6)
+    assert sorted(p.name for p in carried.iterdir()) == ["TRAINED.json", "log.csv",
+                                                        "model.json", "model.keras"]
+    # the repeated B1 1000 h field has its own name, seed and patch of sky
+    assert list(record["fields"]) == ["train", "train_B1_1000h_2"]
+    assert record["fields"]["train"]["seed"] != record["fields"]["train_B1_1000h_2"]["seed"]
+    assert record["epochs_done"] == 1 and record["stopped_by_time_budget"]
+    assert not (tmp_path / "gpu" / "fields" / "val.fits").exists()  # no held-out fields
+    with pytest.raises(ValueError, match="other settings"):
+        pretrain.train_default_model(settings=dataclasses.replace(settings, seed=8),
+                                     config=config, work_dir=tmp_path / "cpu",
+                                     out_dir=tmp_path / "out", trained=carried)
+    manifest = pretrain.train_default_model(settings=settings, config=config,
+                                            work_dir=tmp_path / "cpu", out_dir=tmp_path / "out",
+                                            trained=carried, evaluate=False)
+    assert manifest["trained"]["epochs_done"] == 1
+    assert manifest["trained"]["stopped_by_time_budget"] is True
+    # the fields simulated again here are those trained on there, bit for bit
+    for name in ("train", "train_B1_1000h_2"):
+        assert ((tmp_path / "cpu" / "fields" / f"{name}.fits").read_bytes()
+                == (tmp_path / "gpu" / "fields" / f"{name}.fits").read_bytes())
+    model, meta = load_model(tmp_path / "out" / "unet_B1.keras")
+    assert getattr(model, "optimizer", None) is None  # the shipped copy: no optimiser state
+    assert meta["centre_threshold"] in pretrain.THRESHOLD_GRID
+
+
 @pytest.mark.datacheck
 def test_data_check_shipped_manifest_matches_the_model():
     """The manifest beside the shipped model records its data, seeds, versions and scores."""

@@ -100,3 +100,16 @@ def test_multichannel_model_gives_one_map_per_channel(image):
     assert np.allclose(maps[..., 1], 2 * image, atol=1e-5)  # weights sum to 1 everywhere
     with pytest.raises(ValueError, match="2 output channels"):
         predict_tiled(two, image, tile=64, overlap=32, out=np.zeros(image.shape), progress=False)
+
+
+def test_every_model_call_gets_one_batch_shape_so_compiling_backends_compile_once():
+    shapes = []
+
+    def model(batch):
+        shapes.append(batch.shape)
+        return batch * 2.0
+
+    image = np.random.default_rng(3).normal(size=(150, 170)).astype(np.float32)
+    out = predict_tiled(model, image, tile=64, overlap=16, batch_size=4, progress=False)
+    assert len(shapes) > 1 and set(shapes) == {(4, 64, 64, 1)}
+    np.testing.assert_allclose(np.squeeze(out), 2.0 * image, rtol=1e-5, atol=1e-5)

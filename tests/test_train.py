@@ -21,7 +21,12 @@ from radioseg_utils.model.files import (
     sidecar_path,
 )
 from radioseg_utils.model.losses import get_loss
-from radioseg_utils.model.train import effective_batch_size, gpu_available, train_model
+from radioseg_utils.model.train import (
+    TimeBudget,
+    effective_batch_size,
+    gpu_available,
+    train_model,
+)
 
 
 @pytest.fixture
@@ -143,6 +148,37 @@ def test_resume_continues_from_the_saved_epoch(eager, tmp_path, pairs):
                         progress=False)
     assert (fresh.initial_epoch, fresh.epochs_done) == (0, 1)
     assert _csv_epochs(tmp_path / "log.csv") == [0]
+
+
+def test_time_budget_stops_before_an_epoch_that_would_not_fit():
+    now = [0.0]
+    budget = TimeBudget(100.0, clock=lambda: now[0])
+    budget.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    budget.model.stop_training = False
+    budget.on_train_begin()
+    for epoch, length in enumerate([30.0, 30.0]):  # 30 + 30 + (next 30) <= 100
+        budget.on_epoch_begin(epoch)
+        now[0] += length
+        budget.on_epoch_end(epoch)
+        assert not budget.model.stop_training
+    budget.on_epoch_begin(2)
+    now[0] += 35.0  # the longest epoch so far decides: 95 + 35 > 100
+    budget.on_epoch_end(2)
+    assert budget.model.stop_training and budget.exhausted
+    with pytest.raises(ValueError, match="time budget"):
+        TimeBudget(0)
+
+
+def test_a_run_stopped_by_its_time_budget_is_finished_not_resumed(eager, tmp_path, pairs):
+    x, y = pairs
+    config = TINY.replace(epochs=5)
+    result = train_model(config, (x, y), out_dir=tmp_path, progress=False, time_budget=1e-6)
+    assert result.epochs_done == 1
+    sidecar = json.loads(sidecar_path(result.model_path).read_text())
+    assert sidecar["stopped_by_time_budget"] and sidecar["epochs_done"] == 1
+    assert sidecar["backend"] == keras.backend.backend()
+    again = train_model(config, (x, y), out_dir=tmp_path, progress=False)
+    assert (again.initial_epoch, again.epochs_done) == (1, 1)
 
 
 def test_cosine_schedule(eager, tmp_path, pairs):

@@ -15,7 +15,7 @@ full-size map in memory.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -338,7 +338,8 @@ def _fill_nearest(mesh: np.ndarray) -> np.ndarray:
 
 def noise_mesh(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, int], *,
                box: int = DEFAULT_BOX, step: int | None = None, stride: int = 2,
-               filter_size: int = 3, sigma_clip: float = DEFAULT_SIGMA_CLIP) -> NoiseMesh:
+               filter_size: int = 3, sigma_clip: float = DEFAULT_SIGMA_CLIP,
+               mapper: Callable[..., Iterable] = map) -> NoiseMesh:
     """Background and rms of an image read in bands of rows, on a grid of boxes.
 
     The statistics (:func:`box_statistics`) of boxes of side ``box`` every ``step``
@@ -367,6 +368,9 @@ def noise_mesh(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, in
         Side of the median filter, in boxes (odd; 1: none).
     sigma_clip : float
         Clipping threshold in standard deviations.
+    mapper : callable
+        ``map``-like function applying a function to every band's first row, in order
+        (e.g. a thread pool's ``map``: the bands are independent).
 
     Returns
     -------
@@ -393,12 +397,14 @@ def noise_mesh(read_rows: Callable[[int, int], np.ndarray], shape: tuple[int, in
         raise ValueError(f"need box >= 1, step >= 1 and an odd filter_size >= 1, got "
                          f"{box=}, {step=}, {filter_size=}")
     columns = box_starts(nx, box, step)
-    stats = []
-    for y0 in box_starts(ny, box, step):
+
+    def band_statistics(y0: int) -> tuple[np.ndarray, np.ndarray]:
         band = np.asarray(read_rows(int(y0), int(y0) + box))
         if band.shape != (box, nx):
             raise ValueError(f"rows {y0}..{y0 + box} have shape {band.shape}, expected {(box, nx)}")
-        stats.append(box_statistics(band, columns, box, stride=stride, sigma_clip=sigma_clip))
+        return box_statistics(band, columns, box, stride=stride, sigma_clip=sigma_clip)
+
+    stats = list(mapper(band_statistics, box_starts(ny, box, step)))
     background = np.array([s[0] for s in stats])
     rms = np.array([s[1] for s in stats])
     if not np.isfinite(rms).any():

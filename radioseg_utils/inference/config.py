@@ -162,8 +162,9 @@ class PredictResult:
         ``ecsv``, ``fits``, ``parquet``, ``submission``, ``regions`` (and ``probability<c>``
         for further model channels).
     stats : dict
-        Tile count and wall-clock seconds per stage
-        (:func:`radioseg_utils.inference.predict_stream.run_stream`).
+        Tile count and wall-clock seconds per stage: ``noise_s`` (background and rms
+        maps), ``tiles_s``, ``probability_s``, ``blocks_s``
+        (:func:`radioseg_utils.inference.predict_stream.run_stream`) and ``merge_s``.
     """
 
     n_sources: int

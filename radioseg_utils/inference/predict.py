@@ -269,7 +269,9 @@ def predict_image(
                   config=repr(config), primary_beam=str(primary_beam), conditioning=repr(plan),
                   blocks=(CATALOGUE_BLOCK, BLOCK_MARGIN))
     folder = RunFolder.open(out_dir / f"{stem}.partial", key, resume=resume)
+    clock = time.perf_counter()
     mesh, peak = noise_stage(image_path, shape, plan.noise_box, folder.path, centre.header)
+    noise_s = time.perf_counter() - clock
     level_bkg, level_rms, rms_range = _noise_levels(plan, mesh, background, noise)
     problems = domain_problems(plan, peak=peak - level_bkg, noise=level_rms, rms_range=rms_range,
                                band=band)
@@ -284,6 +286,7 @@ def predict_image(
     channels, value, stats = run_stream(job, blocks, header, scheduler=scheduler,
                                         n_workers=n_workers, processes=processes,
                                         progress=progress)
+    stats["noise_s"] = noise_s
     meta = {**_catalogue_meta(band=band, noise=level_rms, background=level_bkg, config=config,
                               value=value, normalisation=resolved, plan=plan, problems=problems,
                               primary_beam=primary_beam is not None),

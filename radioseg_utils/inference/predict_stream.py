@@ -24,8 +24,10 @@ the result does not depend on where or in which order the pieces ran.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -235,7 +237,8 @@ def noise_stage(image: Path, shape: tuple[int, int], box: int, folder: Path,
     keeps the mesh in the run folder (``noise_mesh.npy``, ``noise.json``) and writes
     ``bkg.fits`` and ``rms.fits`` there (NaN where the image is blanked),
     ``ASSEMBLE_ROWS`` rows at a time, with ``header`` (the input's).
-    Memory: one band of rows and its boxes, the mesh and ``ASSEMBLE_ROWS`` rows of the maps.
+    Memory: one band of rows and its boxes per core, the mesh and ``ASSEMBLE_ROWS`` rows of
+    the maps.
 
     Returns
     -------
@@ -258,7 +261,10 @@ def noise_stage(image: Path, shape: tuple[int, int], box: int, folder: Path,
             peaks.append(float(finite.max()) if finite.size else -np.inf)
             return data
 
-        mesh = noise_mesh(read_rows, shape, box=box)
+        # bands of rows are independent: read and clipped in threads (numpy and the FITS
+        # reads release the GIL), one band per core held at a time
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            mesh = noise_mesh(read_rows, shape, box=box, mapper=pool.map)
         peak = float(max(peaks))
         run.save_array("noise_mesh.npy", np.stack([mesh.background, mesh.rms]))
         run.save_json("noise.json", {"box": mesh.box, "step": mesh.step, "peak": peak})  # done

@@ -231,7 +231,9 @@ def predict_row(
     xs, wxs, inv_x = grid._x
     acc = None
     for group in _batches(list(range(len(xs))), batch_size):
-        batch = np.zeros((len(group), tile, tile, 1), np.float32)
+        # always a full batch (the last one padded with blank tiles): one input shape per
+        # model, so backends that compile per shape (XLA under JAX) compile once
+        batch = np.zeros((batch_size, tile, tile, 1), np.float32)
         regions = []
         for b, ix in enumerate(group):
             sx = slice(xs[ix], xs[ix] + wxs[ix].size)

@@ -43,6 +43,7 @@ __all__ = [
     "sidecar_path",
     "dtype_policy",
     "save_model",
+    "save_inference_copy",
     "load_model",
     "DEFAULT_MODEL",
     "load_segmenter",
@@ -140,6 +141,28 @@ def save_model(model: keras.Model, path: str | os.PathLike, *,
     model.save(path)
     sidecar_path(path).write_text(text + "\n")
     return path
+
+
+def save_inference_copy(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy a saved model and its sidecar without the optimiser state.
+
+    A checkpoint keeps the Adam moments to resume training (three times the weights);
+    the copy that is shipped or carried back from another machine only predicts. The
+    weights and outputs are unchanged.
+
+    Returns
+    -------
+    pathlib.Path
+        The written ``.keras`` file.
+    """
+    source, target = _keras_path(source), _keras_path(target)
+    meta = json.loads(sidecar_path(source).read_text())
+    with dtype_policy(meta.get("dtype_policy", "float32")):
+        model = keras.saving.load_model(source, compile=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    model.save(target)
+    sidecar_path(target).write_text(json.dumps(meta, indent=2) + "\n")
+    return target
 
 
 def _input_side(expect_input: int | tuple[int, ...]) -> tuple[int, int, int | None]:

@@ -54,6 +54,7 @@ from radioseg_utils.model.shapes import check_input_size
 __all__ = [
     "gpu_available",
     "effective_batch_size",
+    "TimeBudget",
     "build_model",
     "TrainResult",
     "train_model",
@@ -200,22 +201,63 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training before the next epoch would overrun a wall-clock budget.
+
+    After each epoch the time left is compared with the longest epoch so far; when
+    another epoch would not fit, ``model.stop_training`` is set (the epoch just finished
+    is kept and checkpointed). Used to fit a run into a lent machine's time.
+
+    Parameters
+    ----------
+    seconds : float
+        Wall-clock budget from the start of training (> 0).
+    clock : callable
+        Monotonic clock in seconds (for tests).
+    """
+
+    def __init__(self, seconds: float, clock=time.perf_counter):
+        super().__init__()
+        if not seconds > 0:
+            raise ValueError(f"time budget must be > 0 seconds, got {seconds!r}")
+        self.seconds = float(seconds)
+        self.clock = clock
+        self.exhausted = False
+
+    def on_train_begin(self, logs=None):
+        self.start = self.epoch_start = self.clock()
+        self.longest = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = self.clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock()
+        self.longest = max(self.longest, now - self.epoch_start)
+        if now - self.start + self.longest > self.seconds:
+            self.exhausted = True
+            self.model.stop_training = True
+            logger.info("time budget of %.0f s reached after epoch %d", self.seconds, epoch + 1)
+
+
 class _Checkpoint(keras.callbacks.Callback):
     """Save the model and a JSON state after every epoch; restore counters on resume.
 
-    Must come after the EarlyStopping / ReduceLROnPlateau callbacks in the list, so its
-    ``on_train_begin`` runs after they reset themselves and its ``on_epoch_end`` sees
-    their updated counters.
+    Must come after the EarlyStopping / ReduceLROnPlateau / :class:`TimeBudget` callbacks
+    in the list, so its ``on_train_begin`` runs after they reset themselves and its
+    ``on_epoch_end`` sees their updated counters and decisions.
     """
 
     def __init__(self, out_dir: Path, state: dict, *, monitor: str,
                  early_stopping: keras.callbacks.EarlyStopping,
-                 plateau: keras.callbacks.ReduceLROnPlateau | None):
+                 plateau: keras.callbacks.ReduceLROnPlateau | None,
+                 budget: TimeBudget | None = None):
         super().__init__()
         self.out_dir = out_dir
         self.state = state
         self.monitor = monitor
         self.counters = {"early_stopping": early_stopping, "plateau": plateau}
+        self.budget = budget
 
     def on_train_begin(self, logs=None):
         for key, callback in self.counters.items():
@@ -234,6 +276,8 @@ class _Checkpoint(keras.callbacks.Callback):
             self.model.save_weights(self.out_dir / _BEST)
         es = self.counters["early_stopping"]
         self.state["stopped_early"] = bool(self.model.stop_training and es.stopped_epoch)
+        if self.budget is not None and self.budget.exhausted:
+            self.state["stopped_by_time_budget"] = True
         for key, callback in self.counters.items():
             if callback is not None:
                 self.state[key] = {a: _plain(getattr(callback, a)) for a in
@@ -285,7 +329,7 @@ def _load_state(out_dir: Path, config: TrainConfig) -> dict | None:
 
 
 def _callbacks(config: TrainConfig, out_dir: Path, state: dict, *, monitor: str,
-               progress: bool) -> list[keras.callbacks.Callback]:
+               progress: bool, time_budget: float | None) -> list[keras.callbacks.Callback]:
     early = keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience)
     plateau = None
     if config.lr_schedule == "plateau":
@@ -304,8 +348,11 @@ def _callbacks(config: TrainConfig, out_dir: Path, state: dict, *, monitor: str,
     elif config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out_dir / _TENSORBOARD),
                                                      write_graph=False))
+    budget = TimeBudget(time_budget) if time_budget is not None else None
+    if budget is not None:
+        callbacks.append(budget)
     callbacks.append(_Checkpoint(out_dir, state, monitor=monitor, early_stopping=early,
-                                 plateau=plateau))
+                                 plateau=plateau, budget=budget))
     if progress:
         callbacks.append(_EpochBar(config.epochs, state["epochs_done"],
                                    f"train {config.model} ({config.profile})"))
@@ -338,6 +385,7 @@ def train_model(
     resume: bool = True,
     progress: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    time_budget: float | None = None,
 ) -> TrainResult:
     """Train the model of ``config``, checkpointing every epoch, resuming if possible.
 
@@ -359,6 +407,9 @@ def train_model(
         Show a tqdm progress bar over epochs.
     callbacks : sequence of keras.callbacks.Callback
         Extra callbacks, run after the checkpoint of each epoch.
+    time_budget : float, optional
+        Wall-clock seconds this call may train (:class:`TimeBudget`); a run stopped by it
+        is finished (``stopped_by_time_budget`` in the sidecar) and is not resumed.
 
     Returns
     -------
@@ -403,8 +454,10 @@ def train_model(
                     else get_loss(config.loss))
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
                           metrics=keras_pixel_scores())
-    if initial < config.epochs and not state["stopped_early"]:
-        own = _callbacks(config, out_dir, state, monitor=monitor, progress=progress)
+    finished = state["stopped_early"] or state.get("stopped_by_time_budget", False)
+    if initial < config.epochs and not finished:
+        own = _callbacks(config, out_dir, state, monitor=monitor, progress=progress,
+                         time_budget=time_budget)
         try:
             model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                       initial_epoch=initial, verbose=0, shuffle=False,
@@ -418,7 +471,9 @@ def train_model(
     device = "GPU" if gpu_available() else "CPU"
     metadata = {**_sidecar_fields(config), "scores": scores,
                 "epochs_done": state["epochs_done"], "best_epoch": best,
-                "stopped_early": state["stopped_early"], "device": device,
+                "stopped_early": state["stopped_early"],
+                "stopped_by_time_budget": state.get("stopped_by_time_budget", False),
+                "device": device, "backend": keras.backend.backend(),
                 "mixed_precision": mixed, "config": config.to_dict()}
     model_path = save_model(model, out_dir / _MODEL, metadata=metadata)
     return TrainResult(model=model, history=state["history"],
@@ -448,6 +503,7 @@ def train_from_shards(
     out_dir: str | os.PathLike,
     resume: bool = True,
     progress: bool = True,
+    time_budget: float | None = None,
 ) -> TrainResult:
     """Train on the ``train``/``val`` splits of shards written by the dataset module.
 
@@ -487,4 +543,5 @@ def train_from_shards(
                "normalisation": config.normalisation, "targets": config.targets}
     train = ShardLoader(folders, "train", augment=True, shuffle=True, **options)
     val = ShardLoader(folders, "val", augment=False, shuffle=False, **options)
-    return train_model(config, train, val, out_dir=out_dir, resume=resume, progress=progress)
+    return train_model(config, train, val, out_dir=out_dir, resume=resume, progress=progress,
+                       time_budget=time_budget)

@@ -341,6 +341,7 @@ def ensure_model(
     name: str = "unet",
     dataset: str | Sequence[str] = "dataset",
     progress: bool = True,
+    time_budget: float | None = None,
 ):
     """Train ``config`` on dataset(s) of the run unless a finished model is there.
 
@@ -363,6 +364,9 @@ def ensure_model(
         Dataset folder name(s) inside the run folder (made by :func:`ensure_dataset`).
     progress : bool
         Show a progress bar over the epochs.
+    time_budget : float, optional
+        Wall-clock seconds the training may take
+        (:class:`radioseg_utils.model.train.TimeBudget`).
 
     Returns
     -------
@@ -390,6 +394,6 @@ def ensure_model(
         return final
     names = [dataset] if isinstance(dataset, str) else list(dataset)
     result = train_from_shards(config, [layout.dataset_dir(n) for n in names], out_dir=out,
-                               resume=True, progress=progress)
+                               resume=True, progress=progress, time_budget=time_budget)
     return Path(result.model_path)
 

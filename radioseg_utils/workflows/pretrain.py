@@ -20,6 +20,9 @@ into ``radioseg_utils/pretrained/``:
   counts), the training configuration, package versions, timings and the held-out scores.
 
 The command is ``radioseg pretrain`` (about 50 minutes on 2 CPU cores).
+``radioseg pretrain --profile full`` (:data:`PRETRAIN_PROFILES`) trains a deeper model on
+3.6 times the data, sized for a GPU; ``--until train`` on the GPU machine and
+``--trained FOLDER`` back here split the work (``benchmarks/gpu_session.sh``).
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ import numpy as np
 from radioseg_utils.core.paths import PRETRAINED_DIR, generated_dir
 from radioseg_utils.inference.tiling import call_model
 from radioseg_utils.model.config import TrainConfig
-from radioseg_utils.model.files import read_sidecar, write_sidecar
+from radioseg_utils.model.files import read_sidecar, save_inference_copy, write_sidecar
 
-__all__ = ["DEFAULT_CONFIG", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
+__all__ = ["DEFAULT_CONFIG", "FULL_TRAIN_FIELDS", "PRETRAIN_PROFILES", "TRAINED_RECORD",
+           "training_field_names", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
            "TARGET_RELIABILITY", "PretrainSettings", "train_default_model",
            "tune_centre_threshold", "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
            "validation_name", "prepare"]
@@ -67,9 +71,26 @@ THRESHOLD_GRID: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45,
 TARGET_RELIABILITY: float = 0.96
 
 
-def field_name(band: str, integration: int, index: int) -> str:
-    """Run-folder name of training field ``index`` (``"train"`` for the first)."""
-    return "train" if index == 0 else f"train_{band}_{integration}h"
+def field_name(band: str, integration: int, index: int, repeat: int = 0) -> str:
+    """Run-folder name of training field ``index`` (``"train"`` for the first).
+
+    ``repeat`` counts earlier training fields of the same band and integration (the
+    second B1 1000 h field is ``train_B1_1000h_2``).
+    """
+    if index == 0:
+        return "train"
+    return f"train_{band}_{integration}h" + (f"_{repeat + 1}" if repeat else "")
+
+
+def training_field_names(fields: tuple[tuple[str, int, int], ...]) -> list[str]:
+    """:func:`field_name` of every training field, in order (repeats numbered)."""
+    seen: dict[tuple[str, int], int] = {}
+    names = []
+    for i, (band, hours, _) in enumerate(fields):
+        repeat = seen.get((band, hours), 0)
+        seen[(band, hours)] = repeat + 1
+        names.append(field_name(band, hours, i, repeat))
+    return names
 
 
 def validation_name(band: str, integration: int) -> str:
@@ -129,6 +150,25 @@ DEFAULT_CONFIG = TrainConfig(depth=3, base_filters=16, batch_norm=True, dropout=
                              mixed_precision="off", profile="pretrained",
                              normalisation=PretrainSettings.normalisation, tile_size=128,
                              tensorboard=False)
+
+#: Training fields of the ``full`` profile: 3.6 times the default's area (102 Mpx), three
+#: B1 1000 h fields and more of every other band and depth, each on its own sky.
+FULL_TRAIN_FIELDS: tuple[tuple[str, int, int], ...] = (
+    ("B1", 1000, 4096), ("B1", 1000, 4096), ("B1", 1000, 4096), ("B1", 100, 4096),
+    ("B1", 8, 3072), ("B2", 1000, 4096), ("B2", 100, 2048), ("B5", 1000, 2048),
+)
+
+#: Named pretraining recipes, ``(data settings, training configuration)``. ``default``
+#: is the shipped model's (about 50 min on 2 CPU cores); ``full`` is sized for a GPU:
+#: 4 levels (twice the receptive field), 3.6x the training area and up to 80 epochs
+#: (use a time budget on a lent machine). Both share the validation and test fields, so
+#: their tuned models compare on the same held-out data.
+PRETRAIN_PROFILES: dict[str, tuple[PretrainSettings, TrainConfig]] = {
+    "default": (PretrainSettings(), DEFAULT_CONFIG),
+    "full": (PretrainSettings(fields=FULL_TRAIN_FIELDS),
+             DEFAULT_CONFIG.replace(depth=4, epochs=80, batch_size=16, gpu_batch_size=32,
+                                    patience=10, profile="pretrained-full")),
+}
 
 
 class _Replay:
@@ -289,43 +329,150 @@ def calibrate_model(model_path: str | Path, fields: dict, *, seed: int) -> dict[
     return calibration.meta
 
 
-def prepare(settings: PretrainSettings, config: TrainConfig, layout) -> tuple:
+def _training_field(layout, name: str, band: str, hours: int, size: int,
+                    settings: PretrainSettings, dataset: str, n_workers: int) -> tuple:
+    """Simulate one training field and cut its dataset (each only if not done yet)."""
+    from radioseg_utils.workflows import pipeline
+
+    files = pipeline.ensure_field(layout, name, band=band, integration=hours, size=size,
+                                  seed=settings.seed, n_workers=n_workers)
+    meta = pipeline.ensure_dataset(
+        layout, files, size=settings.tile_size, stride=settings.tile_size,
+        snr_min=settings.snr_min, k_sigma=settings.k_sigma,
+        normalisation=settings.normalisation, integration=hours, seed=settings.seed,
+        name=dataset)
+    return files, meta
+
+
+def _training_fields(settings: PretrainSettings, layout, *, n_workers: int,
+                     datasets: bool) -> tuple[dict, dict]:
+    """The training fields (and, with ``datasets``, their shards), in parallel processes
+    when ``n_workers`` > 1 (one field per process; the results do not depend on it)."""
+    from radioseg_utils.workflows import pipeline
+
+    names = training_field_names(settings.fields)
+    jobs = [(name, band, hours, size, "dataset" if name == "train" else f"dataset_{name}")
+            for name, (band, hours, size) in zip(names, settings.fields)]
+    if not datasets:
+        return {name: pipeline.ensure_field(layout, name, band=band, integration=hours,
+                                            size=size, seed=settings.seed, n_workers=n_workers)
+                for name, band, hours, size, _ in jobs}, {}
+    if n_workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        per_field = max(1, n_workers // len(jobs))
+        with ProcessPoolExecutor(min(n_workers, len(jobs)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_training_field, layout, name, band, hours, size, settings,
+                                   dataset, per_field)
+                       for name, band, hours, size, dataset in jobs]
+            results = [f.result() for f in futures]
+    else:
+        results = [_training_field(layout, name, band, hours, size, settings, dataset,
+                                   n_workers)
+                   for name, band, hours, size, dataset in jobs]
+    train = {job[0]: files for job, (files, _) in zip(jobs, results)}
+    metas = {job[4]: meta for job, (_, meta) in zip(jobs, results)}
+    return train, metas
+
+
+def _held_out_fields(settings: PretrainSettings, layout, *, n_workers: int) -> dict:
+    """The main validation field, the test field and the further validation fields."""
+    from radioseg_utils.workflows import pipeline
+
+    held_out = {name: pipeline.ensure_field(layout, name, band=settings.band,
+                                            integration=settings.integration, size=size,
+                                            seed=settings.seed, n_workers=n_workers)
+                for name, size in (("val", settings.val_size), ("test", settings.test_size))}
+    held_out.update({validation_name(band, hours): pipeline.ensure_field(
+                         layout, validation_name(band, hours), band=band, integration=hours,
+                         size=size, seed=settings.seed, n_workers=n_workers)
+                     for band, hours, size in settings.val_fields})
+    return held_out
+
+
+#: Name of the record that the training stage writes beside the trained model.
+TRAINED_RECORD = "TRAINED.json"
+
+
+def prepare(settings: PretrainSettings, config: TrainConfig, layout, *, n_workers: int = 1,
+            time_budget: float | None = None, held_out: bool = True,
+            trained: str | Path | None = None) -> tuple:
     """Simulate the fields, cut the datasets and train (each only if not done yet).
 
-    Returns ``(train fields, held-out fields, dataset metadata, model path, timings)``;
-    the fields are dicts of name to :class:`~radioseg_utils.workflows.pipeline.FieldFiles`.
+    Parameters
+    ----------
+    settings, config
+        Data settings and training configuration.
+    layout : radioseg_utils.workflows.pipeline.RunLayout
+        The run folder.
+    n_workers : int
+        Processes for simulating and cutting the fields.
+    time_budget : float, optional
+        Wall-clock seconds the training may take.
+    held_out : bool
+        Also simulate the validation and test fields.
+    trained : path, optional
+        Folder written by the training stage elsewhere (:func:`train_default_model` with
+        ``until="train"``, e.g. on a GPU machine): its model is used instead of training
+        here, after checking it was trained with ``config`` on these settings; the
+        datasets are then not cut again (their record comes from that folder).
+
+    Returns
+    -------
+    tuple
+        ``(train fields, held-out fields, dataset metadata, model path, timings)``; the
+        fields are dicts of name to :class:`~radioseg_utils.workflows.pipeline.FieldFiles`
+        (held-out: empty without ``held_out``).
     """
     from radioseg_utils.workflows import pipeline
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    train = {field_name(band, hours, i): pipeline.ensure_field(
-                 layout, field_name(band, hours, i), band=band, integration=hours, size=size,
-                 seed=settings.seed)
-             for i, (band, hours, size) in enumerate(settings.fields)}
-    held_out = {name: pipeline.ensure_field(layout, name, band=settings.band,
-                                            integration=settings.integration, size=size,
-                                            seed=settings.seed)
-                for name, size in (("val", settings.val_size), ("test", settings.test_size))}
-    held_out.update({validation_name(band, hours): pipeline.ensure_field(
-                         layout, validation_name(band, hours), band=band, integration=hours,
-                         size=size, seed=settings.seed)
-                     for band, hours, size in settings.val_fields})
-    timings["simulate_s"] = time.perf_counter() - t0
+    record = _adopt_trained(trained, settings, config, layout) if trained else None
+    train, datasets = _training_fields(settings, layout, n_workers=n_workers,
+                                       datasets=record is None)
+    timings["fields_and_datasets_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    datasets = {}
-    for (name, files), (_, hours, _) in zip(train.items(), settings.fields):
-        dataset = "dataset" if name == "train" else f"dataset_{name}"
-        datasets[dataset] = pipeline.ensure_dataset(
-            layout, files, size=settings.tile_size, stride=settings.tile_size,
-            snr_min=settings.snr_min, k_sigma=settings.k_sigma,
-            normalisation=settings.normalisation, integration=hours, seed=settings.seed,
-            name=dataset)
-    timings["dataset_s"] = time.perf_counter() - t0
+    fields_out = _held_out_fields(settings, layout, n_workers=n_workers) if held_out else {}
+    timings["held_out_fields_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model_path = pipeline.ensure_model(layout, config, dataset=list(datasets))
+    if record is not None:
+        datasets = record["datasets"]
+        model_path = layout.model_dir() / "model.keras"
+        timings.update({f"trained_elsewhere_{k}": v for k, v in record["timings"].items()})
+    else:
+        model_path = pipeline.ensure_model(layout, config, dataset=list(datasets),
+                                           time_budget=time_budget)
     timings["train_s"] = time.perf_counter() - t0
-    return train, held_out, datasets, model_path, timings
+    return train, fields_out, datasets, model_path, timings
+
+
+def _adopt_trained(folder: str | Path, settings: PretrainSettings, config: TrainConfig,
+                   layout) -> dict[str, Any]:
+    """Check the training-stage folder against the recipe and copy its model into the run."""
+    folder = Path(folder)
+    path = folder / TRAINED_RECORD
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} holds no {TRAINED_RECORD}: not a folder written by "
+                                "`radioseg pretrain --until train`")
+    record = json.loads(path.read_text())
+    wanted = {"settings": json.loads(json.dumps(asdict(settings))),
+              "config": {k: v for k, v in config.to_dict().items() if k != "tensorboard"}}
+    got = {"settings": record.get("settings"),
+           "config": {k: v for k, v in record.get("config", {}).items()
+                      if k in wanted["config"]}}
+    for key in wanted:
+        diff = sorted(k for k in wanted[key] if wanted[key][k] != (got[key] or {}).get(k))
+        if diff:
+            raise ValueError(f"{path}: trained with other {key} ({', '.join(diff)}) than this "
+                             "recipe; use the same --profile and --seed")
+    target = layout.model_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("model.keras", "model.json", "log.csv"):
+        shutil.copyfile(folder / name, target / name)
+    return record
 
 
 def train_default_model(
@@ -335,10 +482,18 @@ def train_default_model(
     work_dir: str | Path | None = None,
     out_dir: str | Path = PRETRAINED_DIR,
     evaluate: bool = True,
+    n_workers: int = 1,
+    time_budget: float | None = None,
+    until: str = "all",
+    trained: str | Path | None = None,
 ) -> dict[str, Any]:
     """Simulate, train, tune on a validation field, evaluate on a test field, write the model.
 
     Interrupted runs resume: fields, datasets and checkpoints in ``work_dir`` are reused.
+    The work can be split between machines: ``until="train"`` stops after training (on a
+    GPU machine, say) and writes the model with a :data:`TRAINED_RECORD` to ``out_dir``;
+    ``trained=`` that folder then does the rest elsewhere (the fields are simulated again,
+    bit for bit, from their seeds).
 
     Parameters
     ----------
@@ -353,19 +508,35 @@ def train_default_model(
         Where the model, its sidecar and ``MANIFEST.json`` go.
     evaluate : bool
         Score the model on the held-out field (recorded in the manifest).
+    n_workers : int
+        Processes for simulating and cutting the fields.
+    time_budget : float, optional
+        Wall-clock seconds the training may take
+        (:class:`radioseg_utils.model.train.TimeBudget`).
+    until : {"all", "train"}
+        Stop after training (``"train"``): no validation or test fields, no tuning.
+    trained : path, optional
+        A folder written with ``until="train"``: use its model instead of training.
 
     Returns
     -------
     dict
-        The manifest.
+        The manifest (with ``until="train"``: the training record).
     """
+    if until not in ("all", "train"):
+        raise ValueError(f"until={until!r}: expected 'all' or 'train'")
     from radioseg_utils.postprocess.calibrate import load_calibration
     from radioseg_utils.workflows import pipeline
 
     config = (config or DEFAULT_CONFIG).replace(seed=settings.seed, band=settings.band,
                                                 integration=settings.integration)
     layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
-    train, held_out, datasets, model_path, timings = prepare(settings, config, layout)
+    train, held_out, datasets, model_path, timings = prepare(
+        settings, config, layout, n_workers=n_workers, time_budget=time_budget,
+        held_out=until == "all", trained=trained)
+    if until == "train":
+        return _write_trained(model_path, Path(out_dir), settings=settings, config=config,
+                              fields=train, datasets=datasets, timings=timings)
     t0 = time.perf_counter()
     thresholds, trials = tune_centre_thresholds(model_path, held_out, settings)
     threshold = thresholds[settings.band][str(settings.integration)]
@@ -382,7 +553,7 @@ def train_default_model(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"unet_{settings.band}.keras"
-    shutil.copyfile(model_path, target)
+    save_inference_copy(model_path, target)
     sidecar = read_sidecar(model_path)
     calibration_path(target).unlink(missing_ok=True)
     if "calibration" in sidecar:
@@ -395,6 +566,7 @@ def train_default_model(
     manifest: dict[str, Any] = {
         "model": target.name,
         "command": "radioseg pretrain",
+        "trained": _trained_where(model_path, trained),
         "settings": asdict(settings),
         "config": config.to_dict(),
         "fields": {name: files.saved_parameters()
@@ -418,6 +590,67 @@ def train_default_model(
     (out_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     logger.info("default model written to %s", target)
     return manifest
+
+
+def _write_trained(model_path: Path, out_dir: Path, *, settings: PretrainSettings,
+                   config: TrainConfig, fields: dict, datasets: dict,
+                   timings: dict[str, float]) -> dict[str, Any]:
+    """Copy a trained model with its log into ``out_dir`` and write its training record."""
+    import keras
+
+    from radioseg_utils.core.provenance import versions
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_inference_copy(model_path, out_dir / "model.keras")
+    shutil.copyfile(model_path.parent / "log.csv", out_dir / "log.csv")
+    sidecar = read_sidecar(model_path)
+    record = {
+        "settings": asdict(settings), "config": config.to_dict(),
+        "fields": {name: files.saved_parameters() for name, files in fields.items()},
+        "datasets": {name: {k: meta[k] for k in ("size", "stride", "normalisation", "splits",
+                                                 "masks", "integration_h") if k in meta}
+                     for name, meta in datasets.items()},
+        "device": sidecar.get("device"), "backend": keras.backend.backend(),
+        "accelerator": _accelerator_name(),
+        "epochs_done": sidecar.get("epochs_done"), "best_epoch": sidecar.get("best_epoch"),
+        "stopped_by_time_budget": sidecar.get("stopped_by_time_budget", False),
+        "versions": versions("keras", "jax", "jaxlib", "torch", "tensorflow", "numpy"),
+        "timings": {k: round(v, 1) for k, v in timings.items()},
+    }
+    (out_dir / TRAINED_RECORD).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return record
+
+
+def _accelerator_name() -> str:
+    """Name of the first accelerator the Keras backend sees ("" on CPU)."""
+    from radioseg_utils.model.train import gpu_available
+
+    if not gpu_available():
+        return ""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return str(jax.devices()[0].device_kind)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    return "GPU"
+
+
+def _trained_where(model_path: Path, trained: str | Path | None) -> dict[str, Any]:
+    """Where and how the model was trained, for the manifest."""
+    if trained:
+        record = json.loads((Path(trained) / TRAINED_RECORD).read_text())
+        return {key: record.get(key) for key in ("device", "accelerator", "backend",
+                                                 "epochs_done", "best_epoch",
+                                                 "stopped_by_time_budget", "versions",
+                                                 "timings")}
+    sidecar = read_sidecar(model_path)
+    return {key: sidecar.get(key) for key in ("device", "backend", "epochs_done",
+                                              "best_epoch", "stopped_by_time_budget")}
 
 
 def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, Any]:
