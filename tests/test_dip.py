@@ -160,20 +160,21 @@ def test_tiles_are_fitted_one_by_one_and_blended(rng):
     assert given.noise == 2.0 and (given.iterations <= out.iterations).all()
 
 
-@pytest.mark.slow
 def test_lowers_the_error_to_the_true_sky_of_a_simulated_field():
     shape, seed = (128, 128), 12345
     noisy = simulate_field("B1", 1000, shape=shape, seed=seed).image
-    clean = simulate_field("B1", 1000, shape=shape, seed=seed, add_noise=False).image
-    out = dip_denoise(noisy, tile=128, progress=False)
+    clean = simulate_field("B1", 1000, shape=shape, seed=seed, add_noise=False)
+    out = dip_denoise(noisy, tile=128, progress=False)  # the default settings
     assert out.stopped.all() and out.iterations[0, 0] < DIPSettings().max_iterations
-    sky = _sky(noisy)
-    truth = simulate_field("B1", 1000, shape=shape, seed=seed, add_noise=False).truth
-    noise = get_band("B1").noise(1000)
-    errors = sky_error_table({"image": noisy, "dip": out.image}, clean, truth, sky, noise=noise)
-    err = errors.set_index(["image", "region"])["rms_error"]
-    assert err["dip", "all"] < 0.85 * err["image", "all"]  # measured: 0.69 vs 0.89
-    assert err["dip", "background"] < 0.75 * err["image", "background"]
+    errors = sky_error_table({"image": noisy, "dip": out.image}, clean.image, clean.truth,
+                             _sky(noisy), noise=get_band("B1").noise(1000))
+    table = errors.set_index(["image", "region"])
+    err = table["rms_error"]
+    assert err["dip", "all"] < 0.8 * err["image", "all"]  # measured: 0.68 vs 0.95
+    assert err["dip", "background"] < 0.6 * err["image", "background"]  # 0.48 vs 0.94
+    # ... by flattening the faint sources with the noise (peaks kept: 64 % at S/N 3-5)
+    assert table.loc[("dip", "snr 3-5"), "peak_ratio"] < 0.8
+    assert err["dip", "snr 5-10"] > err["image", "snr 5-10"]
 
 
 # --------------------------------------------------------------------------- the switch

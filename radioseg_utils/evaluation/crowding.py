@@ -41,6 +41,19 @@ NEIGHBOUR_CLASS_EDGES: tuple[float, float] = (1.5, 3.0)
 NEIGHBOUR_CLASSES: tuple[str, str, str] = ("isolated", "1.5-3arcsec", "lt1.5arcsec")
 
 
+def _scored_truth(evaluation: Evaluation, truth: Table,
+                  sky: SkyImage) -> tuple[Table, np.ndarray, np.ndarray]:
+    """The true sources on the image, their true S/N and whether each was found."""
+    inside = truth_in_image(truth, sky)
+    snr = np.asarray(evaluation.true_snr, float)
+    if len(inside) != snr.size:
+        raise ValueError(f"truth has {len(inside)} sources on the image but the evaluation "
+                         f"scored {snr.size}: pass the truth and image it was computed with")
+    found = np.zeros(snr.size, bool)
+    found[evaluation.match.true] = True
+    return inside, snr, found
+
+
 def _pixel_positions(truth: Table, sky: SkyImage) -> tuple[np.ndarray, np.ndarray]:
     return sky.wcs.celestial.world_to_pixel_values(np.asarray(truth["ra_core"], float),
                                                    np.asarray(truth["dec_core"], float))
@@ -83,15 +96,9 @@ def neighbour_completeness(
     ValueError
         If ``truth`` does not hold the evaluation's true sources.
     """
-    inside = truth_in_image(truth, sky)
-    snr = np.asarray(evaluation.true_snr, float)
-    if len(inside) != snr.size:
-        raise ValueError(f"truth has {len(inside)} sources on the image but the evaluation "
-                         f"scored {snr.size}: pass the truth and image it was computed with")
+    inside, snr, found = _scored_truth(evaluation, truth, sky)
     x, y = _pixel_positions(inside, sky)
     tree = cKDTree(np.column_stack([x, y]))
-    found = np.zeros(snr.size, bool)
-    found[evaluation.match.true] = True
     studied = np.flatnonzero((snr >= faint[0]) & (snr < faint[1]))
     brightest = np.zeros(studied.size)
     for k, i in enumerate(studied):
@@ -196,14 +203,8 @@ def class_completeness(
     ValueError
         If ``truth`` does not hold the evaluation's true sources.
     """
-    inside = truth_in_image(truth, sky)
-    snr = np.asarray(evaluation.true_snr, float)
-    if len(inside) != snr.size:
-        raise ValueError(f"truth has {len(inside)} sources on the image but the evaluation "
-                         f"scored {snr.size}: pass the truth and image it was computed with")
+    inside, snr, found = _scored_truth(evaluation, truth, sky)
     classes = neighbour_classes(inside, sky, snr, edges=edges)
-    found = np.zeros(snr.size, bool)
-    found[evaluation.match.true] = True
     rows = []
     for name in NEIGHBOUR_CLASSES:
         sel = (classes == name) & (snr >= min_snr)

@@ -34,7 +34,7 @@ from radioseg_utils.inference.tiling import predict_tiled, tile_starts
 from radioseg_utils.io.fits_read import SkyImage, read_image
 from radioseg_utils.io.fits_write import write_image
 from radioseg_utils.io.wcs import sdc1_header
-from radioseg_utils.model.dip import DIPSettings, fit_dip
+from radioseg_utils.model.dip import DIPSettings, check_image, fit_dip
 
 __all__ = [
     "DENOISERS",
@@ -176,15 +176,8 @@ def dip_denoise(
     >>> out.image.shape, out.iterations.shape
     ((40, 40), (2, 2))
     """
-    data = np.asarray(image, dtype=np.float32)
-    if data.ndim != 2:
-        raise ValueError(f"deep image prior: expected a 2-D image, got shape {data.shape}")
+    data = check_image(image, noise).astype(np.float32)
     finite = np.isfinite(data)
-    if not finite.any():
-        raise ValueError(f"deep image prior: the {data.shape[0]}x{data.shape[1]} image has no "
-                         "finite pixel")
-    if noise is not None and not (np.ndim(noise) == 0 and np.isfinite(noise) and noise > 0):
-        raise ValueError(f"deep image prior: noise must be a positive number, got {noise!r}")
     if not 1 <= tile <= min(data.shape):
         raise ValueError(f"deep image prior: tile {tile} px must be between 1 and the image's "
                          f"shorter side ({min(data.shape)} px of {data.shape})")

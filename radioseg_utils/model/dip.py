@@ -54,6 +54,7 @@ __all__ = [
     "DIPSettings",
     "DIPFit",
     "build_dip_network",
+    "check_image",
     "fit_dip",
 ]
 
@@ -211,14 +212,41 @@ def _initial_weights(model: keras.Model, seed: int) -> list[np.ndarray]:
     return out
 
 
-def _check_image(image: np.ndarray, noise: float) -> np.ndarray:
+def check_image(image: np.ndarray, noise: float | None) -> np.ndarray:
+    """The image as a float64 array, after checking what a deep-image-prior fit needs.
+
+    Parameters
+    ----------
+    image : array-like
+        Should be 2-D with at least one finite pixel.
+    noise : float or None
+        Should be a positive finite number (None: not checked).
+
+    Returns
+    -------
+    ndarray of float64, shape (ny, nx)
+
+    Raises
+    ------
+    ValueError
+        If the image is not 2-D or has no finite pixel, or ``noise`` is not positive.
+
+    Examples
+    --------
+    >>> check_image(np.zeros((2, 3)), 1.0).shape
+    (2, 3)
+    >>> check_image(np.full((2, 2), np.nan), None)
+    Traceback (most recent call last):
+    ...
+    ValueError: deep image prior: the 2x2 image has no finite pixel
+    """
     data = np.asarray(image, dtype=np.float64)
     if data.ndim != 2:
         raise ValueError(f"deep image prior: expected a 2-D image, got shape {data.shape}")
     if not np.isfinite(data).any():
         raise ValueError(f"deep image prior: the {data.shape[0]}x{data.shape[1]} image has "
                          "no finite pixel")
-    if not (np.ndim(noise) == 0 and np.isfinite(noise) and noise > 0):
+    if noise is not None and not (np.ndim(noise) == 0 and np.isfinite(noise) and noise > 0):
         raise ValueError(f"deep image prior: noise must be a positive number, got {noise!r}")
     return data
 
@@ -283,7 +311,7 @@ def fit_dip(
     >>> fit.stopped, fit.iterations < 50  # pure noise: at the noise level at once
     (True, True)
     """
-    data = _check_image(image, noise)
+    data = check_image(image, noise)
     valid = np.isfinite(data)
     ny, nx = data.shape
     m = 2**settings.depth

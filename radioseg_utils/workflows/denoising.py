@@ -56,10 +56,12 @@ from radioseg_utils.workflows.pipeline import RunLayout, load_field
 
 __all__ = [
     "ABLATION_COLUMNS",
+    "CLASS_COLUMNS",
     "CLASS_MIN_SNR",
     "DENOISE_FIELD_SIZE",
     "DENOISE_VARIANTS",
     "FIXED_NOISE_VARIANT",
+    "SNR_BIN_COLUMNS",
     "DenoisingStudy",
     "denoise_ablation",
 ]
@@ -76,8 +78,12 @@ FIXED_NOISE_VARIANT: str = DENOISE_VARIANTS[2]
 #: True peak S/N from which sources enter the completeness per neighbour class.
 CLASS_MIN_SNR: float = 5.0
 
-_BINS = [f"c_{lo:g}-{hi:g}" if math.isfinite(hi) else f"c_gt{lo:g}"
-         for lo, hi in zip(SNR_BINS[:-1], SNR_BINS[1:])]
+#: Columns of the completeness per bin of true peak S/N (``c_3-5`` ... ``c_gt50``).
+SNR_BIN_COLUMNS: tuple[str, ...] = tuple(
+    f"c_{lo:g}-{hi:g}" if math.isfinite(hi) else f"c_gt{lo:g}"
+    for lo, hi in zip(SNR_BINS[:-1], SNR_BINS[1:]))
+#: Columns of the completeness per neighbour class (``c_isolated`` ...).
+CLASS_COLUMNS: tuple[str, ...] = tuple(f"c_{name}" for name in NEIGHBOUR_CLASSES)
 #: Columns of :attr:`DenoisingStudy.table`: completeness per bin of true peak S/N
 #: (``c_*``), per neighbour class of the sources of S/N >= 5 (``c_isolated``,
 #: ``c_1.5-3arcsec``, ``c_lt1.5arcsec``: nearest brighter true source beyond 3″, at
@@ -85,8 +91,8 @@ _BINS = [f"c_{lo:g}-{hi:g}" if math.isfinite(hi) else f"c_gt{lo:g}"
 #: the finder's seconds, the denoising seconds (once per image), both per million pixels,
 #: and the error of a finder that failed ("" when it ran).
 ABLATION_COLUMNS: tuple[str, ...] = (
-    "field", "finder", "denoise", "n_detections", *_BINS,
-    *(f"c_{name}" for name in NEIGHBOUR_CLASSES), *(f"n_{name}" for name in NEIGHBOUR_CLASSES),
+    "field", "finder", "denoise", "n_detections", *SNR_BIN_COLUMNS, *CLASS_COLUMNS,
+    *(f"n_{name}" for name in NEIGHBOUR_CLASSES),
     "strict_completeness", "strict_reliability",
     "flux_ratio", "sdc1_score", "finder_s", "denoise_s", "s_per_mpx", "error",
 )
@@ -135,7 +141,7 @@ def _rows(evaluations, truth, sky, megapixels: float, variant: str) -> list[dict
         summary = e.summary()
         row = {"field": e.field, "finder": e.finder, "denoise": variant,
                "n_detections": summary["detections"]}
-        row.update(zip(_BINS, e.bins["completeness"].astype(float)))
+        row.update(zip(SNR_BIN_COLUMNS, e.bins["completeness"].astype(float)))
         classes = class_completeness(e, truth, sky, min_snr=CLASS_MIN_SNR)
         for name, n, completeness in zip(classes["neighbour_class"], classes["n_true"],
                                          classes["completeness"]):
