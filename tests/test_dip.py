@@ -158,8 +158,13 @@ def test_tiles_are_fitted_one_by_one_and_blended(rng):
     assert out.image[10, 10] > 20 and out.image[30, 33] > 20
     given = dip_denoise(image, tile=24, overlap=8, settings=TINY, noise=2.0, progress=False)
     assert given.noise == 2.0 and (given.iterations <= out.iterations).all()
+    image[:24, :24] = np.nan  # the first tile blanked
+    blanked = dip_denoise(image, tile=24, overlap=8, settings=TINY, progress=False)
+    assert blanked.iterations[0, 0] == 0 and (blanked.iterations[1:] > 0).all()
+    assert np.isnan(blanked.image[:24, :24]).all() and np.isfinite(blanked.image[24:]).all()
 
 
+@pytest.mark.slow  # 8-11 s on 2 cores: two simulated fields and a 128² fit
 def test_lowers_the_error_to_the_true_sky_of_a_simulated_field():
     shape, seed = (128, 128), 12345
     noisy = simulate_field("B1", 1000, shape=shape, seed=seed).image

@@ -68,7 +68,8 @@ class DenoisedImage:
     image : ndarray of float32, shape (ny, nx)
         Denoised image in the input's units; NaN where the input was not finite.
     iterations : ndarray of int, shape (n_rows, n_cols)
-        Stopping iteration of each tile (row-major tile grid).
+        Stopping iteration of each tile (row-major tile grid; 0 for a tile without a
+        finite pixel or with only pixels kept as they are).
     stopped : ndarray of bool, shape (n_rows, n_cols)
         True where the stopping rule fired, False where the fit ran into the cap.
     noise : float
@@ -124,9 +125,12 @@ class _TileFits:
                 np.where(np.isfinite(cut), cut, 0.0).astype(np.float32), batch[0, ..., 0]):
             raise RuntimeError(f"tile {self.count} does not match the image at ({y0}, {x0}): "
                                "tiles must come one at a time in row-major order")
+        self.count += 1
+        if not np.isfinite(cut).any():  # a blanked tile: nothing to fit
+            self.stopped[iy, ix] = True
+            return np.zeros_like(batch)
         fit = fit_dip(cut, noise=self.noise, offset=self.background, settings=self.settings)
         self.iterations[iy, ix], self.stopped[iy, ix] = fit.iterations, fit.stopped
-        self.count += 1
         return np.nan_to_num(fit.image, nan=0.0)[None, ..., None]
 
 

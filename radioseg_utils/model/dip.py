@@ -18,14 +18,14 @@ in time, its output is a denoised image, with no training data at all. Here:
   radio image (sources thousands of times the noise) would otherwise keep the residual
   above the noise until the cap, while the network fits the noise everywhere else;
 * **stopping rule: the discrepancy principle** (Morozov 1966): stop at the first
-  iteration whose residual rms (image minus output, over the valid pixels, before that
+  iteration whose residual rms (image minus output, over the fitted pixels, before that
   iteration's update) is at most ``stop_rms`` times the noise rms. The rule needs the
   noise level, which the caller estimates from the image itself (e.g. robustly with
   :func:`radioseg_utils.core.noise.estimate_noise`), never the true sky. Without it the
   fit stops at ``max_iterations``.
 
-Everything uses Keras 3 (``keras.ops``, ``train_on_batch``) and numpy, so it runs under
-the TensorFlow, JAX or PyTorch backend, on CPU or GPU. Weights are drawn from numpy with
+Everything uses Keras 3 (``keras.ops``, ``train_on_batch``) and numpy, no backend's own
+API, so it runs under the TensorFlow and the JAX backend (both tested), on CPU or GPU. Weights are drawn from numpy with
 the seed of :class:`DIPSettings`, so a fit is reproducible without touching the global
 random state.
 
