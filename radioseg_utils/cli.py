@@ -328,6 +328,9 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="run on a local dask cluster of this many worker processes")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--denoise", choices=("dip",), default=None,
+                        help="denoise the image first with a deep image prior (written to, "
+                             "and reused from, <out>/<stem>_dip.fits)")
     parser.set_defaults(handler=_cmd_predict)
 
 
@@ -341,6 +344,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     path = _image_path(args.image)
     if args.primary_beam is not None:
         PrimaryBeam.from_fits(args.primary_beam)  # a bad file stops here, before any work
+    out_dir = args.out or runs_dir() / "default" / "predict"
+    if args.denoise:
+        from radioseg_utils.inference.denoise import denoise_file
+
+        path = denoise_file(path, out_dir / f"{path.stem}_{args.denoise}.fits", args.denoise)
     options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap", "batch_size",
                                              "centre_threshold", "flux_scale")
                if getattr(args, k) is not None}
@@ -348,8 +356,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         options["threshold_kwargs"] = {"value": args.value}
     config = PredictConfig(split_blends=args.split_blends, tta=args.tta,
                            calibration=args.calibration, corrections=args.corrections, **options)
-    result = predict_image(path, args.model or DEFAULT_MODEL,
-                           out_dir=args.out or runs_dir() / "default" / "predict",
+    result = predict_image(path, args.model or DEFAULT_MODEL, out_dir=out_dir,
                            config=config, primary_beam=args.primary_beam,
                            overwrite=args.overwrite, resume=args.resume,
                            scheduler=args.scheduler, n_workers=args.workers)
@@ -516,6 +523,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
                         help="U-Net .keras model (default: the shipped pretrained one)")
     parser.add_argument("--real", action="store_true",
                         help="also score the real SDC1 B1 1000 h cutout")
+    parser.add_argument("--denoise", choices=("dip",), default=None,
+                        help="denoise every image first with a deep image prior (cached)")
     parser.set_defaults(handler=_cmd_evaluate)
 
 
@@ -530,10 +539,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     finders = args.finders or list(DEFAULT_FINDERS)
     options = {"unet": {"model": args.model}} if args.model and "unet" in finders else None
     table = grid.evaluate_grid(args.bands, args.integrations, finders, size=args.size,
-                               seed=args.seed, run_dir=layout.root, finder_options=options)
+                               seed=args.seed, run_dir=layout.root, finder_options=options,
+                               denoise=args.denoise)
     if args.real:
         table = pd.concat([table, grid.evaluate_real_cutout(
-            finders, finder_options=options, run_dir=layout.root)], ignore_index=True)
+            finders, finder_options=options, run_dir=layout.root, denoise=args.denoise)],
+            ignore_index=True)
     paths = grid.write_grid_tables(table, layout.results)
     sys.stdout.write(paths["markdown"].read_text())
     logger.info("tables written to %s", ", ".join(str(p) for p in paths.values()))

@@ -7,7 +7,9 @@ a scored field: for each true source in a faint S/N range it finds the brightest
 source within ``radius`` pixels, and returns the completeness of the faint sources in bins
 of that neighbour's S/N (the first bin, below the faint range, means "no bright
 neighbour"). :func:`neighbour_table` stacks it for several finders scored on the same field
-(the U-Net, PyBDSF, Aegean, ...), one block of rows per finder.
+(the U-Net, PyBDSF, Aegean, ...), one block of rows per finder. :func:`class_completeness`
+instead classes every true source by the separation of its nearest brighter true source
+(:data:`NEIGHBOUR_CLASSES`, :func:`neighbour_classes`) and returns the completeness per class.
 """
 
 from __future__ import annotations
@@ -22,12 +24,43 @@ from scipy.spatial import cKDTree
 from radioseg_utils.evaluation.evaluate import Evaluation, truth_in_image
 from radioseg_utils.io.fits_read import SkyImage
 
-__all__ = ["NEIGHBOUR_RADIUS", "NEIGHBOUR_BINS", "neighbour_completeness", "neighbour_table"]
+__all__ = [
+    "NEIGHBOUR_RADIUS",
+    "NEIGHBOUR_BINS",
+    "NEIGHBOUR_CLASS_EDGES",
+    "NEIGHBOUR_CLASSES",
+    "class_completeness",
+    "neighbour_classes",
+    "neighbour_completeness",
+    "neighbour_table",
+]
 
 #: Search radius for the brightest neighbour, in pixels (4 B1 beams).
 NEIGHBOUR_RADIUS: float = 10.0
 #: Bin edges of the neighbour's true peak S/N.
 NEIGHBOUR_BINS: tuple[float, ...] = (0.0, 5.0, 20.0, 100.0, np.inf)
+#: Separations (arcsec) from the nearest brighter true source that bound the classes.
+NEIGHBOUR_CLASS_EDGES: tuple[float, float] = (1.5, 3.0)
+#: Names of the classes of :func:`neighbour_classes`, farthest neighbour first.
+NEIGHBOUR_CLASSES: tuple[str, str, str] = ("isolated", "1.5-3arcsec", "lt1.5arcsec")
+
+
+def _scored_truth(evaluation: Evaluation, truth: Table,
+                  sky: SkyImage) -> tuple[Table, np.ndarray, np.ndarray]:
+    """The true sources on the image, their true S/N and whether each was found."""
+    inside = truth_in_image(truth, sky)
+    snr = np.asarray(evaluation.true_snr, float)
+    if len(inside) != snr.size:
+        raise ValueError(f"truth has {len(inside)} sources on the image but the evaluation "
+                         f"scored {snr.size}: pass the truth and image it was computed with")
+    found = np.zeros(snr.size, bool)
+    found[evaluation.match.true] = True
+    return inside, snr, found
+
+
+def _pixel_positions(truth: Table, sky: SkyImage) -> tuple[np.ndarray, np.ndarray]:
+    return sky.wcs.celestial.world_to_pixel_values(np.asarray(truth["ra_core"], float),
+                                                   np.asarray(truth["dec_core"], float))
 
 
 def neighbour_completeness(
@@ -67,16 +100,9 @@ def neighbour_completeness(
     ValueError
         If ``truth`` does not hold the evaluation's true sources.
     """
-    inside = truth_in_image(truth, sky)
-    snr = np.asarray(evaluation.true_snr, float)
-    if len(inside) != snr.size:
-        raise ValueError(f"truth has {len(inside)} sources on the image but the evaluation "
-                         f"scored {snr.size}: pass the truth and image it was computed with")
-    x, y = sky.wcs.celestial.world_to_pixel_values(np.asarray(inside["ra_core"], float),
-                                     np.asarray(inside["dec_core"], float))
+    inside, snr, found = _scored_truth(evaluation, truth, sky)
+    x, y = _pixel_positions(inside, sky)
     tree = cKDTree(np.column_stack([x, y]))
-    found = np.zeros(snr.size, bool)
-    found[evaluation.match.true] = True
     studied = np.flatnonzero((snr >= faint[0]) & (snr < faint[1]))
     brightest = np.zeros(studied.size)
     for k, i in enumerate(studied):
@@ -93,6 +119,102 @@ def neighbour_completeness(
                      "completeness": found[sel].mean() if n else np.nan})
     return pd.DataFrame(rows)
 
+
+def neighbour_classes(
+    truth: Table,
+    sky: SkyImage,
+    snr: np.ndarray,
+    *,
+    edges: tuple[float, float] = NEIGHBOUR_CLASS_EDGES,
+) -> np.ndarray:
+    """Class of each true source by the separation of its nearest brighter true source.
+
+    Parameters
+    ----------
+    truth : astropy.table.Table
+        True sources (``ra_core``, ``dec_core``), e.g. those on the image.
+    sky : SkyImage
+        The image (WCS and pixel size).
+    snr : ndarray, shape (len(truth),)
+        Their true peak S/N: "brighter" means a higher S/N.
+    edges : (inner, outer)
+        Separations in arcsec bounding the classes.
+
+    Returns
+    -------
+    ndarray of str, shape (len(truth),)
+        :data:`NEIGHBOUR_CLASSES`: ``"isolated"`` (no brighter source within ``outer``),
+        ``"1.5-3arcsec"`` (the nearest within ``[inner, outer)``), ``"lt1.5arcsec"``
+        (within ``inner``).
+
+    Raises
+    ------
+    ValueError
+        If ``snr`` does not have one value per source or the edges are not increasing.
+    """
+    snr = np.asarray(snr, float)
+    if snr.shape != (len(truth),):
+        raise ValueError(f"snr has shape {snr.shape}, expected ({len(truth)},): one per source")
+    inner, outer = edges
+    if not 0 < inner < outer:
+        raise ValueError(f"neighbour class edges must be 0 < inner < outer, got {edges}")
+    x, y = _pixel_positions(truth, sky)
+    xy = np.column_stack([x, y])
+    nearest = np.full(snr.size, np.inf)
+    if snr.size:
+        for i, near in enumerate(cKDTree(xy).query_ball_point(xy, outer / sky.pixel_arcsec)):
+            brighter = [j for j in near if snr[j] > snr[i]]
+            if brighter:
+                nearest[i] = np.hypot(*(xy[brighter] - xy[i]).T).min() * sky.pixel_arcsec
+    out = np.full(snr.size, NEIGHBOUR_CLASSES[0], dtype=object)
+    out[nearest < outer] = NEIGHBOUR_CLASSES[1]
+    out[nearest < inner] = NEIGHBOUR_CLASSES[2]
+    return out.astype(str)
+
+
+def class_completeness(
+    evaluation: Evaluation,
+    truth: Table,
+    sky: SkyImage,
+    *,
+    min_snr: float = 5.0,
+    edges: tuple[float, float] = NEIGHBOUR_CLASS_EDGES,
+) -> pd.DataFrame:
+    """Completeness of the true sources of S/N >= ``min_snr`` in each neighbour class.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+        A finder scored on a field.
+    truth : astropy.table.Table
+        The truth catalogue given to that evaluation.
+    sky : SkyImage
+        The image it was computed on.
+    min_snr : float
+        Faintest true peak S/N counted.
+    edges : (inner, outer)
+        Class boundaries in arcsec (:func:`neighbour_classes`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class of :data:`NEIGHBOUR_CLASSES`: ``neighbour_class``, ``n_true``,
+        ``n_found``, ``completeness`` (NaN for an empty class).
+
+    Raises
+    ------
+    ValueError
+        If ``truth`` does not hold the evaluation's true sources.
+    """
+    inside, snr, found = _scored_truth(evaluation, truth, sky)
+    classes = neighbour_classes(inside, sky, snr, edges=edges)
+    rows = []
+    for name in NEIGHBOUR_CLASSES:
+        sel = (classes == name) & (snr >= min_snr)
+        n = int(sel.sum())
+        rows.append({"neighbour_class": name, "n_true": n, "n_found": int(found[sel].sum()),
+                     "completeness": found[sel].mean() if n else np.nan})
+    return pd.DataFrame(rows)
 
 
 def neighbour_table(

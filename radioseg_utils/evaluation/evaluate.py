@@ -20,6 +20,11 @@ a truth catalogue:
 * the median flux ratio (detected / true) of matched sources above ``FLUX_RATIO_MIN_SNR``;
 * the runtime and peak memory measured by the finder's run.
 
+``compare_finders(..., denoise="dip")`` denoises the image once
+(:func:`radioseg_utils.inference.denoise.denoise_sky`, the one switch every finder goes
+through) and runs every finder on the denoised image; each :class:`Evaluation` records
+the method and its cost.
+
 Only true sources whose core lies on the image grid are counted (truth files of real
 cutouts list a few beyond the edges). :func:`compare_finders` runs every finder on the
 same image and evaluates each; :func:`comparison_table` (one row per finder, field and S/N
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +58,7 @@ from radioseg_utils.evaluation.metrics import (
     source_metrics,
 )
 from radioseg_utils.evaluation.scoring import ScoreResult, sdc1_score
+from radioseg_utils.inference.denoise import denoise_sky
 from radioseg_utils.io.catalogue import SUBMISSION_COLUMNS
 from radioseg_utils.io.fits_read import SkyImage
 from radioseg_utils.simulation.truth import true_peak_snr
@@ -119,6 +125,10 @@ class Evaluation:
         (NaN without such matches).
     notes : tuple of str
         What was unusual (no detection, rows the scorer could not take).
+    denoise : str
+        Denoising applied to the image before the finder (``""``: none).
+    denoise_s : float
+        Wall-clock seconds of that denoising (0 without; once per image, not per finder).
     """
 
     finder: str
@@ -135,6 +145,8 @@ class Evaluation:
     score: ScoreResult | None
     flux_ratio: float
     notes: tuple[str, ...] = ()
+    denoise: str = ""
+    denoise_s: float = 0.0
 
     @property
     def sdc1_score(self) -> float:
@@ -357,12 +369,15 @@ def compare_finders(
     finder_options: Mapping[str, Mapping[str, Any]] | None = None,
     true_mask: np.ndarray | None = None,
     progress: bool = False,
+    denoise: str | None = None,
+    denoise_options: Mapping[str, Any] | None = None,
     **evaluate_options: Any,
 ) -> list[Evaluation]:
     """Run each finder on the same image and evaluate it with the same metrics.
 
     Every finder estimates the image noise itself, as it would in use; ``noise`` only sets
-    the true S/N and truth mask of the evaluation.
+    the true S/N and truth mask of the evaluation. With ``denoise``, the image is denoised
+    once and every finder runs on (and is scored on the grid of) the denoised image.
 
     Parameters
     ----------
@@ -390,6 +405,12 @@ def compare_finders(
         Binary truth mask; computed once here when None.
     progress : bool
         Show a progress bar over finders.
+    denoise : str, optional
+        Denoising method before the finders (``"dip"``, see
+        :data:`radioseg_utils.inference.denoise.DENOISERS`); None: the image as it is.
+    denoise_options : mapping, optional
+        Keyword arguments of :func:`radioseg_utils.inference.denoise.denoise_sky`
+        (``settings``, ``tile``, ``overlap``, ``cache``, ``progress``).
     **evaluate_options
         Passed to :func:`evaluate_finder` (``radius_arcsec``, ``snr_bins``,
         ``strict_min_snr``, ``pixels``, ``score``, ``train_area``).
@@ -402,7 +423,8 @@ def compare_finders(
     Raises
     ------
     ValueError
-        For an unknown finder name, or without ``noise`` and ``integration``.
+        For an unknown finder name or denoising method, or without ``noise`` and
+        ``integration``.
     """
     unknown = [name for name in finders if name not in FINDERS]
     if unknown:
@@ -411,6 +433,10 @@ def compare_finders(
         if integration is None:
             raise ValueError("give the noise or the integration time of the image")
         noise = sky.band.noise(integration)
+    denoise_s = 0.0
+    if denoise is not None:
+        sky, record = denoise_sky(sky, denoise, **(denoise_options or {}))
+        denoise_s = record.runtime_s
     if true_mask is None and evaluate_options.get("pixels", True):
         true_mask = truth_mask(sky, truth_in_image(truth, sky), noise=noise,
                                primary_beam=primary_beam)
@@ -422,9 +448,11 @@ def compare_finders(
         if primary_beam is not None:
             options[name].setdefault("primary_beam", primary_beam)
         result = FINDERS[name](sky, **options[name])
-        evaluations.append(evaluate_finder(
+        evaluation = evaluate_finder(
             result, truth, sky, integration=integration, noise=noise, true_mask=true_mask,
-            primary_beam=primary_beam, field=field, **evaluate_options))
+            primary_beam=primary_beam, field=field, **evaluate_options)
+        evaluations.append(replace(evaluation, denoise=denoise or "",
+                                               denoise_s=denoise_s))
     return evaluations
 
 

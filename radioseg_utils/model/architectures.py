@@ -44,6 +44,7 @@ __all__ = [
     "build_unet",
     "build_cae",
     "build_vae",
+    "conv_block",
     "size_multiple",
 ]
 
@@ -59,10 +60,44 @@ DROPOUT = 0.05
 VAE_LATENT_DIM = 16
 
 
-def _conv_block(
-    x, filters: int, *, kernel_size: int, batch_norm: bool, dropout: float, name: str
+def conv_block(
+    x,
+    filters: int,
+    *,
+    kernel_size: int,
+    batch_norm: bool,
+    dropout: float,
+    name: str,
+    activation: str = "relu",
 ):
-    """Two ``kernel_size`` convolutions, each followed by (batch norm and) ReLU."""
+    """Two ``kernel_size`` convolutions, each followed by (batch norm and) an activation.
+
+    The building block of every encoder and decoder level here and of the deep image prior
+    (:mod:`radioseg_utils.model.dip`).
+
+    Parameters
+    ----------
+    x : KerasTensor
+        Input feature map ``(None, H, W, C)``.
+    filters : int
+        Output channels of both convolutions.
+    kernel_size : int
+        Side of the kernels in pixels ("same" padding, He-normal initialisation).
+    batch_norm : bool
+        Batch normalisation after each convolution (then the convolutions have no bias).
+    dropout : float
+        Dropout rate after the first convolution (0: none).
+    name : str
+        Prefix of the layer names.
+    activation : str
+        Keras activation after each convolution (``"relu"``; the deep image prior uses
+        ``"leaky_relu"``, whose units cannot die).
+
+    Returns
+    -------
+    KerasTensor
+        Feature map ``(None, H, W, filters)``.
+    """
     for i in (1, 2):
         x = layers.Conv2D(
             filters,
@@ -74,7 +109,7 @@ def _conv_block(
         )(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
-        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+        x = layers.Activation(activation, name=f"{name}_{activation}{i}")(x)
         if i == 1 and dropout > 0:
             x = layers.Dropout(dropout, name=f"{name}_drop")(x)
     return x
@@ -165,16 +200,16 @@ def build_unet(
     x = inputs
     skips = []
     for level in range(depth):
-        x = _conv_block(x, base_filters * 2**level, name=f"enc{level}", **opts)
+        x = conv_block(x, base_filters * 2**level, name=f"enc{level}", **opts)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
-    x = _conv_block(x, base_filters * 2**depth, name="bottleneck", **opts)
+    x = conv_block(x, base_filters * 2**depth, name="bottleneck", **opts)
     for level in reversed(range(depth)):
         x = layers.Conv2DTranspose(
             base_filters * 2**level, 2, strides=2, padding="same", name=f"dec{level}_up"
         )(x)
         x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level]])
-        x = _conv_block(x, base_filters * 2**level, name=f"dec{level}", **opts)
+        x = conv_block(x, base_filters * 2**level, name=f"dec{level}", **opts)
     outputs = _sigmoid_head(x, "mask")
     if centre_head:
         centre = _sigmoid_head(x, "centre", prior=CENTRE_PRIOR)
@@ -224,14 +259,14 @@ def build_cae(
     inputs = keras.Input(shape=(input_size, input_size, input_channels), name="image")
     x = layers.ZeroPadding2D((margins, margins), name="pad")(inputs) if pad else inputs
     for level in range(depth):
-        x = _conv_block(x, base_filters * 2**level, name=f"enc{level}", **opts)
+        x = conv_block(x, base_filters * 2**level, name=f"enc{level}", **opts)
         x = layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
-    x = _conv_block(x, base_filters * 2**depth, name="bottleneck", **opts)
+    x = conv_block(x, base_filters * 2**depth, name="bottleneck", **opts)
     for level in reversed(range(depth)):
         x = layers.Conv2DTranspose(
             base_filters * 2**level, 2, strides=2, padding="same", name=f"dec{level}_up"
         )(x)
-        x = _conv_block(x, base_filters * 2**level, name=f"dec{level}", **opts)
+        x = conv_block(x, base_filters * 2**level, name=f"dec{level}", **opts)
     if pad:
         x = layers.Cropping2D((margins, margins), name="crop")(x)
     return keras.Model(inputs, _sigmoid_head(x, "mask"), name=name)

@@ -60,9 +60,9 @@ GENERATED_DIR: Path = PROJECT_ROOT / "book" / "generated"
 #: Papermill parameters of each profile. A notebook receives those it declares.
 BOOK_PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"profile": "quick", "seed": 1, "field_size": 2048, "epochs": 8, "size": 1024,
-              "grid_size": 1024, "b5_size": 1024},
+              "grid_size": 1024, "b5_size": 1024, "dip_size": 256},
     "full": {"profile": "full", "seed": 1, "field_size": 8192, "epochs": 60, "size": 8192,
-             "grid_size": 2048, "b5_size": 8192},
+             "grid_size": 2048, "b5_size": 8192, "dip_size": 1024},
 }
 
 
