@@ -398,14 +398,26 @@ def test_aegean_reproduces_its_parkes_catalogue(parkes, tmp_path):
     match = match_positions(components, reference, radius_arcsec=tenth_beam,
                             pred_columns=("ra", "dec"), true_columns=("ra", "dec"),
                             order_by="peak_flux")
-    # AegeanTools 2.3.5 splits some faint islands into other components than the 2017
-    # version (and its BANE rms is ~11 % lower): 43 of 51 (84 %) lie within a tenth of a
-    # beam, and every component of S/N >= 10 does
-    assert match.tp >= 0.8 * len(reference)
+    # 43 of 51 (84 %) lie within a tenth of a beam (0.36 px), every one of S/N >= 10 among
+    # them. The catalogue was made from the maps of the BANE command of its time (v1.5:
+    # grid 15 px, box 90 px, three rounds of 3-sigma clipping; they give its local_rms to
+    # 1-3 %), whose rms is 11 % above that of BANE 1.10 (clipped to convergence): with
+    # those maps AegeanTools 2.0.1 reproduces 48 of 51 at a median offset of 0.0", 2.3.5
+    # 43 of 51 (its fitting splits and merges some faint edge islands otherwise). No
+    # setting of 2.3.5 reaches 90 %: a box of 90 px gives 41, its rms scaled by 1.05-1.2
+    # 39-43, a constant sky beam (the catalogue's psf_a = psf_b = 864") 43
+    assert match.tp >= 43
     snr = reference["peak_flux"] / reference["local_rms"]
     assert set(np.flatnonzero(snr >= 10)) <= set(match.true)
     ratio = components["peak_flux"][match.pred] / reference["peak_flux"][match.true]
     assert np.median(ratio) == pytest.approx(1.0, abs=0.05)
+    # integrated fluxes ~7 % lower (0.926): 2.3.5 holds the beam constant in pixels from the
+    # SIN reference point at the pole, 20-30 deg away, so its sky beam is up to 14 % wider
+    # than the header's 864" that the 2017 catalogue used everywhere (module docstring)
+    assert set(np.round(reference["psf_a"])) == set(np.round(reference["psf_b"])) == {864.0}
+    assert np.all(components["psf_b"] > 890.0)
+    ratio = components["int_flux"][match.pred] / reference["int_flux"][match.true]
+    assert np.median(ratio) == pytest.approx(0.93, abs=0.02)
     # the sources are the islands of those components, each in its label (a fitted centre
     # may lie just outside the island's pixels, never in another island)
     cat = result.catalogue

@@ -13,6 +13,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from scipy.special import expit
 
+from radioseg_utils.baselines.aegean import aegean_to_catalogue
 from radioseg_utils.core.bands import get_band
 from radioseg_utils.core.noise import box_statistics, noise_mesh
 from radioseg_utils.core.resample import Regrid, linear_sample
@@ -301,9 +302,20 @@ def test_parkes_image_against_aegean(parkes, tmp_path):
         result = pr.predict_image(image, out_dir=tmp_path, progress=False)
     cat = result.catalogue
     assert cat.meta["CORRECT"] == "none" and not cat.meta["SDC1"]
+    half_beam = cat.meta["BEAMMAJ"] / 2
     comparison = compare_with_reference(cat, read_aegean_components(components),
-                                        radius_arcsec=cat.meta["BEAMMAJ"] / 2)
+                                        radius_arcsec=half_beam)
     summary = comparison.summary()
     assert summary["reference"] == 51
-    assert summary["matched_fraction"] >= 0.8, summary
+    # 42 of 51 (82 %) measured; of the nine misses, six are further Gaussians of an Aegean
+    # island 0.6-1.4 beams from one we match (we report one source there), two are
+    # extended Gaussians centred on or next to the blanked edge (3.0, 33.0), one a 9-sigma
+    # source 1.8 beams from the 12 Jy one that the centre head does not separate (2.0)
+    assert summary["matched"] >= 42, summary
     assert abs(summary["median_flux_ratio"] - 1.0) < 0.1, summary
+    # as sources (Aegean's 45 islands, each at its brightest component, fluxes summed):
+    # 41 of 45 (91 %) measured
+    islands = aegean_to_catalogue(Table.read(components), read_image(image))
+    by_island = compare_with_reference(cat, islands, radius_arcsec=half_beam).summary()
+    assert by_island["reference"] == 45 and by_island["matched_fraction"] >= 0.9, by_island
+    assert abs(by_island["median_flux_ratio"] - 1.0) < 0.1, by_island

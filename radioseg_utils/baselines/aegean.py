@@ -31,8 +31,17 @@ Settings (:class:`AegeanSettings`) are Aegean's defaults:
   sqrt(BMAJ * BMIN) / pixel)``, 10 px for the SDC1 2.5-pixel beam) with a box of five
   grid steps: the maps Aegean makes itself when it is given none
   (``SourceFinder._make_bkg_rms``; the stand-alone ``BANE`` command uses six steps);
+  BANE 1.10 (in AegeanTools 2.3.5) sigma-clips each box until it converges, and its rms
+  is ~11 % below that of the three-round clipping of BANE 1.5 (2018) on the Parkes map;
 * all summits fitted (``--maxsummits`` unset), the pixel covariance used in the fit
-  (``--nocov`` unset).
+  (``--nocov`` unset);
+* the header beam as AegeanTools 2.3.5 takes it without a ``--psf`` map: converted to
+  pixels at the projection's reference point and constant in pixels over the image (the
+  restoring beam of an interferometer's SIN image). Where that point lies far off the
+  image (the Parkes map, SIN at the pole, 20-30 deg away) the beam it reports on the sky
+  is up to 14 % wider than the header's and the integrated fluxes ~7 % lower than those of
+  Aegean's own 2017 catalogue of it, which took the header beam on the sky everywhere;
+  positions and peak fluxes agree (``tests/test_baselines.py``).
 
 AegeanTools 2.3.5 catches ``numpy.linalg.linalg.LinAlgError`` when a fit's covariance
 matrix is singular, a name NumPy 2.4 removed; without it such a fit crashes the run. The
