@@ -67,3 +67,17 @@ def test_local_cluster_of_processes_equals_serial(scene, tmp_path):
     for a, b in zip(read_outputs(serial), read_outputs(dask)):
         assert np.array_equal(a, b)
     assert np.array_equal(serial.catalogue["flux"], dask.catalogue["flux"])
+
+
+def test_a_local_cluster_that_does_not_start_falls_back_to_this_process(monkeypatch, caplog):
+    import distributed
+
+    def no_workers(**kwargs):
+        assert kwargs["death_timeout"] > 0  # workers that hang are given up, not waited on
+        raise TimeoutError("workers did not connect")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_workers)
+    with caplog.at_level("WARNING"), cluster_client(n_workers=4) as client:
+        assert client is None
+        assert map_tasks(square, [1, 2, 3], client=client, progress=False) == [1, 4, 9]
+    assert "did not start" in caplog.text and "running in this process" in caplog.text

@@ -22,9 +22,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["cluster_client", "map_tasks"]
+__all__ = ["WORKER_START_TIMEOUT", "cluster_client", "map_tasks"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a local worker process may take to start before the cluster is given up.
+WORKER_START_TIMEOUT: float = 60.0
 
 
 @contextlib.contextmanager
@@ -47,6 +50,9 @@ def cluster_client(
     processes : bool
         Local workers are processes (True) or threads of this process (False).
 
+    A local cluster whose workers do not start within :data:`WORKER_START_TIMEOUT`
+    seconds is given up with a warning, and the tasks run in this process (yields None).
+
     Raises
     ------
     ValueError
@@ -66,8 +72,17 @@ def cluster_client(
             logger.info("dask scheduler %s", scheduler)
             yield client
         return
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    try:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
+                               dashboard_address=None, death_timeout=WORKER_START_TIMEOUT)
+    except (TimeoutError, OSError, RuntimeError) as exc:
+        # seen on a lent GPU machine: worker processes that never came up; the results do
+        # not depend on where the tasks run, so run them here rather than hang
+        logger.warning("the local dask cluster of %d workers did not start (%s: %s); "
+                       "running in this process instead", n_workers, type(exc).__name__, exc)
+        yield None
+        return
+    with cluster, Client(cluster) as client:
         logger.info("dask local cluster: %d workers (%s)", n_workers,
                     "processes" if processes else "threads")
         yield client
