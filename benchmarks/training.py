@@ -14,11 +14,17 @@ process. Mixed precision is used when a GPU is visible, as in training.
 Usage::
 
     python benchmarks/training.py [--size 256] [--batch 8] [--steps 10] [--image 1024]
+        [--out benchmarks/results/training_cpu.json]
+
+``--size 128 --batch 32`` is what the ``full`` pretraining profile trains with
+(``benchmarks/results/gpu_full_profile/`` holds its run on one H100).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import resource
 import sys
 import time
@@ -73,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image", type=int, default=1024, help="inference image side, px")
     parser.add_argument("--repeats", type=int, default=3, help="timed inference calls")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--out", default=None, help="write the measurements to this JSON file")
     args = parser.parse_args(argv)
 
     gpu = gpu_available()
@@ -97,6 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     (_, _, _, t0, i0), (_, _, _, t1, i1) = rows["default"], rows["baseline"]
     print(f"default / baseline: training {t0 / t1:.2f}x, inference {i0 / i1:.2f}x")
     print(f"peak RSS: {_peak_rss_mib():.0f} MiB")
+    if args.out:
+        record = {"device": "GPU" if gpu else "CPU", "backend": keras.backend.backend(),
+                  "machine": platform.machine(), "cpu_count": __import__("os").cpu_count(),
+                  "policy": keras.config.dtype_policy().name, "settings": vars(args),
+                  "models": {name: {"depth": d, "base_filters": f, "params": n,
+                                    "train_cutouts_per_s": t, "inference_mpx_per_s": i}
+                             for name, (d, f, n, t, i) in rows.items()},
+                  "peak_rss_mib": _peak_rss_mib()}
+        with open(args.out, "w") as handle:
+            json.dump(record, handle, indent=2)
     return 0
 
 

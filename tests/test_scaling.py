@@ -44,3 +44,23 @@ def test_measure_finder_takes_only_finders_run_in_a_subprocess(tmp_path):
 
     with pytest.raises(ValueError, match=r"'peaks' is not a finder run in a subprocess; .*'aegean'"):
         measure_finder("peaks", tmp_path / "field.fits", workdir=tmp_path)
+
+
+def test_read_end_to_end_records_one_row_per_run_and_names_a_bad_file(tmp_path):
+    import json
+
+    from radioseg_utils.workflows.scaling import PREDICT_STAGES, read_end_to_end
+
+    run = {"size": 1024, "mpx": 1.048576, "workers": 2, "simulate": {"seconds": 3.0},
+           "predict": {"seconds": 20.0, "peak_tree_mb": 900.0, "tiles_per_s": 4.5,
+                       "n_sources": 700, "stages": {s: 1.0 for s in PREDICT_STAGES}}}
+    good = tmp_path / "e2e.json"
+    good.write_text(json.dumps({"device": "tensorflow: cpu", "cpu_count": 2,
+                                "runs": [run, {**run, "size": 2048, "mpx": 4.194304}]}))
+    table = read_end_to_end(good)
+    assert list(table["side"]) == [1024, 2048] and set(table["record"]) == {"e2e.json"}
+    assert table["peak_tree_mb"][0] == 900.0 and table["tiles_s"][1] == 1.0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"device": "x", "runs": [{"size": 1}]}))
+    with pytest.raises(ValueError, match="bad.json is not a benchmarks/end_to_end.py record"):
+        read_end_to_end(good, bad)

@@ -37,7 +37,7 @@ from radioseg_utils.io.wcs import SDC1_SIDE
 from radioseg_utils.model.files import DEFAULT_MODEL, load_segmenter
 
 __all__ = ["ASSUMED_GPU_TILES_PER_S", "RunCost", "measure_unet", "measure_finder", "per_mpx",
-           "extrapolate", "as_dict", "read_gpu_benchmark"]
+           "extrapolate", "as_dict", "read_gpu_benchmark", "PREDICT_STAGES", "read_end_to_end"]
 
 #: U-Net throughput of one GPU in 256² tiles per second assumed when none is measured.
 ASSUMED_GPU_TILES_PER_S: float = 1000.0
@@ -273,3 +273,43 @@ def extrapolate(
 def as_dict(cost: RunCost) -> dict[str, Any]:
     """A cost as a JSON-serialisable dict, with ``tiles_per_s``."""
     return {**asdict(cost), "tiles_per_s": float(np.round(cost.tiles_per_s, 3))}
+
+
+#: Stages of ``radioseg predict`` in the records of ``benchmarks/end_to_end.py``, in order.
+PREDICT_STAGES: tuple[str, ...] = ("noise_s", "tiles_s", "probability_s", "blocks_s", "merge_s")
+
+
+def read_end_to_end(*paths: str | Path) -> Table:
+    """The runs recorded by ``benchmarks/end_to_end.py``, one row per run.
+
+    Columns: ``record`` (file name), ``device``, ``cpu_count``, ``side``, ``mpx``,
+    ``workers``, ``simulate_s``, the :data:`PREDICT_STAGES`, ``predict_s`` (the whole
+    call, setup included), ``peak_tree_mb`` (peak resident memory of the predict call,
+    summed over its process tree), ``tiles_per_s`` and ``n_sources``.
+
+    Raises
+    ------
+    ValueError
+        If a file is not such a record (the message names it).
+    """
+    rows = []
+    for path in paths:
+        path = Path(path)
+        try:
+            record = json.loads(path.read_text())
+            for run in record["runs"]:
+                stages = run["predict"]["stages"]
+                rows.append((path.name, record["device"], int(record["cpu_count"]),
+                             int(run["size"]), float(run["mpx"]), int(run["workers"]),
+                             float(run["simulate"]["seconds"]),
+                             *(float(stages.get(s, np.nan)) for s in PREDICT_STAGES),
+                             float(run["predict"]["seconds"]),
+                             float(run["predict"]["peak_tree_mb"]),
+                             float(run["predict"]["tiles_per_s"] or np.nan),
+                             int(run["predict"]["n_sources"])))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is not a benchmarks/end_to_end.py record: "
+                             f"{type(exc).__name__}: {exc}") from None
+    names = ("record", "device", "cpu_count", "side", "mpx", "workers", "simulate_s",
+             *PREDICT_STAGES, "predict_s", "peak_tree_mb", "tiles_per_s", "n_sources")
+    return Table(rows=rows, names=names) if rows else Table(names=names)
