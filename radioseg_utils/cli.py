@@ -505,9 +505,11 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         help="score every finder on held-out simulated fields per band and integration",
         description=(
             "Simulate one held-out field per band and integration (seeds disjoint from "
-            "training), run the finders, score them (completeness per S/N bin, strict "
-            "reliability, flux ratio, SDC1 score, runtime) and write grid.csv/.ecsv/.md into "
-            "the run's results folder. Fields and finder outputs are cached in the run."
+            "training), run the finders, score them (completeness per S/N bin and neighbour "
+            "class, strict reliability, flux ratio, SDC1 score next to the field's ceiling: "
+            "the score of a perfect catalogue above apparent S/N 3, 4, 5, runtime) and write "
+            "grid.csv/.ecsv/.md into the run's results folder. Fields and finder outputs are "
+            "cached in the run."
         ),
     )
     parser.add_argument("--bands", nargs="+", default=["B1", "B2", "B5"], help="SDC1 bands")

@@ -12,6 +12,8 @@ from astropy.table import Table
 from radioseg_utils.baselines import FINDERS, PeakSettings, run_peaks
 from radioseg_utils.cli import main
 from radioseg_utils.core.noise import estimate_noise
+from radioseg_utils.evaluation.ceiling import CEILING_COLUMNS, field_ceiling
+from radioseg_utils.evaluation.crowding import NEIGHBOUR_CLASSES
 from radioseg_utils.evaluation.evaluate import truth_in_image
 from radioseg_utils.evaluation.metrics import SNR_BINS
 from radioseg_utils.io.fits_read import read_image
@@ -75,6 +77,23 @@ def test_grid_counts_and_caches(tmp_path, counted):
     assert [row[f"n_true_{b}"] for b in ("3_5", "5_10", "10_20", "20_50", "gt50")] == counts.tolist()
     assert row.n_detections == len(run_peaks(read_image(files.image)).catalogue) > 50
     assert row.completeness_gt10 > 0.9 and row.strict_reliability > 0.9 and not row.cached
+    # the physical ceiling of the field: perfect catalogues above apparent S/N 3, 4, 5
+    assert set(CEILING_COLUMNS) <= set(df.columns)
+    ceiling = field_ceiling(Table.read(files.truth), read_image(files.image), integration=1000)
+    assert [row.ceiling_snr3, row.ceiling_snr4, row.ceiling_snr5] == pytest.approx(ceiling.scores)
+    assert row.ceiling_snr3 > row.ceiling_snr4 > row.ceiling_snr5 > row.sdc1_score > 0
+    assert row.fraction_of_ceiling_snr5 == pytest.approx(row.sdc1_score / row.ceiling_snr5)
+    # completeness per neighbour class and S/N bin: the classes add up to the bins
+    classes = grid.grid_class_table(df)
+    assert len(classes) == 3 * len(SNR_BINS[:-1])
+    assert classes["neighbour_class"].unique().tolist() == list(NEIGHBOUR_CLASSES)
+    per_bin = classes.groupby("snr_lo", sort=True)["n_true"].sum()
+    assert per_bin.tolist() == counts.tolist()
+    found = (classes["n_true"] * classes["completeness"].fillna(0)).groupby(classes["snr_lo"]).sum()
+    assert found.to_numpy() / counts == pytest.approx(
+        [row[f"completeness_{b}"] for b in ("3_5", "5_10", "10_20", "20_50", "gt50")])
+    with pytest.raises(ValueError, match="lacks column"):
+        grid.grid_class_table(df.drop(columns="n_true_isolated_5_10"))
     again = grid.evaluate_grid(["B1"], [1000], ["peaks"], size=SIZE, run_dir=tmp_path,
                                progress=False)
     assert len(counted) == 1 and again.iloc[0].cached
@@ -97,6 +116,8 @@ def test_failing_finder_gives_error_row_and_is_not_cached(tmp_path, monkeypatch)
     failed, ran = df.iloc[0], df.iloc[1]
     assert failed.error.startswith("ModelMismatchError: model m.keras") and ran.error == ""
     assert math.isnan(failed.n_detections) and math.isnan(failed.sdc1_score)
+    assert failed.ceiling_snr5 == ran.ceiling_snr5 > 0 and math.isnan(failed.fraction_of_ceiling_snr5)
+    assert math.isnan(failed.completeness_isolated_5_10) and ran.n_true_isolated_5_10 > 0
     assert ran.n_detections > 0 and ran.completeness_gt10 > 0.8
     monkeypatch.setitem(FINDERS, "peaks", run_peaks)
     df = grid.evaluate_grid(["B2"], [1000], ["peaks"], size=SIZE, run_dir=tmp_path,
@@ -110,6 +131,7 @@ def test_field_without_truth_scores_minus_detections(tmp_path):
                             progress=False)
     row = df.iloc[0]
     assert row.n_true_3_5 == 0 and row.sdc1_score == -row.n_detections
+    assert row.ceiling_snr3 == 0 and math.isnan(row.fraction_of_ceiling_snr5)
 
 
 def test_bad_finder_options(tmp_path):
@@ -134,6 +156,8 @@ def test_tables_plot_and_cli(tmp_path, capsys):
     table = grid.grid_table(df)
     assert table.index.names == ["field", "band", "integration", "finder"]
     assert list(table.columns) == list(grid.TABLE_COLUMNS)
+    assert set(CEILING_COLUMNS) <= set(table.columns)
+    assert markdown.splitlines()[0].count("ceiling_snr") == 4  # three ceilings and the fraction
     fig = grid.plot_grid(df)
     assert sum(ax.get_visible() for ax in fig.axes) == 2
     assert fig.axes[0].get_title() == "simulated B1 1000 h"
@@ -165,3 +189,6 @@ def test_real_cutout_reproduces_reference_plain_finder(sdc1_dir):
         tolerance = 2 * math.sqrt(reference * (1 - reference) / n) + 0.03
         assert abs(row[f"completeness_{name}"] - reference) <= tolerance, name
     assert row.strict_reliability > 0.9 and row.sdc1_score > 0
+    # the real cutout's ceiling is scored on the training area with the primary beam
+    assert row.ceiling_snr3 > row.ceiling_snr4 > row.ceiling_snr5 > 0
+    assert row.fraction_of_ceiling_snr5 == pytest.approx(row.sdc1_score / row.ceiling_snr5)

@@ -50,12 +50,12 @@ def test_targets_for_another_finder_and_errors():
     assert not row["ok_completeness_5_10"] and not row["all_met"]
 
 
-def test_ceiling_ratio_is_matched_minus_false_over_the_reference():
+def test_perfect_parameters_ratio_is_matched_minus_false_over_the_reference():
     table = _table()
-    assert "ceiling_ratio" not in check_targets(table).columns  # without the scorer counts
+    assert "perfect_parameters_ratio" not in check_targets(table).columns  # without the scorer counts
     table["sdc1_matched"] = [500, 180, 20, 5]
     table["sdc1_false"] = [20, 2, 3, 9]
     out = check_targets(table).set_index("integration")
-    assert out.loc[1000, "ceiling_ratio"] == pytest.approx((500 - 20) / 150)
+    assert out.loc[1000, "perfect_parameters_ratio"] == pytest.approx((500 - 20) / 150)
     # the ceiling is never below the score itself
-    assert out.loc[1000, "ceiling_ratio"] >= out.loc[1000, "score_ratio"]
+    assert out.loc[1000, "perfect_parameters_ratio"] >= out.loc[1000, "score_ratio"]

@@ -9,7 +9,11 @@ of that neighbour's S/N (the first bin, below the faint range, means "no bright
 neighbour"). :func:`neighbour_table` stacks it for several finders scored on the same field
 (the U-Net, PyBDSF, Aegean, ...), one block of rows per finder. :func:`class_completeness`
 instead classes every true source by the separation of its nearest brighter true source
-(:data:`NEIGHBOUR_CLASSES`, :func:`neighbour_classes`) and returns the completeness per class.
+(:data:`NEIGHBOUR_CLASSES`, :func:`neighbour_classes`: no brighter source within 3″, one at
+1.5–3″, resolvable at a 1.5″ beam, or one within 1.5″) and returns the completeness per
+class; :func:`class_bin_completeness` per class and bin of true peak S/N, :func:`class_table`
+stacks that for several finders and :func:`class_pivot` shows it as a finder x class by
+S/N bin table.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from radioseg_utils.evaluation.evaluate import Evaluation, truth_in_image
+from radioseg_utils.evaluation.metrics import SNR_BINS
 from radioseg_utils.io.fits_read import SkyImage
 
 __all__ = [
@@ -29,7 +34,12 @@ __all__ = [
     "NEIGHBOUR_BINS",
     "NEIGHBOUR_CLASS_EDGES",
     "NEIGHBOUR_CLASSES",
+    "TRUE_SOURCES_ROW",
+    "class_bin_completeness",
     "class_completeness",
+    "class_overview",
+    "class_pivot",
+    "class_table",
     "neighbour_classes",
     "neighbour_completeness",
     "neighbour_table",
@@ -172,6 +182,58 @@ def neighbour_classes(
     return out.astype(str)
 
 
+def class_bin_completeness(
+    evaluation: Evaluation,
+    truth: Table,
+    sky: SkyImage,
+    *,
+    snr_bins: Sequence[float] = SNR_BINS,
+    edges: tuple[float, float] = NEIGHBOUR_CLASS_EDGES,
+) -> pd.DataFrame:
+    """Completeness of the true sources in each neighbour class and bin of true peak S/N.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+        A finder scored on a field.
+    truth : astropy.table.Table
+        The truth catalogue given to that evaluation.
+    sky : SkyImage
+        The image it was computed on.
+    snr_bins : sequence of float
+        Edges of the bins of true peak S/N (``[lo, hi)``; sources outside are left out).
+    edges : (inner, outer)
+        Class boundaries in arcsec (:func:`neighbour_classes`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per class of :data:`NEIGHBOUR_CLASSES` (outer loop) and S/N bin:
+        ``neighbour_class``, ``snr_lo``, ``snr_hi``, ``n_true``, ``n_found``,
+        ``completeness`` (NaN for an empty cell). Summed over the classes, ``n_true`` and
+        ``n_found`` are those of the bin.
+
+    Raises
+    ------
+    ValueError
+        If ``truth`` does not hold the evaluation's true sources or the bins do not increase.
+    """
+    bins = np.asarray(snr_bins, float)
+    if bins.ndim != 1 or bins.size < 2 or np.any(np.diff(bins) <= 0):
+        raise ValueError(f"S/N bin edges must be at least two increasing values, got {list(snr_bins)}")
+    inside, snr, found = _scored_truth(evaluation, truth, sky)
+    classes = neighbour_classes(inside, sky, snr, edges=edges)
+    rows = []
+    for name in NEIGHBOUR_CLASSES:
+        for lo, hi in zip(bins[:-1], bins[1:]):
+            sel = (classes == name) & (snr >= lo) & (snr < hi)
+            n = int(sel.sum())
+            rows.append({"neighbour_class": name, "snr_lo": lo, "snr_hi": hi, "n_true": n,
+                         "n_found": int(found[sel].sum()),
+                         "completeness": found[sel].mean() if n else np.nan})
+    return pd.DataFrame(rows)
+
+
 def class_completeness(
     evaluation: Evaluation,
     truth: Table,
@@ -181,6 +243,8 @@ def class_completeness(
     edges: tuple[float, float] = NEIGHBOUR_CLASS_EDGES,
 ) -> pd.DataFrame:
     """Completeness of the true sources of S/N >= ``min_snr`` in each neighbour class.
+
+    :func:`class_bin_completeness` with the one S/N bin ``[min_snr, inf)``.
 
     Parameters
     ----------
@@ -206,15 +270,139 @@ def class_completeness(
     ValueError
         If ``truth`` does not hold the evaluation's true sources.
     """
-    inside, snr, found = _scored_truth(evaluation, truth, sky)
-    classes = neighbour_classes(inside, sky, snr, edges=edges)
-    rows = []
-    for name in NEIGHBOUR_CLASSES:
-        sel = (classes == name) & (snr >= min_snr)
-        n = int(sel.sum())
-        rows.append({"neighbour_class": name, "n_true": n, "n_found": int(found[sel].sum()),
-                     "completeness": found[sel].mean() if n else np.nan})
-    return pd.DataFrame(rows)
+    table = class_bin_completeness(evaluation, truth, sky, snr_bins=(min_snr, np.inf), edges=edges)
+    return table.drop(columns=["snr_lo", "snr_hi"])
+
+
+def _stacked(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Tables of several finders, one block of rows each, ``finder`` first."""
+    if not tables:
+        raise ValueError("no evaluations given")
+    table = pd.concat([t.assign(finder=name) for name, t in tables.items()], ignore_index=True)
+    return table[["finder", *(c for c in table.columns if c != "finder")]]
+
+
+def class_table(
+    evaluations: Mapping[str, Evaluation],
+    truth: Table,
+    sky: SkyImage,
+    **options,
+) -> pd.DataFrame:
+    """:func:`class_bin_completeness` of several finders on the same field, stacked.
+
+    Parameters
+    ----------
+    evaluations : mapping
+        Name (e.g. the finder) -> its evaluation on ``sky`` against ``truth``.
+    truth, sky
+        The truth catalogue and image every evaluation was computed with.
+    **options
+        ``snr_bins``, ``edges`` of :func:`class_bin_completeness`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``finder`` then the columns of :func:`class_bin_completeness`, one block of rows per
+        name in the order of ``evaluations``; :func:`class_pivot` makes the finder x class
+        by S/N bin table.
+
+    Raises
+    ------
+    ValueError
+        If ``evaluations`` is empty, or an evaluation was not computed on ``truth``.
+    """
+    return _stacked({name: class_bin_completeness(evaluation, truth, sky, **options)
+                     for name, evaluation in evaluations.items()})
+
+
+def class_pivot(table: pd.DataFrame, *, keys: Sequence[str] = ("finder",),
+                values: str = "completeness") -> pd.DataFrame:
+    """A long table per neighbour class and S/N bin as a wide one, one column per bin.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`class_table` output, or any long table with ``keys``, ``neighbour_class``,
+        ``snr_lo``, ``snr_hi`` and ``values``, one row per key, class and bin.
+    keys : sequence of str
+        Columns that, with the class, index the rows (in the order they first appear);
+        none for a table of one finder, e.g. the true sources per cell: ``class_pivot(
+        table[table["finder"] == name], keys=(), values="n_true")``.
+    values : str
+        The column shown.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows (``*keys``, ``neighbour_class``), the classes in :data:`NEIGHBOUR_CLASSES`
+        order; columns the S/N bins, labelled ``"5-10"`` (``">50"`` for an open last bin).
+
+    Raises
+    ------
+    ValueError
+        If a column is missing or a key, class and bin has several rows.
+    """
+    keys = list(keys)
+    needed = [*keys, "neighbour_class", "snr_lo", "snr_hi", values]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"class table lacks column(s) {missing}")
+    if table.duplicated([*keys, "neighbour_class", "snr_lo"]).any():
+        raise ValueError(f"several rows per {[*keys, 'neighbour_class']} and S/N bin: "
+                         "select one finder or give its key")
+    bins = table.drop_duplicates("snr_lo")
+    labels = {lo: f">{lo:g}" if np.isinf(hi) else f"{lo:g}-{hi:g}"
+              for lo, hi in zip(bins["snr_lo"], bins["snr_hi"])}
+    index = [*keys, "neighbour_class"]
+    wide = table.pivot(index=index, columns="snr_lo", values=values)
+    order = list(dict.fromkeys(zip(*(table[k] for k in keys)))) if keys else [()]
+    rows = pd.MultiIndex.from_tuples([(*key, name) for key in order for name in NEIGHBOUR_CLASSES],
+                                     names=index)
+    wide = wide.reindex(rows if keys else rows.get_level_values(0))[list(labels)]
+    wide.columns = pd.Index(list(labels.values()), name="true peak S/N")
+    return wide
+
+
+#: Row label of the true sources in :func:`class_overview`.
+TRUE_SOURCES_ROW: str = "true sources"
+
+
+def class_overview(table: pd.DataFrame) -> pd.DataFrame:
+    """One field's completeness per neighbour class and S/N bin, finders as row blocks.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Long rows of one field (:func:`class_table`, or one field of
+        :func:`radioseg_utils.workflows.grid.grid_class_table`): ``finder``,
+        ``neighbour_class``, ``snr_lo``, ``snr_hi``, ``n_true``, ``completeness``; rows of
+        a finder that failed (NaN ``n_true``) give NaN completeness.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows (``finder``, ``neighbour_class``): first :data:`TRUE_SOURCES_ROW`, the true
+        sources of each class and bin, then each finder's completeness; one column per S/N
+        bin (:func:`class_pivot`).
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, or the true sources of a class and bin differ between
+        finders (rows of several fields).
+    """
+    needed = ["finder", "neighbour_class", "snr_lo", "snr_hi", "n_true", "completeness"]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"class table lacks column(s) {missing}")
+    cells = table.dropna(subset=["n_true"]).drop_duplicates(["neighbour_class", "snr_lo", "n_true"])
+    if cells.duplicated(["neighbour_class", "snr_lo"]).any():
+        raise ValueError("the true sources of a class and S/N bin differ between finders: "
+                         "give the rows of one field")
+    counts = class_pivot(cells, keys=(), values="n_true")
+    counts.index = pd.MultiIndex.from_product([[TRUE_SOURCES_ROW], counts.index],
+                                              names=["finder", "neighbour_class"])
+    return pd.concat([counts, class_pivot(table)])
 
 
 def neighbour_table(
@@ -246,8 +434,5 @@ def neighbour_table(
     ValueError
         If ``evaluations`` is empty, or an evaluation was not computed on ``truth``.
     """
-    if not evaluations:
-        raise ValueError("no evaluations given")
-    table = pd.concat([neighbour_completeness(evaluation, truth, sky, **options).assign(finder=name)
-                       for name, evaluation in evaluations.items()], ignore_index=True)
-    return table[["finder", *(c for c in table.columns if c != "finder")]]
+    return _stacked({name: neighbour_completeness(evaluation, truth, sky, **options)
+                     for name, evaluation in evaluations.items()})

@@ -74,6 +74,7 @@ __all__ = [
     "summary_table",
     "truth_in_image",
     "truth_mask",
+    "truth_snr",
     "write_tables",
 ]
 
@@ -200,6 +201,35 @@ def truth_in_image(truth: Table, sky: SkyImage) -> Table:
     return truth[inside]
 
 
+def truth_snr(truth: Table, sky: SkyImage, *, noise: float, primary_beam=None) -> np.ndarray:
+    """True peak S/N of true sources in ``sky``: the one definition every metric bins by.
+
+    The truth's ``peak_snr`` column when it has one (simulated fields), else
+    :func:`radioseg_utils.simulation.truth.true_peak_snr` on the image grid: the peak of the
+    beam-convolved model times ``primary_beam`` (e.g. the primary beam times the SDC1 flux
+    scale, :class:`~radioseg_utils.simulation.simulate.Attenuation`) over ``noise``, i.e.
+    the apparent S/N.
+
+    Parameters
+    ----------
+    truth : astropy.table.Table
+        True sources (tidy schema), e.g. :func:`truth_in_image` of a truth catalogue.
+    sky : SkyImage
+        The image (band and WCS).
+    noise : float
+        rms in Jy/beam.
+    primary_beam : callable, optional
+        Attenuation ``primary_beam(ra, dec)`` from intrinsic to apparent flux.
+
+    Returns
+    -------
+    ndarray, shape (len(truth),)
+    """
+    if "peak_snr" in truth.colnames:
+        return np.asarray(truth["peak_snr"], dtype=float)
+    return true_peak_snr(truth, sky.band, noise=noise, wcs=sky.wcs, primary_beam=primary_beam)
+
+
 def truth_mask(
     sky: SkyImage,
     truth: Table,
@@ -318,11 +348,7 @@ def evaluate_finder(
             raise ValueError("give the noise or the integration time of the image")
         noise = sky.band.noise(integration)
     truth = truth_in_image(truth, sky)
-    if "peak_snr" in truth.colnames:
-        true_snr = np.asarray(truth["peak_snr"], dtype=float)
-    else:
-        true_snr = true_peak_snr(truth, sky.band, noise=noise, wcs=sky.wcs,
-                                 primary_beam=primary_beam)
+    true_snr = truth_snr(truth, sky, noise=noise, primary_beam=primary_beam)
     cat = result.catalogue
     match = match_positions(cat, truth, radius_arcsec=radius_arcsec)
     pred_snr = np.asarray(cat["peak_snr"], float) if "peak_snr" in cat.colnames else None

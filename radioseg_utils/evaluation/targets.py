@@ -67,10 +67,12 @@ def check_targets(table: pd.DataFrame, finder: str = "unet", *, reference: str =
         One row per field: the values (``completeness_5_10``, ``completeness_gt10``,
         ``strict_reliability``, ``flux_ratio``, ``score_ratio``), a boolean ``ok_<value>``
         for each and ``all_met``. With the columns ``sdc1_matched`` and ``sdc1_false``,
-        also ``ceiling_ratio``: the score the same detections would reach if every matched
-        source had perfect parameters (matched minus false), over the reference's score,
-        i.e. how far better parameters alone could take the score ratio. A field where either finder failed has NaN values and
-        False flags.
+        also ``perfect_parameters_ratio``: the score the same detections would reach if
+        every matched source had perfect parameters (matched minus false), over the
+        reference's score, i.e. how far better parameters alone could take the score ratio
+        (the score of a perfect catalogue of every true source above an S/N cut is
+        :mod:`radioseg_utils.evaluation.ceiling`'s). A field where either finder failed has
+        NaN values and False flags.
 
     Raises
     ------
@@ -90,7 +92,7 @@ def check_targets(table: pd.DataFrame, finder: str = "unet", *, reference: str =
         out["score_ratio"] = ours["sdc1_score"] / ref.reindex(out.index)
         if {"sdc1_matched", "sdc1_false"} <= set(ours.columns):
             # every matched source scoring the maximum 1: the most these detections can give
-            out["ceiling_ratio"] = ((ours["sdc1_matched"] - ours["sdc1_false"])
+            out["perfect_parameters_ratio"] = ((ours["sdc1_matched"] - ours["sdc1_false"])
                                     / ref.reindex(out.index))
     out["ok_completeness_5_10"] = out["completeness_5_10"] >= targets.completeness_5_10
     out["ok_completeness_gt10"] = out["completeness_gt10"] >= targets.completeness_gt10

@@ -209,6 +209,8 @@ def evaluate_ablation(
     table : pandas.DataFrame
         ``variant``, ``description``, detections, completeness per true-S/N bin
         (``c_<lo>-<hi>``), ``strict_completeness``, ``strict_reliability``, ``sdc1_score``,
+        the field's physical ceiling and the score's fraction of it
+        (:data:`~radioseg_utils.evaluation.ceiling.CEILING_COLUMNS`, computed once),
         ``flux_ratio``, ``runtime_s``.
     evaluations : dict
         Variant name to its :class:`~radioseg_utils.evaluation.evaluate.Evaluation`.
@@ -221,6 +223,7 @@ def evaluate_ablation(
     from tqdm.auto import tqdm
 
     from radioseg_utils.baselines import run_unet
+    from radioseg_utils.evaluation.ceiling import field_ceiling
     from radioseg_utils.evaluation.evaluate import evaluate_finder
     from radioseg_utils.inference.config import PredictConfig
 
@@ -235,6 +238,7 @@ def evaluate_ablation(
             sky, model=p, config=c, primary_beam=primary_beam))
     for name, finder in (extra or {}).items():
         runs[name] = ("", finder)
+    ceiling = field_ceiling(truth, sky, integration=integration, primary_beam=primary_beam)
     rows, evaluations = [], {}
     for name, (description, finder) in tqdm(runs.items(), desc="ablation", disable=not progress):
         ev = evaluations[name] = evaluate_finder(finder(sky), truth, sky, integration=integration,
@@ -245,6 +249,8 @@ def evaluate_ablation(
                     zip(ev.bins["lo"], ev.bins["hi"], ev.bins["completeness"])})
         summary = ev.summary()
         row.update({k: summary[k] for k in ("strict_completeness", "strict_reliability",
-                                             "sdc1_score", "flux_ratio", "runtime_s")})
+                                             "sdc1_score")})
+        row.update(ceiling.columns(summary["sdc1_score"]))
+        row.update({k: summary[k] for k in ("flux_ratio", "runtime_s")})
         rows.append(row)
     return pd.DataFrame(rows), evaluations

@@ -34,7 +34,12 @@ import numpy as np
 import pandas as pd
 
 from radioseg_utils.core.noise import estimate_noise
-from radioseg_utils.evaluation.crowding import NEIGHBOUR_CLASSES, class_completeness
+from radioseg_utils.evaluation.ceiling import CEILING_COLUMNS, Ceiling, field_ceiling
+from radioseg_utils.evaluation.crowding import (
+    NEIGHBOUR_CLASSES,
+    class_bin_completeness,
+    class_completeness,
+)
 from radioseg_utils.evaluation.evaluate import DEFAULT_FINDERS, compare_finders
 from radioseg_utils.evaluation.fidelity import acf_table, sky_error_table
 from radioseg_utils.evaluation.metrics import SNR_BINS
@@ -56,6 +61,7 @@ from radioseg_utils.workflows.pipeline import RunLayout, load_field
 
 __all__ = [
     "ABLATION_COLUMNS",
+    "CLASS_BIN_TABLE_COLUMNS",
     "CLASS_COLUMNS",
     "CLASS_MIN_SNR",
     "DENOISE_FIELD_SIZE",
@@ -88,13 +94,20 @@ CLASS_COLUMNS: tuple[str, ...] = tuple(f"c_{name}" for name in NEIGHBOUR_CLASSES
 #: (``c_*``), per neighbour class of the sources of S/N >= 5 (``c_isolated``,
 #: ``c_1.5-3arcsec``, ``c_lt1.5arcsec``: nearest brighter true source beyond 3″, at
 #: 1.5–3″, within 1.5″) and the true sources in each class (``n_*``), strict reliability, median flux ratio above S/N 10, SDC1 score,
-#: the finder's seconds, the denoising seconds (once per image), both per million pixels,
-#: and the error of a finder that failed ("" when it ran).
+#: the field's physical ceiling (``ceiling_snr3/4/5``, :mod:`radioseg_utils.evaluation.ceiling`)
+#: and the score's fraction of the S/N 5 one, the finder's seconds, the denoising seconds
+#: (once per image), both per million pixels, and the error of a finder that failed ("" when
+#: it ran).
 ABLATION_COLUMNS: tuple[str, ...] = (
     "field", "finder", "denoise", "n_detections", *SNR_BIN_COLUMNS, *CLASS_COLUMNS,
     *(f"n_{name}" for name in NEIGHBOUR_CLASSES),
     "strict_completeness", "strict_reliability",
-    "flux_ratio", "sdc1_score", "finder_s", "denoise_s", "s_per_mpx", "error",
+    "flux_ratio", "sdc1_score", *CEILING_COLUMNS, "finder_s", "denoise_s", "s_per_mpx", "error",
+)
+#: Columns of :attr:`DenoisingStudy.classes`.
+CLASS_BIN_TABLE_COLUMNS: tuple[str, ...] = (
+    "field", "finder", "denoise", "neighbour_class", "snr_lo", "snr_hi", "n_true", "n_found",
+    "completeness",
 )
 
 
@@ -112,6 +125,10 @@ class DenoisingStudy:
         :func:`~radioseg_utils.evaluation.fidelity.sky_error_table` of the simulated image
         (``"image"``) and its denoised version (``"dip"``) against the true sky, in units
         of the band's nominal rms.
+    classes : pandas.DataFrame
+        Completeness per neighbour class and bin of true peak S/N of every finder and run
+        (:func:`~radioseg_utils.evaluation.crowding.class_bin_completeness`), columns
+        :data:`CLASS_BIN_TABLE_COLUMNS`; a failed run has no rows.
     acf : pandas.DataFrame
         :func:`~radioseg_utils.evaluation.fidelity.acf_table` with a ``field`` column:
         the image (bright sources masked), its noise (simulated: image minus true sky), the
@@ -129,13 +146,15 @@ class DenoisingStudy:
 
     table: pd.DataFrame
     fidelity: pd.DataFrame
+    classes: pd.DataFrame
     acf: pd.DataFrame
     images: dict[str, dict[str, np.ndarray]] = field(repr=False)
     records: dict[str, DenoisedImage] = field(repr=False)
     parameters: dict
 
 
-def _rows(evaluations, truth, sky, megapixels: float, variant: str) -> list[dict]:
+def _rows(evaluations, truth, sky, megapixels: float, variant: str,
+          ceiling: Ceiling) -> list[dict]:
     rows = []
     for e in evaluations:
         summary = e.summary()
@@ -148,6 +167,7 @@ def _rows(evaluations, truth, sky, megapixels: float, variant: str) -> list[dict
             row.update({f"c_{name}": completeness, f"n_{name}": n})
         row.update({k: summary[k] for k in ("strict_completeness", "strict_reliability",
                                             "flux_ratio", "sdc1_score")})
+        row.update(ceiling.columns(summary["sdc1_score"]))
         row.update(finder_s=summary["runtime_s"], denoise_s=e.denoise_s,
                    s_per_mpx=(summary["runtime_s"] + e.denoise_s) / megapixels, error="")
         rows.append(row)
@@ -218,8 +238,10 @@ def denoise_ablation(
                        read_truth_catalogue(paths["truth"]),
                        Attenuation(PrimaryBeam.from_fits(paths["primary_beam"]), FLUX_SCALE),
                        True))
-    rows, acfs, images, records = [], [], {}, {}
+    rows, acfs, images, records, classes = [], [], {}, {}, []
     for name, stem, image, cat, gain, train_area in fields:
+        ceiling = field_ceiling(cat, image, integration=1000, primary_beam=gain,
+                                train_area=train_area)
         options = {"settings": settings, "tile": tile, "overlap": overlap, "progress": progress,
                    "cache": layout.root / "denoised" / f"{stem}_dip.fits"}
         denoised, records[name] = denoise_sky(image, "dip", **options)
@@ -237,9 +259,11 @@ def denoise_ablation(
             except FINDER_ERRORS as exc:
                 logger.warning("%s failed on %s (%s): %s", finder, name, variant, exc)
                 rows.append({"field": name, "finder": finder, "denoise": variant,
-                             "error": f"{type(exc).__name__}: {exc}"})
+                             **ceiling.columns(), "error": f"{type(exc).__name__}: {exc}"})
             else:
-                rows += _rows(evaluations, cat, image, image.data.size / 1e6, variant)
+                rows += _rows(evaluations, cat, image, image.data.size / 1e6, variant, ceiling)
+                classes += [class_bin_completeness(e, cat, image).assign(
+                    field=name, finder=finder, denoise=variant) for e in evaluations]
         series = {"image": image.data}
         if name == "simulated":
             series["image noise"] = image.data - clean
@@ -254,5 +278,8 @@ def denoise_ablation(
     parameters = {"band": "B1", "integration": 1000, "size": int(size), "base_seed": int(seed),
                   "field_seed": int(params["seed"]), "tile": int(tile), "overlap": int(overlap),
                   "settings": settings}
+    classes = (pd.concat(classes, ignore_index=True) if classes
+               else pd.DataFrame(columns=list(CLASS_BIN_TABLE_COLUMNS)))
     return DenoisingStudy(pd.DataFrame(rows, columns=list(ABLATION_COLUMNS)), fidelity,
+                          classes[list(CLASS_BIN_TABLE_COLUMNS)],
                           pd.concat(acfs, ignore_index=True), images, records, parameters)

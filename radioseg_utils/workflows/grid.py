@@ -8,6 +8,13 @@ field and finder (:data:`GRID_COLUMNS`); :func:`grid_table` turns it into one bl
 band and integration with the finders as rows, :func:`plot_grid` draws completeness
 against true S/N per block, and :func:`write_grid_tables` writes CSV, ECSV and Markdown.
 
+Ceiling and blends
+    Every row also carries its field's physical ceiling, computed once per field
+    (:func:`radioseg_utils.evaluation.ceiling.field_ceiling`: the SDC1 score of a perfect
+    catalogue of the true sources above apparent S/N 3, 4 and 5) and the finder's score as a
+    fraction of the S/N 5 one, and its completeness per neighbour class and bin of true S/N
+    (:data:`CLASS_BIN_COLUMNS`; :func:`grid_class_table` gives them in long form).
+
 Held-out fields
     Field seeds (:func:`grid_seed`) are ``2**62 + (seed * 3 + band index) * 3 +
     integration index`` for a base seed ``0 <= seed < 2**32``; the simulated sources and
@@ -62,6 +69,8 @@ from tqdm.auto import tqdm
 
 from radioseg_utils.baselines import FINDERS, FinderResult
 from radioseg_utils.core.bands import BANDS, INTEGRATIONS, get_band
+from radioseg_utils.evaluation.ceiling import CEILING_COLUMNS, Ceiling, field_ceiling
+from radioseg_utils.evaluation.crowding import NEIGHBOUR_CLASSES, class_bin_completeness
 from radioseg_utils.evaluation.evaluate import (
     DEFAULT_FINDERS,
     FLUX_RATIO_MIN_SNR,
@@ -84,8 +93,8 @@ from radioseg_utils.workflows.pipeline import FieldFiles, RunLayout, load_field
 __all__ = [
     "DEFAULT_GRID_SIZE", "DEFAULT_GRID_SEED", "FINDER_ERRORS", "GRID_CENTRE", "GRID_COLUMNS",
     "GRID_SEED_BASE", "MAX_BASE_SEED", "REAL_CUTOUT_FILES", "TABLE_COLUMNS",
-    "ensure_grid_field", "evaluate_grid", "evaluate_real_cutout", "grid_seed", "grid_table",
-    "plot_grid", "write_grid_tables",
+    "CLASS_BIN_COLUMNS", "ensure_grid_field", "evaluate_grid", "evaluate_real_cutout",
+    "grid_class_table", "grid_seed", "grid_table", "plot_grid", "write_grid_tables",
 ]
 
 logger = logging.getLogger(__name__)
@@ -110,22 +119,33 @@ _IGNORED_OPTIONS = frozenset({"workdir"})
 _BINS = [f"gt{lo:g}" if math.isinf(hi) else f"{lo:g}_{hi:g}"
          for lo, hi in zip(SNR_BINS[:-1], SNR_BINS[1:])]
 _HIGH = f"gt{FLUX_RATIO_MIN_SNR:g}"
+_CLASS_BINS = [(name, b) for name in NEIGHBOUR_CLASSES for b in _BINS]
+#: Columns of the completeness per neighbour class and bin of true peak S/N
+#: (``completeness_isolated_5_10``, ``completeness_1.5-3arcsec_gt50`` ...), then the true
+#: sources of each (``n_true_<class>_<bin>``); :func:`grid_class_table` reads them.
+CLASS_BIN_COLUMNS: tuple[str, ...] = (*(f"completeness_{c}_{b}" for c, b in _CLASS_BINS),
+                                      *(f"n_true_{c}_{b}" for c, b in _CLASS_BINS))
 #: Columns of the tidy tables: per bin of true peak S/N the true sources (``n_true_*``)
 #: and completeness; ``completeness_gt10`` over true S/N >= 10; ``flux_ratio`` the median
-#: detected / true flux above S/N 10; runtime (s) and peak memory increase (MB) of the
-#: finder; ``sdc1_matched`` / ``sdc1_false``: the scorer's matched and false detections;
-#: ``cached``: read from the cache; ``error``: the failure message, "" if it ran.
+#: detected / true flux above S/N 10; ``sdc1_matched`` / ``sdc1_false``: the scorer's
+#: matched and false detections; the field's physical ceiling (``ceiling_snr3/4/5``: the
+#: SDC1 score of a perfect catalogue of the true sources above apparent S/N 3, 4, 5,
+#: :mod:`radioseg_utils.evaluation.ceiling`) and ``fraction_of_ceiling_snr5``, the
+#: finder's score over the S/N 5 ceiling; :data:`CLASS_BIN_COLUMNS`; runtime (s) and peak
+#: memory increase (MB) of the finder; ``cached``: read from the cache; ``error``: the
+#: failure message, "" if it ran.
 GRID_COLUMNS: tuple[str, ...] = (
     "field", "band", "integration", "finder", "n_detections",
     *(f"n_true_{b}" for b in _BINS), *(f"completeness_{b}" for b in _BINS),
     f"completeness_{_HIGH}", "strict_completeness", "reliability", "strict_reliability",
-    "flux_ratio", "sdc1_score", "sdc1_matched", "sdc1_false", "runtime_s", "peak_rss_mb",
-    "cached", "error",
+    "flux_ratio", "sdc1_score", "sdc1_matched", "sdc1_false", *CEILING_COLUMNS,
+    *CLASS_BIN_COLUMNS, "runtime_s", "peak_rss_mb", "cached", "error",
 )
 #: Columns shown by :func:`grid_table` (and in the Markdown table).
 TABLE_COLUMNS: tuple[str, ...] = (
     "n_detections", *(f"completeness_{b}" for b in _BINS[1:]), f"completeness_{_HIGH}",
-    "strict_reliability", "flux_ratio", "sdc1_score", "runtime_s", "peak_rss_mb", "error",
+    "strict_reliability", "flux_ratio", "sdc1_score", *CEILING_COLUMNS, "runtime_s",
+    "peak_rss_mb", "error",
 )
 
 
@@ -240,13 +260,21 @@ def _finder_options(finders: Sequence[str],
     return options
 
 
-def _row(evaluation: Evaluation | None, keys: dict[str, Any], *, cached: bool = False,
+def _row(evaluation: Evaluation | None, keys: dict[str, Any], ceiling: Ceiling, *,
+         classes: pd.DataFrame | None = None, cached: bool = False,
          error: str = "") -> dict[str, Any]:
-    """One row of :data:`GRID_COLUMNS` (NaNs without an evaluation)."""
+    """One row of :data:`GRID_COLUMNS`: the field's ``ceiling`` and, with an evaluation, its
+    values and the completeness per neighbour class and S/N bin of ``classes``
+    (:func:`~radioseg_utils.evaluation.crowding.class_bin_completeness`) and its SDC1 score
+    over the ceiling; NaNs otherwise."""
     row: dict[str, Any] = dict.fromkeys(GRID_COLUMNS, float("nan"))
     row.update(keys, cached=cached, error=error)
+    row.update(ceiling.columns())
     if evaluation is None:
         return row
+    for (name, b), n_true, completeness in zip(_CLASS_BINS, classes["n_true"],
+                                               classes["completeness"], strict=True):
+        row[f"n_true_{name}_{b}"], row[f"completeness_{name}_{b}"] = int(n_true), completeness
     bins, summary = evaluation.bins, evaluation.summary()
     for name, n_true, completeness in zip(_BINS, bins["n_true"], bins["completeness"]):
         row[f"n_true_{name}"], row[f"completeness_{name}"] = int(n_true), float(completeness)
@@ -254,6 +282,7 @@ def _row(evaluation: Evaluation | None, keys: dict[str, Any], *, cached: bool = 
     row[f"completeness_{_HIGH}"] = high["n_found"] / high["n_true"] if high["n_true"] else math.nan
     row.update({k: summary[k] for k in GRID_COLUMNS if k in summary and k not in keys},
                n_detections=len(evaluation.result.catalogue))
+    row.update(ceiling.columns(row["sdc1_score"]))
     return row
 
 
@@ -277,6 +306,9 @@ def _evaluate_field(sky: SkyImage, truth: Table, field: dict[str, Any], *, finde
     integration = field["integration"]
     keys = {"field": field["field"], "band": sky.band.name, "integration": integration}
     has_truth = len(truth_in_image(truth, sky)) > 0
+    # the physical ceiling: once per field, scored as the finders are (same S/N, same area)
+    ceiling = field_ceiling(truth, sky, integration=integration, primary_beam=primary_beam,
+                            train_area=train_area)
     rows = []
     for name in finders:
         ecsv = None if cache is None else cache / f"{name}_{_cache_key(name, options[name], field)}.ecsv"
@@ -293,7 +325,7 @@ def _evaluate_field(sky: SkyImage, truth: Table, field: dict[str, Any], *, finde
             except FINDER_ERRORS as exc:
                 logger.warning("%s failed on %s %s %s h: %s", name, field["field"],
                                sky.band.name, integration, exc)
-                rows.append(_row(None, {**keys, "finder": name},
+                rows.append(_row(None, {**keys, "finder": name}, ceiling,
                                  error=f"{type(exc).__name__}: {exc}"))
             else:
                 if ecsv is not None:
@@ -303,7 +335,9 @@ def _evaluate_field(sky: SkyImage, truth: Table, field: dict[str, Any], *, finde
                 result, truth, sky, integration=integration, primary_beam=primary_beam,
                 field=field["field"], radius_arcsec=sky.band.beam_fwhm_arcsec, pixels=False,
                 score=has_truth, train_area=train_area)
-            rows.append(_row(evaluation, {**keys, "finder": name}, cached=cached))
+            classes = class_bin_completeness(evaluation, truth, sky, snr_bins=SNR_BINS)
+            rows.append(_row(evaluation, {**keys, "finder": name}, ceiling, classes=classes,
+                             cached=cached))
             if not has_truth:  # the scorer needs a truth; every detection is false
                 rows[-1]["sdc1_score"] = 0.0 - rows[-1]["n_detections"]
         bar.update()
@@ -457,6 +491,42 @@ def grid_table(df: pd.DataFrame, *, columns: Sequence[str] = TABLE_COLUMNS) -> p
     return df.set_index(keys).loc[:, list(columns)]
 
 
+def grid_class_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The completeness per neighbour class and S/N bin of a grid table, in long form.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Output of :func:`evaluate_grid` and/or :func:`evaluate_real_cutout`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per field, band, integration, finder, neighbour class (nearest brighter
+        true source beyond 3″, at 1.5–3″, within 1.5″) and bin of true peak S/N:
+        ``field``, ``band``, ``integration``, ``finder``, ``neighbour_class``, ``snr_lo``,
+        ``snr_hi``, ``n_true``, ``completeness``, in the row order of ``df`` (error rows
+        have NaN); :func:`radioseg_utils.evaluation.crowding.class_pivot` with ``keys=("finder",)``
+        on one field's rows makes its finder x class by S/N bin table.
+
+    Raises
+    ------
+    ValueError
+        If ``df`` lacks a key or a column of :data:`CLASS_BIN_COLUMNS`.
+    """
+    keys = ["field", "band", "integration", "finder"]
+    missing = [c for c in (*keys, *CLASS_BIN_COLUMNS) if c not in df.columns]
+    if missing:
+        raise ValueError(f"grid table lacks column(s) {missing}")
+    edges = dict(zip(_BINS, zip(SNR_BINS[:-1], SNR_BINS[1:])))
+    rows = [{**{k: row[k] for k in keys}, "neighbour_class": name, "snr_lo": edges[b][0],
+             "snr_hi": edges[b][1], "n_true": row[f"n_true_{name}_{b}"],
+             "completeness": row[f"completeness_{name}_{b}"]}
+            for _, row in df.iterrows() for name, b in _CLASS_BINS]
+    return pd.DataFrame(rows, columns=[*keys, "neighbour_class", "snr_lo", "snr_hi", "n_true",
+                                       "completeness"])
+
+
 def _markdown(table: pd.DataFrame) -> str:
     """A pipe table of ``grid_table`` output: fractions as %, other numbers to 3 figures."""
     def cell(column: str, value: Any) -> str:
@@ -464,7 +534,7 @@ def _markdown(table: pd.DataFrame) -> str:
             return value.replace("|", "/")
         if value is None or not np.isfinite(value):
             return ""
-        if column.startswith(("completeness", "strict_", "reliability")):
+        if column.startswith(("completeness", "strict_", "reliability", "fraction_")):
             return f"{100 * value:.0f} %"
         return f"{value:.0f}" if abs(value) >= 100 or column.startswith("n_") else f"{value:.3g}"
 
