@@ -316,6 +316,11 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
                         const=None, default="model",
                         help="report sizes and fluxes as measured in the segments, without "
                              "the model's learned calibration")
+    parser.add_argument("--no-reliability", dest="reliability", action="store_const",
+                        const=None, default="model",
+                        help="no p_real column (by default the catalogue gets the calibrated "
+                             "probability that each detection is real, when the model has a "
+                             "reliability file)")
     parser.add_argument("--tile", type=int, default=None, help="tile side in pixels")
     parser.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
     parser.add_argument("--batch-size", type=int, default=None, help="tiles per model call")
@@ -355,7 +360,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.value is not None:
         options["threshold_kwargs"] = {"value": args.value}
     config = PredictConfig(split_blends=args.split_blends, tta=args.tta,
-                           calibration=args.calibration, corrections=args.corrections, **options)
+                           calibration=args.calibration, corrections=args.corrections,
+                           reliability=args.reliability, **options)
     result = predict_image(path, args.model or DEFAULT_MODEL, out_dir=out_dir,
                            config=config, primary_beam=args.primary_beam,
                            overwrite=args.overwrite, resume=args.resume,
@@ -443,6 +449,11 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trained", type=Path, default=None,
                         help="folder written by --until train (e.g. on a GPU machine): "
                              "tune, calibrate and evaluate its model instead of training")
+    parser.add_argument("--reliability-only", action="store_true",
+                        help="no training: fit the per-source reliability (p_real) of the "
+                             "model unet_<band>.keras already in --out on the validation "
+                             "fields (simulated into --work-dir unless there), check it on "
+                             "the test field, name it in the sidecar and the manifest")
     parser.set_defaults(handler=_cmd_pretrain)
 
 
@@ -452,12 +463,21 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from radioseg_utils.workflows.pretrain import (
         PRETRAIN_PROFILES,
         PRETRAINED_DIR,
+        add_reliability,
         train_default_model,
     )
 
     settings, config = PRETRAIN_PROFILES[args.profile]
     if args.seed is not None:
         settings = dataclasses.replace(settings, seed=args.seed)
+    if args.reliability_only:
+        if args.until != "all" or args.trained is not None:
+            raise ValueError("--reliability-only trains nothing: drop --until and --trained")
+        model = (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
+        info = add_reliability(model, settings=settings, work_dir=args.work_dir,
+                               n_workers=args.workers)
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+        return EXIT_OK
     if args.until == "train" and args.out is None:
         raise ValueError("--until train needs --out (the folder to carry back)")
     result = train_default_model(settings=settings, config=config, work_dir=args.work_dir,

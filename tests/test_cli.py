@@ -108,7 +108,9 @@ def test_predict_options_reach_the_config(tmp_path, monkeypatch):
     assert main(["predict", str(image), "--out", str(tmp_path)]) == 0
     assert seen["config"] == PredictConfig()  # defaults: tuned threshold, SDC1 flux scale
     assert main(["predict", str(image), "--out", str(tmp_path), "--no-calibration"]) == 0
-    assert seen["config"].calibration is None
+    assert seen["config"].calibration is None and seen["config"].reliability == "model"
+    assert main(["predict", str(image), "--out", str(tmp_path), "--no-reliability"]) == 0
+    assert seen["config"].reliability is None and seen["config"].calibration == "model"
 
 
 # --------------------------------------------------------------------------- bad input

@@ -14,6 +14,7 @@ from radioseg_utils.evaluation.evaluate import (
     compare_finders,
     comparison_table,
     evaluate_finder,
+    labelled_detections,
     summary_table,
     truth_in_image,
     truth_mask,
@@ -108,6 +109,9 @@ def test_injected_false_positives_give_exact_reliability(field):
     assert low["n_pred"] == low["n_true"] + k
     assert low["reliability"] == pytest.approx(low["n_true"] / (low["n_true"] + k), abs=1e-15)
     assert np.isnan(ev.summary()["sdc1_score"])
+    # the per-row labels that p_real is fitted on: the perfect rows real, the fakes false
+    real = labelled_detections(ev.result.catalogue, truth, sky, integration=1000)
+    assert real.tolist() == [True] * n + [False] * k and real.mean() == ev.strict.reliability
 
 
 def test_tidy_tables_have_expected_rows_and_columns(field, tmp_path):

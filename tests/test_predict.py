@@ -159,3 +159,40 @@ def test_default_pretrained_model_works_out_of_the_box(sdc1_dir, tmp_path):
     # the cutout holds a few dozen sources above 5 sigma (PyBDSF lists 44)
     assert 20 < len(cat) < 150
     assert np.all(cat["peak_snr"] > 3)
+
+
+def test_p_real_column_in_every_catalogue_output(image_path, tmp_path, rng):
+    from radioseg_utils.postprocess.reliability import RELIABILITY_FEATURES, fit_reliability
+
+    x = rng.normal(size=(3000, len(RELIABILITY_FEATURES)))
+    real = rng.random(3000) < 1 / (1 + np.exp(-2 * x[:, 0]))
+    path = fit_reliability([x], [real], ["val"], meta={"name": "r.npz"}).save(tmp_path / "r.npz")
+    config = PredictConfig(tile=64, overlap=16, reliability=str(path))
+    result = pr.predict_image(image_path, snr_model, out_dir=tmp_path / "out", noise=NOISE,
+                              config=config, progress=False)
+    tables = {"parquet": result.catalogue,
+              "ecsv": Table.read(result.paths["ecsv"], format="ascii.ecsv"),
+              "fits": Table.read(result.paths["fits"])}
+    for kind, table in tables.items():
+        assert len(table) == len(SOURCES), kind
+        p = np.asarray(table["p_real"])
+        assert p.dtype.kind == "f" and p.dtype.itemsize == 4, kind  # float32 (FITS: big-endian)
+        assert np.all((p >= 0) & (p <= 1)), kind
+        assert table.meta["PREAL"] == "r.npz", kind
+        # the model's confidence is measured for every row (no centre head here)
+        centre = np.ma.filled(table["centre_peak"], np.nan)  # ECSV reads NaN as masked
+        assert table["prob_peak"].min() > 0.5 and np.isnan(centre).all()
+    in_memory = pr.segment(read_image(image_path), snr_model, noise=NOISE, config=config).catalogue
+    np.testing.assert_array_equal(in_memory["p_real"], tables["parquet"]["p_real"])
+    assert in_memory.meta["PREAL"] == "r.npz"
+    # without a reliability file: no column, and the metadata say so
+    plain = pr.segment(read_image(image_path), snr_model, noise=NOISE,
+                       config=PredictConfig(tile=64, overlap=16)).catalogue
+    assert "p_real" not in plain.colnames and plain.meta["PREAL"] == "none"
+    # a bad file stops the run before any work, in one line
+    (tmp_path / "bad.npz").write_text("junk")
+    bad = PredictConfig(tile=64, overlap=16, reliability=str(tmp_path / "bad.npz"))
+    with pytest.raises(ValueError, match="not a readable radioseg reliability file"):
+        pr.predict_image(image_path, snr_model, out_dir=tmp_path / "bad", noise=NOISE,
+                         config=bad, progress=False)
+    assert not (tmp_path / "bad").exists()

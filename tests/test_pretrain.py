@@ -34,6 +34,9 @@ def test_train_default_model_writes_model_sidecar_and_manifest(tmp_path):
     assert "too few" in manifest["calibration"]["skipped"]
     assert "calibration" not in meta
     assert not list((tmp_path / "out").glob("*.calibration.npz"))
+    # p_real: tried on the validation fields only (too few false detections to fit here)
+    assert manifest["reliability"]["fields"] == ["val", "val_B2_100h"]
+    assert "reliability" not in meta or (tmp_path / "out" / meta["reliability"]).is_file()
     assert model.output_shape == (None, None, None, 2)
     saved = json.loads((tmp_path / "out" / "MANIFEST.json").read_text())
     fields = saved["fields"]
@@ -116,6 +119,22 @@ def test_data_check_shipped_calibration_is_named_and_helped_on_held_out_data():
 
 
 @pytest.mark.datacheck
+def test_data_check_shipped_p_real_fitted_on_validation_and_calibrated_on_test():
+    manifest = json.loads((PRETRAINED_DIR / "MANIFEST.json").read_text())
+    _, meta = load_model(PRETRAINED_DIR / manifest["model"])
+    if "reliability" not in meta:
+        pytest.skip("the shipped model has no reliability file yet "
+                    "(radioseg pretrain --reliability-only fits it)")
+    assert (PRETRAINED_DIR / meta["reliability"]).is_file()
+    record = manifest["reliability"]
+    assert record["fields"] and not any("test" in name for name in record["fields"])
+    # checked on the held-out test field: every decile within the target
+    check = record.get("test") or manifest["held_out_scores"]["unet"]["p_real"]
+    assert check["calibrated"] and check["largest_gap"] <= check["tolerance"]
+    assert len(check["deciles"]) == 10
+
+
+@pytest.mark.datacheck
 @pytest.mark.parametrize("key", ["fields", "datasets", "config", "training_log", "centre_threshold",
                                  "calibration"])
 def test_data_check_shipped_manifest_is_complete(key):
@@ -143,3 +162,45 @@ def test_replayed_model_runs_the_network_once_per_batch():
     replay.rewind()
     with pytest.raises(RuntimeError, match="shape"):
         replay(np.ones((3, 4, 4, 1), np.float32))
+
+
+def test_pretrain_fits_p_real_on_validation_fields_never_on_test(tmp_path, monkeypatch):
+    """The reliability step of train_default_model gets every held-out field but the test
+    field; the test field only scores."""
+    from radioseg_utils.workflows.pipeline import FieldFiles
+
+    fit_model_reliability = pretrain.fit_model_reliability
+
+    def field(name):
+        return FieldFiles(tmp_path / f"{name}.fits", tmp_path / f"{name}.ecsv")
+
+    model = tmp_path / "work" / "model.keras"
+    model.parent.mkdir()
+    model.write_bytes(b"")
+    (tmp_path / "work" / "model.json").write_text(json.dumps({"band": "B1"}))
+    held_out = {name: field(name) for name in ("val", "test", "val_B2_100h", "val_B5_8h")}
+    monkeypatch.setattr(pretrain, "prepare", lambda *a, **k: ({"train": field("train")},
+                                                              held_out, {}, model, {}))
+    monkeypatch.setattr(pretrain, "tune_centre_thresholds",
+                        lambda *a, **k: ({"B1": {"1000": 0.3}}, {}))
+    seen = {}
+
+    def calibrate(path, fields, *, seed):
+        seen["calibration"] = list(fields)
+        return {"skipped": "not here"}
+
+    def reliability(path, fields, *, seed):
+        seen["reliability"] = list(fields)
+        return {"skipped": "not here", "fields": list(fields)}
+
+    monkeypatch.setattr(pretrain, "calibrate_model", calibrate)
+    monkeypatch.setattr(pretrain, "fit_model_reliability", reliability)
+    monkeypatch.setattr(pretrain, "save_inference_copy", lambda src, dst: dst.write_bytes(b""))
+    manifest = pretrain.train_default_model(work_dir=tmp_path / "run", out_dir=tmp_path / "out",
+                                            evaluate=False)
+    assert seen["reliability"] == ["val", "val_B2_100h", "val_B5_8h"]
+    assert "test" not in seen["calibration"] and "train" in seen["calibration"]
+    assert manifest["reliability"]["fields"] == seen["reliability"]
+    assert pretrain.validation_fields(held_out) == {k: v for k, v in held_out.items() if k != "test"}
+    with pytest.raises(ValueError, match="test field"):
+        fit_model_reliability(model, {"val": field("val"), "test": field("test")}, seed=0)

@@ -11,7 +11,8 @@ a truth catalogue:
   *strict* reliability in which a detection is real only if it matches a true source of
   S/N >= ``strict_min_snr`` (the truth is so dense that a random position often lies
   within a beam of some faint source); the source F1 of the strict completeness and strict
-  reliability;
+  reliability (:func:`labelled_detections` gives the same real/false label of every row
+  of any catalogue: what ``p_real`` is fitted and checked on);
 * pixels: precision, recall, F1 and IoU of the finder's label map (``> 0``) against the
   binary truth mask of :func:`radioseg_utils.data.masks.make_masks` at the training set's S/N
   cut (:func:`truth_mask`), over the finite pixels;
@@ -55,6 +56,7 @@ from radioseg_utils.evaluation.metrics import (
     SourceMetrics,
     completeness_reliability,
     pixel_metrics,
+    real_detections,
     source_metrics,
 )
 from radioseg_utils.evaluation.scoring import ScoreResult, sdc1_score
@@ -71,6 +73,7 @@ __all__ = [
     "comparison_table",
     "compare_finders",
     "evaluate_finder",
+    "labelled_detections",
     "summary_table",
     "truth_in_image",
     "truth_mask",
@@ -343,14 +346,10 @@ def evaluate_finder(
     if result.labels.shape != sky.shape:
         raise ValueError(f"{result.finder}: label map shape {result.labels.shape} differs "
                          f"from the image shape {sky.shape}")
-    if noise is None:
-        if integration is None:
-            raise ValueError("give the noise or the integration time of the image")
-        noise = sky.band.noise(integration)
-    truth = truth_in_image(truth, sky)
-    true_snr = truth_snr(truth, sky, noise=noise, primary_beam=primary_beam)
     cat = result.catalogue
-    match = match_positions(cat, truth, radius_arcsec=radius_arcsec)
+    truth, true_snr, match, noise = _match_truth(cat, truth, sky, integration=integration,
+                                                 noise=noise, primary_beam=primary_beam,
+                                                 radius_arcsec=radius_arcsec)
     pred_snr = np.asarray(cat["peak_snr"], float) if "peak_snr" in cat.colnames else None
     bins = completeness_reliability(match, true_values=true_snr, pred_values=pred_snr,
                                     bins=snr_bins)
@@ -380,6 +379,49 @@ def evaluate_finder(
                 result.finder, field or "image", len(cat), evaluation.strict.reliability,
                 evaluation.sdc1_score)
     return evaluation
+
+
+def _match_truth(catalogue: Table, truth: Table, sky: SkyImage, *, integration: int | None,
+                 noise: float | None, primary_beam, radius_arcsec: float):
+    """The true sources on the image, their true peak S/N, the match of the catalogue to
+    them and the noise (``band.noise(integration)`` unless given)."""
+    if noise is None:
+        if integration is None:
+            raise ValueError("give the noise or the integration time of the image")
+        noise = sky.band.noise(integration)
+    truth = truth_in_image(truth, sky)
+    true_snr = truth_snr(truth, sky, noise=noise, primary_beam=primary_beam)
+    match = match_positions(catalogue, truth, radius_arcsec=radius_arcsec)
+    return truth, true_snr, match, noise
+
+
+def labelled_detections(
+    catalogue: Table,
+    truth: Table,
+    sky: SkyImage,
+    *,
+    integration: int | None,
+    noise: float | None = None,
+    primary_beam=None,
+    radius_arcsec: float = DEFAULT_RADIUS_ARCSEC,
+    strict_min_snr: float = STRICT_MIN_SNR,
+) -> np.ndarray:
+    """Which rows of a catalogue are real, as the strict reliability of
+    :func:`evaluate_finder` counts them (the labels ``p_real`` is fitted and checked on).
+
+    Parameters are those of :func:`evaluate_finder`; the catalogue is any finder's on
+    ``sky``.
+
+    Returns
+    -------
+    ndarray of bool, shape (len(catalogue),)
+        True for a detection matched to a true source of S/N >= ``strict_min_snr``
+        (:func:`radioseg_utils.evaluation.metrics.real_detections`).
+    """
+    _, true_snr, match, _ = _match_truth(catalogue, truth, sky, integration=integration,
+                                         noise=noise, primary_beam=primary_beam,
+                                         radius_arcsec=radius_arcsec)
+    return real_detections(match, true_snr=true_snr, min_snr=strict_min_snr)
 
 
 def compare_finders(

@@ -4,7 +4,9 @@
   accuracy (:func:`pixel_metrics`). A ratio whose denominator is 0 is NaN.
 * Source metrics from a :class:`radioseg_utils.core.matching.Match`: TP/FP/FN, completeness
   (TP / true sources), reliability (TP / detections) and their F1 (:func:`source_metrics`),
-  optionally "strict" (only true sources of peak S/N >= ``min_snr`` count as real);
+  optionally "strict" (only true sources of peak S/N >= ``min_snr`` count as real), and
+  which detections are real (:func:`real_detections`, the labels ``p_real`` is fitted
+  and checked on);
   completeness and reliability in bins of a quantity such as the true peak S/N or flux
   (:func:`completeness_reliability`); a table of matched pairs for size and flux recovery
   plots (:func:`recovery_table`).
@@ -35,6 +37,7 @@ __all__ = [
     "confusion_matrix",
     "pixel_metrics",
     "source_metrics",
+    "real_detections",
     "completeness_reliability",
     "recovery_table",
 ]
@@ -202,8 +205,31 @@ def source_metrics(
     if true_snr is None:
         raise ValueError("strict metrics (min_snr) need true_snr")
     real = _check_values(true_snr, match.n_true, "true_snr") >= min_snr
-    tp = int(real[match.true].sum())
+    tp = int(real_detections(match, true_snr=true_snr, min_snr=min_snr).sum())
     return SourceMetrics(tp=tp, fp=match.n_pred - tp, fn=int(real.sum()) - tp)
+
+
+def real_detections(match: Match, *, true_snr: Sequence[float],
+                    min_snr: float = STRICT_MIN_SNR) -> np.ndarray:
+    """Which detections are real in the strict sense of :func:`source_metrics`.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_pred,)
+        True for a detection matched to a true source of ``true_snr >= min_snr``; their
+        count is the strict ``tp``, their mean the strict reliability.
+
+    Examples
+    --------
+    >>> m = Match(pred=np.array([0, 2]), true=np.array([1, 0]), distance=np.zeros(2),
+    ...           n_pred=3, n_true=2)
+    >>> real_detections(m, true_snr=[2.0, 8.0]).tolist()
+    [True, False, False]
+    """
+    snr = _check_values(true_snr, match.n_true, "true_snr")
+    real = np.zeros(match.n_pred, bool)
+    real[match.pred] = snr[match.true] >= min_snr
+    return real
 
 
 def completeness_reliability(

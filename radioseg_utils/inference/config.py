@@ -1,6 +1,6 @@
 """Prediction settings and what they resolve to: :class:`PredictConfig`, the result
-types, the image noise, the per-model centre threshold and calibration file, and the
-segmenter (model plus tile normaliser) that the in-memory and streamed paths share.
+types, the image noise, the per-model centre threshold, calibration and reliability files,
+and the segmenter (model plus tile normaliser) that the in-memory and streamed paths share.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from radioseg_utils.data.normalise import normalise as normalise_image
 from radioseg_utils.inference.conditioning import CORRECTIONS
 from radioseg_utils.inference.tiling import DEFAULT_BATCH, DEFAULT_OVERLAP, DEFAULT_TILE
 from radioseg_utils.io.fits_read import SkyImage
-from radioseg_utils.model.files import calibration_file, load_model_cached, read_sidecar
+from radioseg_utils.model.files import companion_file, load_model_cached, read_sidecar
 from radioseg_utils.postprocess.centres import DEFAULT_CENTRE_THRESHOLD
 from radioseg_utils.postprocess.components import (
     DEFAULT_CONNECTIVITY,
@@ -115,6 +115,14 @@ class PredictConfig:
         defaults) apply: ``"auto"`` (default) to SDC1 images only
         (:func:`radioseg_utils.io.fits_read.is_sdc1_image`), ``"sdc1"`` to every image,
         ``"none"`` to none. A primary beam applies when one is given.
+    reliability : str, optional
+        Per-source reliability (:mod:`radioseg_utils.postprocess.reliability`): the
+        catalogue gets the column ``p_real``. ``"model"`` (default) takes the file named
+        by the model's sidecar (``reliability``), on every image; a path takes that file;
+        None, or a model without one, gives no ``p_real`` column (the catalogue metadata
+        ``PREAL`` say which). It is calibrated on the model's simulated SDC1 validation
+        fields; on an image outside the training domain (metadata ``DOMAIN``) it ranks the
+        detections but its values are not checked.
     """
 
     threshold: str = "fixed"
@@ -134,6 +142,7 @@ class PredictConfig:
     flux_scale: float | None = None
     calibration: str | None = "model"
     corrections: str = "auto"
+    reliability: str | None = "model"
 
     def __post_init__(self) -> None:
         if self.corrections not in CORRECTIONS:
@@ -184,7 +193,8 @@ class Segmentation(NamedTuple):
     model with ``C > 1`` outputs) and int32 source ids ``labels`` (0 = background), both
     ``(ny, nx)`` on the image grid; the ``catalogue`` (``meta``: ``NOISE``,
     ``BACKGRND``, ``THRESH``, ``THRVALUE``, ``NORM`` and how the image was treated:
-    :meth:`radioseg_utils.inference.conditioning.Conditioning.meta`, ``DOMAIN``); the
+    :meth:`radioseg_utils.inference.conditioning.Conditioning.meta`, ``DOMAIN``,
+    ``PREAL``: the reliability file of ``p_real`` or ``none``); the
     ``threshold`` applied (``(low, high)`` for hysteresis)."""
 
     prob: np.ndarray
@@ -248,7 +258,8 @@ def resolve_config(model, config: PredictConfig, *, band: str | Band | None = No
     :data:`~radioseg_utils.simulation.simulate.FLUX_SCALE` and a ``calibration`` of
     ``"model"`` the path of the file named by the sidecar's ``calibration`` (beside the
     model), or None for a callable or a sidecar without one; elsewhere they become 1 and
-    None. Values already set are kept.
+    None. A ``reliability`` of ``"model"`` becomes the file named by the sidecar's
+    ``reliability`` on every image (None without one). Values already set are kept.
     """
     sidecar = read_sidecar(model)
     corrections = config.corrections == "sdc1" or (config.corrections == "auto" and sdc1)
@@ -259,12 +270,13 @@ def resolve_config(model, config: PredictConfig, *, band: str | Band | None = No
         config = replace(config, flux_scale=FLUX_SCALE if corrections else 1.0)
     if config.calibration == "model" and not corrections:
         config = replace(config, calibration=None)
-    if config.calibration == "model":
-        path = calibration_file(model, sidecar)
-        if path is not None and not path.is_file():
-            raise FileNotFoundError(f"calibration file {path} named by the sidecar of {model} "
-                                    "not found")
-        config = replace(config, calibration=None if path is None else str(path))
+    for key in ("calibration", "reliability"):
+        if getattr(config, key) == "model":
+            path = companion_file(model, sidecar, key)
+            if path is not None and not path.is_file():
+                raise FileNotFoundError(f"{key} file {path} named by the sidecar of {model} "
+                                        "not found")
+            config = replace(config, **{key: None if path is None else str(path)})
     return config
 
 

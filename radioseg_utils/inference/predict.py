@@ -17,7 +17,12 @@
    (:mod:`radioseg_utils.postprocess.blocks`: ``CATALOGUE_BLOCK`` pixels plus a ``BLOCK_MARGIN`` on each
    side; a source belongs to the block whose core holds its centroid, so sources up to the
    margin in size are whole and none is counted twice);
-4. :func:`predict_image` writes outputs in ``out_dir``: ``<stem>_seg.fits`` (source ids,
+4. the finishing of every block's catalogue: the model's size and flux calibration
+   (:mod:`radioseg_utils.postprocess.calibrate`, SDC1 images) and its per-source
+   reliability, the column ``p_real`` (:mod:`radioseg_utils.postprocess.reliability`,
+   every image, when the model's sidecar names a reliability file; the metadata ``PREAL``
+   name the file, or say ``none`` and the column is absent);
+5. :func:`predict_image` writes outputs in ``out_dir``: ``<stem>_seg.fits`` (source ids,
    same WCS and header as the input), ``<stem>_prob.fits`` (``<stem>_prob<c>.fits`` for
    the further output channels ``c >= 1`` of a multi-channel model), the background and
    rms maps ``<stem>_bkg.fits`` and ``<stem>_rms.fits`` (input WCS and units), the
@@ -88,6 +93,7 @@ from radioseg_utils.io.fits_read import SkyImage, image_shape, read_image
 from radioseg_utils.model.files import DEFAULT_MODEL, model_files
 from radioseg_utils.postprocess import blocks as bl
 from radioseg_utils.postprocess.calibrate import load_calibration
+from radioseg_utils.postprocess.reliability import load_reliability
 from radioseg_utils.simulation.simulate import Attenuation
 from radioseg_utils.simulation.sources import PrimaryBeam
 
@@ -121,22 +127,36 @@ def _gain(primary_beam, flux_scale: float):
     return lambda ra, dec: float(flux_scale) * np.asarray(base(ra, dec), dtype=float)
 
 
-def _calibrator(config: PredictConfig, band) -> Callable[[Table], Table]:
-    """What finishes the sources of a block: the parameter calibration of ``config`` (the
-    table unchanged without one)."""
-    if config.calibration in (None, "model"):
-        return lambda table: table
-    calibration = load_calibration(config.calibration)
-    return lambda table: calibration.apply(table, band)
+def _finisher(config: PredictConfig, band, plan: Conditioning) -> Callable[[Table], Table]:
+    """What finishes the sources of a block: the parameter calibration of ``config``, then
+    its per-source reliability ``p_real`` (each skipped without its file)."""
+    steps: list[Callable[[Table], Table]] = []
+    if config.calibration not in (None, "model"):
+        calibration = load_calibration(config.calibration)
+        steps.append(lambda table: calibration.apply(table, band))
+    if config.reliability not in (None, "model"):
+        reliability = load_reliability(config.reliability)
+        beam = plan.measure_beam_arcsec or band.beam_fwhm_arcsec
+        steps.append(lambda table: reliability.apply(table, beam))
+
+    def finish(table: Table) -> Table:
+        for step in steps:
+            table = step(table)
+        return table
+
+    return finish
 
 
 def _catalogue_meta(*, band, noise, background, config, value, normalisation,
                     plan: Conditioning, problems: list[str], primary_beam: bool) -> dict:
-    """Catalogue metadata; short upper-case keys, as they become FITS header cards."""
+    """Catalogue metadata; short upper-case keys, as they become FITS header cards.
+    ``PREAL`` names the reliability file that gave ``p_real``, or says ``none`` (no
+    ``p_real`` column)."""
+    preal = "none" if config.reliability in (None, "model") else Path(config.reliability).name
     return {"BAND": band.name, "NOISE": float(noise), "BACKGRND": float(background),
             "THRESH": config.threshold, "THRVALUE": str(value), "NORM": str(normalisation),
             **plan.meta(config, primary_beam=primary_beam),
-            "DOMAIN": "; ".join(problems) or "inside"}
+            "DOMAIN": "; ".join(problems) or "inside", "PREAL": preal}
 
 
 def _noise_levels(plan: Conditioning, mesh: NoiseMesh | None, background: float, noise: float):
@@ -248,6 +268,7 @@ def predict_image(
     background, rms = estimate_noise(centre.data)
     noise = rms if noise is None else noise
     config = resolve_config(model, config, band=band, noise=noise, sdc1=plan.sdc1)
+    finish = _finisher(config, band, plan)  # a bad calibration or reliability file stops here
     stem = image_path.name.removesuffix(".gz").removesuffix(".fits").removesuffix(".fit")
     paths = {
         "segmentation": out_dir / f"{stem}_seg.fits",
@@ -298,7 +319,7 @@ def predict_image(
     clock = time.perf_counter()
     with CatalogueStream(formats, meta=meta) as catalogue:
         n_sources = merge_blocks(replace(job, threshold=value), blocks, header, catalogue,
-                                 finish=_calibrator(config, band), progress=progress)
+                                 finish=finish, progress=progress)
     stats["merge_s"] = time.perf_counter() - clock
     logger.info("%d sources, threshold %s, noise %.3g Jy/beam", n_sources, value, level_rms)
     for c in range(1, len(channels)):
@@ -398,7 +419,7 @@ def segment(
         labels[y0:y1, x0:x1] = core
         tables.append(cat)
         offset += len(cat)
-    catalogue = _calibrator(config, sky.band)(bl.stack_blocks(tables))
+    catalogue = _finisher(config, sky.band, plan)(bl.stack_blocks(tables))
     catalogue.meta.update(_catalogue_meta(band=sky.band, noise=level_rms, background=level_bkg,
                                           config=config, value=value,
                                           normalisation=normalisation, plan=plan,

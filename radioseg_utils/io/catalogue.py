@@ -52,6 +52,7 @@ __all__ = [
     "to_scorer_dataframe",
     "EXTRA_COLUMNS",
     "catalogue_table",
+    "set_column",
     "CLASS_NAMES",
     "SIZE_NAMES",
     "AEGEAN_COLUMNS",
@@ -85,7 +86,11 @@ CLASS_NAMES: dict[int, str] = {1: "SS-AGN", 2: "FS-AGN", 3: "SFG"}
 #: or exponential scale length.
 SIZE_NAMES: dict[int, str] = {1: "LAS", 2: "Gaussian", 3: "exponential"}
 
-#: Extra catalogue columns written by :func:`measure_sources`: name -> (unit, description).
+#: Extra catalogue columns: name -> (unit, description). The measurements of
+#: :func:`~radioseg_utils.postprocess.measure.measure_sources`, the detection columns of a
+#: model's catalogue (``prob_peak``, ``centre_peak``, ``neighbour_dist``:
+#: :func:`~radioseg_utils.postprocess.reliability.detection_columns`) and its per-source
+#: reliability ``p_real`` (:class:`~radioseg_utils.postprocess.reliability.ReliabilityModel`).
 EXTRA_COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {
     "peak_flux": (u.Jy / u.beam, "brightest pixel value (apparent)"),
     "peak_snr": (None, "peak_flux / local noise"),
@@ -95,6 +100,14 @@ EXTRA_COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {
     "fwhm_maj": (u.arcsec, "measured major-axis FWHM, beam included"),
     "fwhm_min": (u.arcsec, "measured minor-axis FWHM, beam included"),
     "pa_eon": (u.deg, "position angle of the major axis, east of north"),
+    "prob_peak": (None, "highest source probability of the model (channel 0) in the segment"),
+    "centre_peak": (None, "highest centre-map value of the model (channel 1) in the segment; "
+                          "NaN for a model without a centre head"),
+    "neighbour_dist": (u.arcsec, "distance to the nearest detection with a brighter peak; NaN "
+                                 "if none within radioseg_utils.postprocess.reliability."
+                                 "NEIGHBOUR_CAP_BEAMS restoring-beam FWHMs"),
+    "p_real": (None, "calibrated probability (unit-less, 0..1) that the detection is a true "
+                     "source; radioseg_utils.postprocess.reliability"),
 }
 
 #: The 12 columns of an SDC1 submission / scorer truth file, in order.
@@ -131,16 +144,30 @@ def catalogue_table(columns: dict[str, np.ndarray]) -> Table:
     """
     table = Table()
     for name, values in columns.items():
-        if name in CATALOGUE_COLUMNS:
-            unit, dtype, desc = CATALOGUE_COLUMNS[name]
-        else:
-            (unit, desc), dtype = EXTRA_COLUMNS.get(name, (None, "")), None
-        if name == "label":
-            dtype, desc = "i4", "label of the source in the finder's label map"
-        table[name] = np.asarray(values, dtype=dtype)
-        table[name].unit = unit
-        table[name].description = desc
+        set_column(table, name, values)
     return table
+
+
+def set_column(table: Table, name: str, values) -> None:
+    """Add (or replace) column ``name`` of ``table`` in place, with the unit, dtype and
+    description of the schema (see :func:`catalogue_table`).
+
+    Examples
+    --------
+    >>> t = catalogue_table({"id": [1, 2]})
+    >>> set_column(t, "p_real", np.array([0.2, 0.9], np.float32))
+    >>> t["p_real"].dtype.name, t["p_real"].description[:22]
+    ('float32', 'calibrated probability')
+    """
+    if name in CATALOGUE_COLUMNS:
+        unit, dtype, desc = CATALOGUE_COLUMNS[name]
+    else:
+        (unit, desc), dtype = EXTRA_COLUMNS.get(name, (None, "")), None
+    if name == "label":
+        dtype, desc = "i4", "label of the source in the finder's label map"
+    table[name] = np.asarray(values, dtype=dtype)
+    table[name].unit = unit
+    table[name].description = desc
 
 
 def empty_catalogue(columns: tuple[str, ...] = SUBMISSION_COLUMNS) -> Table:

@@ -50,12 +50,17 @@ __all__ = [
     "load_model_cached",
     "read_sidecar",
     "write_sidecar",
-    "calibration_file",
+    "COMPANION_KEYS",
+    "companion_file",
     "model_files",
 ]
 
 #: Value of the ``format`` key of every sidecar written by :func:`save_model`.
 SIDECAR_FORMAT = "radioseg-model/1"
+#: Sidecar keys that name a file beside the model: the size and flux calibration
+#: (:mod:`radioseg_utils.postprocess.calibrate`) and the per-source reliability
+#: (:mod:`radioseg_utils.postprocess.reliability`).
+COMPANION_KEYS: tuple[str, ...] = ("calibration", "reliability")
 #: Keys every sidecar must have: what :func:`load_model` checks the data against.
 _REQUIRED = ("band", "normalisation")
 
@@ -305,24 +310,34 @@ def write_sidecar(model: str | os.PathLike, sidecar: Mapping[str, Any]) -> Path:
     """Write ``sidecar`` as the JSON sidecar of the model file ``model``; return its path.
 
     The sidecar written by :func:`save_model` is read with :func:`read_sidecar`, changed
-    (tuned thresholds, the calibration file) and written back here.
+    (tuned thresholds, the calibration and reliability files) and written back here.
     """
     side = sidecar_path(model)
     side.write_text(json.dumps(dict(sidecar), indent=2) + "\n")
     return side
 
 
-def calibration_file(model: str | Path, sidecar: dict) -> Path | None:
-    """The calibration file a sidecar names, beside the model (None if it names none)."""
-    name = sidecar.get("calibration")
+def companion_file(model: str | Path, sidecar: dict, key: str) -> Path | None:
+    """The file a sidecar names under ``key`` (one of :data:`COMPANION_KEYS`), beside the
+    model (None if it names none).
+
+    Raises
+    ------
+    ValueError
+        If ``key`` is not a companion key.
+    """
+    if key not in COMPANION_KEYS:
+        raise ValueError(f"unknown companion file {key!r}; expected one of {COMPANION_KEYS}")
+    name = sidecar.get(key)
     return None if name is None else Path(model).resolve().parent / name
 
 
 def model_files(model: str | Path) -> list[Path]:
     """The files a model path stands for: the ``.keras`` file, its JSON sidecar (those that
-    exist) and the calibration file the sidecar names."""
+    exist) and the companion files the sidecar names (calibration, reliability)."""
     path = Path(model)
     path = path if path.suffix == ".keras" else path.with_suffix(".keras")
     files = [f for f in (path, path.with_suffix(".json")) if f.is_file()]
-    calibration = calibration_file(path, read_sidecar(path))
-    return files if calibration is None else [*files, calibration]
+    sidecar = read_sidecar(path)
+    named = (companion_file(path, sidecar, key) for key in COMPANION_KEYS)
+    return [*files, *(f for f in named if f is not None)]

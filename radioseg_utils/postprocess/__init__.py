@@ -1,3 +1,4 @@
 """Layer 5, from probability maps to catalogues: thresholds, connected components, centre
-peaks, source measurement, parameter calibration and catalogue blocks.
+peaks, source measurement, parameter calibration, per-source reliability (``p_real``)
+and catalogue blocks.
 """

@@ -33,6 +33,7 @@ from radioseg_utils.postprocess.centres import (
 )
 from radioseg_utils.postprocess.components import label_components, split_blends
 from radioseg_utils.postprocess.measure import measure_sources
+from radioseg_utils.postprocess.reliability import detection_columns
 from radioseg_utils.postprocess.threshold import (
     HYSTERESIS_LOW_FRACTION,
     apply_hysteresis,
@@ -138,7 +139,9 @@ def segment_block(
         Source labels of the window (0 = background).
     catalogue : astropy.table.Table
         :func:`~radioseg_utils.postprocess.measure.measure_sources` of the labels, ``x``, ``y`` in
-        window pixels, ``label`` the value in ``labels``.
+        window pixels, ``label`` the value in ``labels``, and the model's confidence and the
+        brighter-neighbour distance (:func:`~radioseg_utils.postprocess.reliability.detection_columns`:
+        measured on the whole window, so neighbours across the core border count).
     """
     p = prob[..., 0]
     with np.errstate(invalid="ignore"):
@@ -157,7 +160,8 @@ def segment_block(
                           background=background, primary_beam=primary_beam,
                           beam_fwhm_arcsec=beam_fwhm_arcsec, grow=config.grow, rule=config.rule,
                           local_scale=local_scale)
-    return labels, cat
+    beam = beam_fwhm_arcsec if beam_fwhm_arcsec is not None else sky.band.beam_fwhm_arcsec
+    return labels, detection_columns(cat, labels, prob, beam_fwhm_arcsec=beam)
 
 
 def own_core(block: Block, labels: np.ndarray, catalogue: Table) -> tuple[np.ndarray, Table]:

@@ -7,8 +7,9 @@ field (B1 1000 h, other seeds, other patches), cuts every training field into th
 disjoint dataset, trains the U-Net with a centre head of :data:`DEFAULT_CONFIG` on CPU,
 chooses the centre threshold of each band and integration on its validation field
 (:func:`tune_centre_thresholds`), fits the size and flux calibration on the training and
-validation fields (:func:`calibrate_model`), evaluates on the test field only, and writes
-into ``radioseg_utils/pretrained/``:
+validation fields (:func:`calibrate_model`) and the per-source reliability ``p_real`` on
+the validation fields only (:func:`fit_model_reliability`), evaluates on the test field
+only, and writes into ``radioseg_utils/pretrained/``:
 
 - ``unet_B1.keras`` and its sidecar ``unet_B1.json`` (what :func:`radioseg_utils.model.files.load_model`
   checks: bands, normalisation, input; the tuned ``centre_threshold``; the name of the
@@ -16,8 +17,14 @@ into ``radioseg_utils/pretrained/``:
 - ``unet_B1.calibration.npz``: the size and flux corrections of
   :mod:`radioseg_utils.postprocess.calibrate`, fitted on the model's detections in the training and
   validation fields (:func:`calibrate_model`);
+- ``unet_B1.reliability.npz``: the ``p_real`` model of
+  :mod:`radioseg_utils.postprocess.reliability`, fitted on the model's detections in the
+  validation fields (:func:`fit_model_reliability`) and checked on the test field;
 - ``MANIFEST.json``: data (bands, integrations, field sizes, seeds, sky positions, dataset
   counts), the training configuration, package versions, timings and the held-out scores.
+
+:func:`add_reliability` (``radioseg pretrain --reliability-only``) fits the ``p_real``
+model of a model already trained and tuned, without training again.
 
 The command is ``radioseg pretrain`` (about 50 minutes on 2 CPU cores).
 ``radioseg pretrain --profile full`` (:data:`PRETRAIN_PROFILES`) trains a deeper model on
@@ -46,7 +53,8 @@ __all__ = ["DEFAULT_CONFIG", "FULL_TRAIN_FIELDS", "PRETRAIN_PROFILES", "TRAINED_
            "training_field_names", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
            "TARGET_RELIABILITY", "PretrainSettings", "train_default_model",
            "tune_centre_threshold", "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
-           "validation_name", "prepare"]
+           "validation_name", "validation_fields", "prepare", "reliability_path",
+           "fit_model_reliability", "add_reliability"]
 
 logger = logging.getLogger(__name__)
 
@@ -329,6 +337,163 @@ def calibrate_model(model_path: str | Path, fields: dict, *, seed: int) -> dict[
     return calibration.meta
 
 
+def reliability_path(model_path: str | Path) -> Path:
+    """Reliability file of a model: ``x.keras`` -> ``x.reliability.npz`` beside it."""
+    return Path(model_path).with_suffix(".reliability.npz")
+
+
+def validation_fields(held_out: dict) -> dict:
+    """The validation fields among the held-out ones: every field but ``"test"``."""
+    return {name: files for name, files in held_out.items() if name != "test"}
+
+
+def _model_detections(model_path: Path, files, *, reliability: bool = True):
+    """The model's catalogue of a field and which detections are real (strict matching)."""
+    from radioseg_utils.baselines import run_unet
+    from radioseg_utils.evaluation.evaluate import labelled_detections
+    from radioseg_utils.inference.config import PredictConfig
+    from radioseg_utils.simulation.simulate import FLUX_SCALE, Attenuation
+    from radioseg_utils.workflows.pipeline import load_field
+
+    sky, truth = load_field(files)
+    gain = Attenuation(None, FLUX_SCALE)  # the simulated images carry the SDC1 flux scale
+    config = PredictConfig() if reliability else PredictConfig(reliability=None)
+    catalogue = run_unet(sky, model=model_path, config=config, primary_beam=gain).catalogue
+    real = labelled_detections(catalogue, truth, sky,
+                               integration=files.saved_parameters()["integration"],
+                               primary_beam=gain)
+    return sky, catalogue, real
+
+
+def fit_model_reliability(model_path: str | Path, fields: dict, *, seed: int) -> dict[str, Any]:
+    """Fit the per-source reliability ``p_real`` of a model on validation fields.
+
+    The model (tuned centre threshold, calibration, no reliability) finds the sources of
+    each field; each detection is real when it matches a true source of S/N >= 3
+    (:func:`radioseg_utils.evaluation.evaluate.labelled_detections`, the strict reliability
+    of :func:`radioseg_utils.evaluation.evaluate.evaluate_finder`), and
+    :func:`radioseg_utils.postprocess.reliability.fit_reliability` learns the probability of
+    that from the detection's features. The result is saved as :func:`reliability_path`
+    and named in the sidecar (``reliability``), so that predictions carry ``p_real`` from
+    then on.
+
+    Parameters
+    ----------
+    model_path : path
+        The ``.keras`` model with its sidecar.
+    fields : dict
+        Name -> :class:`~radioseg_utils.workflows.pipeline.FieldFiles` of validation fields
+        (:func:`validation_fields`); a field named ``test`` is refused.
+    seed : int
+        Random state of the folds.
+
+    Returns
+    -------
+    dict
+        The model's provenance (fields, counts, seed), or ``{"skipped": reason, "fields":
+        names}`` when the model gave too few real or false detections to fit one (then
+        nothing is written and the sidecar names no reliability file).
+
+    Raises
+    ------
+    ValueError
+        If a field is a test field.
+    """
+    from radioseg_utils.postprocess.reliability import (
+        fit_reliability,
+        refuse_test_fields,
+        reliability_features,
+    )
+
+    model_path = Path(model_path)
+    refuse_test_fields(list(fields))  # before any work
+    features, labels = [], []
+    for files in fields.values():
+        sky, catalogue, real = _model_detections(model_path, files, reliability=False)
+        features.append(reliability_features(catalogue, sky.band.beam_fwhm_arcsec))
+        labels.append(real)
+    path = reliability_path(model_path)
+    sidecar = read_sidecar(model_path)
+    sidecar.pop("reliability", None)
+    path.unlink(missing_ok=True)
+    try:
+        model = fit_reliability(features, labels, list(fields), seed=seed,
+                                meta={"name": path.name, "model": model_path.name})
+    except ValueError as exc:
+        logger.warning("no reliability model for %s: %s", model_path, exc)
+        write_sidecar(model_path, sidecar)
+        return {"skipped": str(exc), "fields": list(fields)}
+    model.save(path)
+    sidecar["reliability"] = path.name
+    write_sidecar(model_path, sidecar)
+    return model.meta
+
+
+def _p_real_check(catalogue, real) -> dict[str, Any]:
+    """Deciles of ``p_real`` against the observed fraction of real detections
+    (``{"skipped": reason}`` for fewer than ten detections)."""
+    from radioseg_utils.evaluation.reliability import P_REAL_TOLERANCE, reliability_diagram
+
+    if len(catalogue) < 10:
+        return {"skipped": f"{len(catalogue)} detections: too few for deciles"}
+    table = reliability_diagram(np.asarray(catalogue["p_real"], float), real)
+    gap = float(np.abs(table["gap"]).max())
+    return {"largest_gap": gap, "calibrated": gap <= P_REAL_TOLERANCE,
+            "tolerance": P_REAL_TOLERANCE, "deciles": table.round(4).to_dict("records")}
+
+
+def add_reliability(model: str | Path | None = None, *,
+                    settings: PretrainSettings = PretrainSettings(),
+                    work_dir: str | Path | None = None, n_workers: int = 1,
+                    evaluate: bool = True) -> dict[str, Any]:
+    """Fit ``p_real`` for a model already trained and tuned (no training).
+
+    The validation and test fields of ``settings`` are simulated into ``work_dir`` unless
+    they are there (a ``radioseg pretrain`` work folder of the same seed has them);
+    :func:`fit_model_reliability` fits on the validation fields only, writes the file
+    beside the model and names it in its sidecar; the test field only shows the result.
+    A ``MANIFEST.json`` beside the model that describes it gets the provenance under
+    ``reliability``.
+
+    Parameters
+    ----------
+    model : path, optional
+        The ``.keras`` model (default: the shipped ``unet_<band>.keras``).
+    settings : PretrainSettings
+        The model's data settings (its validation and test fields).
+    work_dir : path, optional
+        Run folder of the fields (default ``generated_dir() / "pretrain"``).
+    n_workers : int
+        Processes for simulating fields.
+    evaluate : bool
+        Check ``p_real`` on the test field (deciles in the result, ``test``).
+
+    Returns
+    -------
+    dict
+        What :func:`fit_model_reliability` returns, plus ``test`` with ``evaluate``.
+    """
+    from radioseg_utils.workflows import pipeline
+
+    model = Path(model) if model is not None else PRETRAINED_DIR / f"unet_{settings.band}.keras"
+    if not model.is_file():
+        raise FileNotFoundError(f"model {model} not found")
+    layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
+    held_out = _held_out_fields(settings, layout, n_workers=n_workers)
+    info = fit_model_reliability(model, validation_fields(held_out), seed=settings.seed)
+    if evaluate and "skipped" not in info:
+        _, catalogue, real = _model_detections(model, held_out["test"])
+        info["test"] = _p_real_check(catalogue, real)
+    manifest_path = model.parent / "MANIFEST.json"
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("model") == model.name:
+            manifest["reliability"] = info
+            manifest["sidecar"] = read_sidecar(model)
+            manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    return info
+
+
 def _training_field(layout, name: str, band: str, hours: int, size: int,
                     settings: PretrainSettings, dataset: str, n_workers: int) -> tuple:
     """Simulate one training field and cut its dataset (each only if not done yet)."""
@@ -526,6 +691,7 @@ def train_default_model(
     if until not in ("all", "train"):
         raise ValueError(f"until={until!r}: expected 'all' or 'train'")
     from radioseg_utils.postprocess.calibrate import load_calibration
+    from radioseg_utils.postprocess.reliability import load_reliability
     from radioseg_utils.workflows import pipeline
 
     config = (config or DEFAULT_CONFIG).replace(seed=settings.seed, band=settings.band,
@@ -546,10 +712,13 @@ def train_default_model(
     write_sidecar(model_path, sidecar)
     timings["tune_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    calibration = calibrate_model(
-        model_path, {**train, **{k: v for k, v in held_out.items() if k != "test"}},
-        seed=settings.seed)
+    calibration = calibrate_model(model_path, {**train, **validation_fields(held_out)},
+                                  seed=settings.seed)
     timings["calibrate_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    reliability = fit_model_reliability(model_path, validation_fields(held_out),
+                                        seed=settings.seed)
+    timings["reliability_s"] = time.perf_counter() - t0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"unet_{settings.band}.keras"
@@ -561,6 +730,12 @@ def train_default_model(
         fitted = load_calibration(calibration_path(model_path))
         replace(fitted, meta=calibration).save(calibration_path(target))
         sidecar["calibration"] = calibration_path(target).name
+    reliability_path(target).unlink(missing_ok=True)
+    if "reliability" in sidecar:
+        reliability = {**reliability, "name": reliability_path(target).name, "model": target.name}
+        fitted_reliability = load_reliability(reliability_path(model_path))
+        replace(fitted_reliability, meta=reliability).save(reliability_path(target))
+        sidecar["reliability"] = reliability_path(target).name
     write_sidecar(target, sidecar)
     log = model_path.parent / "log.csv"
     manifest: dict[str, Any] = {
@@ -579,6 +754,7 @@ def train_default_model(
                              "target_strict_reliability": TARGET_RELIABILITY,
                              "fields": "val and val_<band>_<h>h (held out)", "trials": trials},
         "calibration": calibration,
+        "reliability": reliability,
         "sidecar": read_sidecar(target),
         # seconds of this invocation; stages found done in work_dir take ~0 s
         "timings_this_run": {k: round(v, 1) for k, v in timings.items()},
@@ -655,7 +831,8 @@ def _trained_where(model_path: Path, trained: str | Path | None) -> dict[str, An
 
 def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, Any]:
     """Scores of the model (with and without its calibration) and of the plain peak finder
-    on the held-out field.
+    on the held-out field; for a model with a reliability file, the deciles of its
+    ``p_real`` against the observed fraction of real detections (``p_real``).
 
     Also the best pixel F1 that any single global threshold on the raw image reaches
     (chosen on this very field, so an optimistic baseline).
@@ -663,6 +840,7 @@ def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, A
     from radioseg_utils.baselines import run_peaks, run_unet
     from radioseg_utils.core.bands import get_band
     from radioseg_utils.evaluation.evaluate import evaluate_finder, truth_mask
+    from radioseg_utils.evaluation.metrics import real_detections
     from radioseg_utils.evaluation.threshold_scan import best_f1_threshold
     from radioseg_utils.inference.config import PredictConfig
     from radioseg_utils.simulation.simulate import FLUX_SCALE, Attenuation
@@ -684,6 +862,9 @@ def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, A
         row = {k: v for k, v in ev.summary().items() if isinstance(v, (int, float, str))}
         row["completeness_by_snr"] = {f"{lo:g}-{hi:g}": float(c) for lo, hi, c in
                                       zip(ev.bins["lo"], ev.bins["hi"], ev.bins["completeness"])}
+        if "p_real" in ev.result.catalogue.colnames:  # fitted on validation fields only
+            row["p_real"] = _p_real_check(ev.result.catalogue,
+                                          real_detections(ev.match, true_snr=ev.true_snr))
         scores[name] = row
     scores["raw_image_best_threshold_pixel_f1"] = float(best_f1_threshold(sky.data, mask).best.f1)
     return scores
