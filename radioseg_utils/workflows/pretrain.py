@@ -151,7 +151,7 @@ class PretrainSettings:
         return self.fields[0][1]
 
 
-#: Training configuration of the default model (a 3-level, 16-filter U-Net, centre head).
+#: Training configuration of the ``default`` recipe (a 3-level, 16-filter U-Net, centre head).
 DEFAULT_CONFIG = TrainConfig(depth=3, base_filters=16, batch_norm=True, dropout=0.05,
                              loss="bce_dice", centre_head=True, learning_rate=1e-3, epochs=12,
                              batch_size=16, patience=3, lr_schedule="plateau",
@@ -740,7 +740,7 @@ def train_default_model(
     log = model_path.parent / "log.csv"
     manifest: dict[str, Any] = {
         "model": target.name,
-        "command": "radioseg pretrain",
+        "command": _command(config, trained),
         "trained": _trained_where(model_path, trained),
         "settings": asdict(settings),
         "config": config.to_dict(),
@@ -814,6 +814,16 @@ def _accelerator_name() -> str:
 
         return torch.cuda.get_device_name(0)
     return "GPU"
+
+
+def _command(config: TrainConfig, trained: str | Path | None) -> str:
+    """The command line that reproduces a model of ``config`` (its :data:`PRETRAIN_PROFILES` name)."""
+    names = [name for name, (_, c) in PRETRAIN_PROFILES.items() if c.profile == config.profile]
+    command = "radioseg pretrain" + (f" --profile {names[0]}" if names and names[0] != "default"
+                                     else "")
+    if trained:
+        return f"{command} --until train --out DIR (elsewhere), then {command} --trained DIR"
+    return command
 
 
 def _trained_where(model_path: Path, trained: str | Path | None) -> dict[str, Any]:
