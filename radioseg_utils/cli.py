@@ -421,14 +421,16 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "pretrain",
-        help="reproduce the shipped default model (simulate, train, evaluate on held-out data)",
+        help="reproduce the shipped model (simulate, train, tune, evaluate on held-out data)",
         description=(
             "Simulate the training fields (B1 at 8/100/1000 h, B2, B5), a validation field "
-            "per band and integration and a held-out test field, train the default U-Net "
-            "with its centre head on CPU, tune the centre threshold of each band and "
+            "per band and integration and a held-out test field, train the U-Net of the "
+            "recipe (--profile default: 3 levels, on CPU; full: the shipped 4-level model, "
+            "for a GPU) with its centre head, tune the centre threshold of each band and "
             "integration on its validation field, fit the size and flux calibration and "
-            "write the model with its sidecar, calibration and MANIFEST.json (data, seeds, "
-            "versions, held-out scores). Interrupted runs resume."
+            "p_real and write the model with its sidecar, calibration and MANIFEST.json "
+            "(data, seeds, versions, where it was trained, held-out scores). Interrupted "
+            "runs resume; --until train and --trained split the work between machines."
         ),
     )
     parser.add_argument("--out", type=Path, default=None,
