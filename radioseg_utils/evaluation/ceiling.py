@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from astropy.table import Table
 
-from radioseg_utils.evaluation.evaluate import truth_in_image, truth_snr
+from radioseg_utils.evaluation.evaluate import truth_on_image
 from radioseg_utils.evaluation.scoring import sdc1_score
 from radioseg_utils.io.fits_read import SkyImage
 
@@ -189,12 +189,8 @@ def field_ceiling(
     """
     if not len(cuts):
         raise ValueError("give at least one S/N cut")
-    if noise is None:
-        if integration is None:
-            raise ValueError("give the noise or the integration time of the image")
-        noise = sky.band.noise(integration)
-    inside = truth_in_image(truth, sky)
-    snr = truth_snr(inside, sky, noise=noise, primary_beam=primary_beam)
+    inside, snr, noise = truth_on_image(truth, sky, integration=integration, noise=noise,
+                                        primary_beam=primary_beam)
     scores, counts = [], []
     for cut in cuts:
         perfect = perfect_catalogue(inside, snr, cut)

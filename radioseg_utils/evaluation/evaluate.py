@@ -77,6 +77,7 @@ __all__ = [
     "summary_table",
     "truth_in_image",
     "truth_mask",
+    "truth_on_image",
     "truth_snr",
     "write_tables",
 ]
@@ -381,16 +382,31 @@ def evaluate_finder(
     return evaluation
 
 
-def _match_truth(catalogue: Table, truth: Table, sky: SkyImage, *, integration: int | None,
-                 noise: float | None, primary_beam, radius_arcsec: float):
-    """The true sources on the image, their true peak S/N, the match of the catalogue to
-    them and the noise (``band.noise(integration)`` unless given)."""
+def truth_on_image(truth: Table, sky: SkyImage, *, integration: int | None,
+                   noise: float | None = None,
+                   primary_beam=None) -> tuple[Table, np.ndarray, float]:
+    """The true sources on the image, their apparent S/N (:func:`truth_snr`) and the noise.
+
+    The noise is ``noise``, else the band's nominal rms at ``integration`` hours.
+
+    Raises
+    ------
+    ValueError
+        Without ``noise`` and ``integration``.
+    """
     if noise is None:
         if integration is None:
             raise ValueError("give the noise or the integration time of the image")
         noise = sky.band.noise(integration)
-    truth = truth_in_image(truth, sky)
-    true_snr = truth_snr(truth, sky, noise=noise, primary_beam=primary_beam)
+    inside = truth_in_image(truth, sky)
+    return inside, truth_snr(inside, sky, noise=noise, primary_beam=primary_beam), noise
+
+
+def _match_truth(catalogue: Table, truth: Table, sky: SkyImage, *, integration: int | None,
+                 noise: float | None, primary_beam, radius_arcsec: float):
+    """:func:`truth_on_image` and the match of the catalogue to those sources."""
+    truth, true_snr, noise = truth_on_image(truth, sky, integration=integration, noise=noise,
+                                            primary_beam=primary_beam)
     match = match_positions(catalogue, truth, radius_arcsec=radius_arcsec)
     return truth, true_snr, match, noise
 
