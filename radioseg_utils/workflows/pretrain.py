@@ -724,18 +724,10 @@ def train_default_model(
     target = out_dir / f"unet_{settings.band}.keras"
     save_inference_copy(model_path, target)
     sidecar = read_sidecar(model_path)
-    calibration_path(target).unlink(missing_ok=True)
-    if "calibration" in sidecar:
-        calibration = {**calibration, "name": calibration_path(target).name, "model": target.name}
-        fitted = load_calibration(calibration_path(model_path))
-        replace(fitted, meta=calibration).save(calibration_path(target))
-        sidecar["calibration"] = calibration_path(target).name
-    reliability_path(target).unlink(missing_ok=True)
-    if "reliability" in sidecar:
-        reliability = {**reliability, "name": reliability_path(target).name, "model": target.name}
-        fitted_reliability = load_reliability(reliability_path(model_path))
-        replace(fitted_reliability, meta=reliability).save(reliability_path(target))
-        sidecar["reliability"] = reliability_path(target).name
+    calibration = _copy_companion(model_path, target, sidecar, "calibration", calibration,
+                                  path_of=calibration_path, load=load_calibration)
+    reliability = _copy_companion(model_path, target, sidecar, "reliability", reliability,
+                                  path_of=reliability_path, load=load_reliability)
     write_sidecar(target, sidecar)
     log = model_path.parent / "log.csv"
     manifest: dict[str, Any] = {
@@ -766,6 +758,24 @@ def train_default_model(
     (out_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     logger.info("default model written to %s", target)
     return manifest
+
+
+def _copy_companion(model_path: Path, target: Path, sidecar: dict, key: str,
+                    meta: dict[str, Any], *, path_of, load) -> dict[str, Any]:
+    """Copy the companion file ``key`` (calibration, reliability) of a model to ``target``'s.
+
+    Any old file beside ``target`` is removed; when ``sidecar`` names one, the fitted
+    companion is saved beside ``target`` with ``meta`` naming the new files, and
+    ``sidecar[key]`` is updated. Returns the provenance to record (``meta`` as given when
+    there is none).
+    """
+    path_of(target).unlink(missing_ok=True)
+    if key not in sidecar:
+        return meta
+    meta = {**meta, "name": path_of(target).name, "model": target.name}
+    replace(load(path_of(model_path)), meta=meta).save(path_of(target))
+    sidecar[key] = path_of(target).name
+    return meta
 
 
 def _write_trained(model_path: Path, out_dir: Path, *, settings: PretrainSettings,
