@@ -1,7 +1,8 @@
 """Benchmark: U-Net training and inference throughput on this machine, with peak memory.
 
-For the default U-Net (depth 4, 16 filters) and a baseline (depth 3, 8 filters, the
-``quick`` profile) built in the same process, measures
+For the U-Net of the ``full`` pretraining profile (depth 4, 16 filters, centre head: the
+shipped model), the plain default U-Net (depth 4, 16 filters) and a baseline (depth 3,
+8 filters, the ``quick`` profile) built in the same process, measures
 
 - training throughput in cutouts/s: ``train_on_batch`` on ``--batch`` random cutouts of
   ``--size``² px, after ``--warmup`` untimed steps (tracing), over ``--steps`` steps;
@@ -11,13 +12,21 @@ For the default U-Net (depth 4, 16 filters) and a baseline (depth 3, 8 filters, 
 then prints a table, the ratios default / baseline and the peak resident memory of the
 process. Mixed precision is used when a GPU is visible, as in training.
 
+``--gpu-record DIR`` compares this machine's training throughput of the full model with
+the recorded GPU run in ``DIR`` (its ``TRAINED.json``: cutouts trained per second of the
+whole run, compilation, validation and checkpoints included, so the ratio understates
+the GPU's step speed).
+
 Usage::
 
     python benchmarks/training.py [--size 256] [--batch 8] [--steps 10] [--image 1024]
         [--out benchmarks/results/training_cpu.json]
 
 ``--size 128 --batch 32`` is what the ``full`` pretraining profile trains with
-(``benchmarks/results/gpu_full_profile/`` holds its run on one H100).
+(``benchmarks/results/gpu_full_profile/`` holds its run on one H100)::
+
+    python benchmarks/training.py --size 128 --batch 32 \
+        --gpu-record benchmarks/results/gpu_full_profile --out benchmarks/results/training_cpu.json
 """
 
 from __future__ import annotations
@@ -29,24 +38,27 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
 
 from radioseg_utils.model.architectures import build_unet
-from radioseg_utils.model.losses import get_loss, keras_pixel_scores
+from radioseg_utils.model.losses import MaskCentreLoss, get_loss, keras_pixel_scores
 from radioseg_utils.model.train import gpu_available
 
-#: (name, depth, base filters) of the models compared.
-MODELS: tuple[tuple[str, int, int], ...] = (("default", 4, 16), ("baseline", 3, 8))
+#: (name, depth, base filters, centre head) of the models compared.
+MODELS: tuple[tuple[str, int, int, bool], ...] = (
+    ("full", 4, 16, True), ("default", 4, 16, False), ("baseline", 3, 8, False))
 
 
 def _train_throughput(model: keras.Model, *, size: int, batch: int, steps: int,
                       warmup: int, seed: int) -> float:
-    """Training cutouts per second of ``model`` on random cutouts."""
+    """Training cutouts per second of ``model`` on random cutouts (targets with as many
+    channels as its output)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, size, size, 1)).astype(np.float32)
-    y = (rng.uniform(size=x.shape) < 0.05).astype(np.float32)
+    y = (rng.uniform(size=(batch, size, size, model.output_shape[-1])) < 0.05).astype(np.float32)
     for _ in range(warmup):
         model.train_on_batch(x, y)
     start = time.perf_counter()
@@ -65,6 +77,17 @@ def _inference_throughput(model: keras.Model, *, image: int, repeats: int, seed:
     return repeats * image * image / 1e6 / (time.perf_counter() - start)
 
 
+def _gpu_cutouts_per_s(folder: Path) -> tuple[float, dict]:
+    """Training cutouts per second of a recorded run (``TRAINED.json`` in ``folder``) and
+    what it ran on."""
+    record = json.loads((folder / "TRAINED.json").read_text())
+    cutouts = sum(d["splits"]["train"]["n_cutouts"] for d in record["datasets"].values())
+    rate = cutouts * record["epochs_done"] / record["timings"]["train_s"]
+    return rate, {"accelerator": record["accelerator"], "backend": record["backend"],
+                  "epochs": record["epochs_done"], "train_s": record["timings"]["train_s"],
+                  "cutouts_per_epoch": cutouts, "batch": record["config"]["gpu_batch_size"]}
+
+
 def _peak_rss_mib() -> float:
     """Peak resident memory of this process in MiB (``ru_maxrss`` is KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -79,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image", type=int, default=1024, help="inference image side, px")
     parser.add_argument("--repeats", type=int, default=3, help="timed inference calls")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--gpu-record", type=Path, default=None,
+                        help="folder of a recorded GPU run (TRAINED.json) to compare with")
     parser.add_argument("--out", default=None, help="write the measurements to this JSON file")
     args = parser.parse_args(argv)
 
@@ -89,9 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"train {args.batch} x {args.size}^2 px, {args.steps} steps; "
           f"inference {args.image}^2 px, {args.repeats} calls")
     rows = {}
-    for name, depth, filters in MODELS:
-        model = build_unet(depth=depth, base_filters=filters)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=get_loss("bce_dice"),
+    for name, depth, filters, centre in MODELS:
+        model = build_unet(depth=depth, base_filters=filters, centre_head=centre)
+        loss = MaskCentreLoss("bce_dice", 1.0) if centre else get_loss("bce_dice")
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss,
                       metrics=keras_pixel_scores())
         train = _train_throughput(model, size=args.size, batch=args.batch, steps=args.steps,
                                   warmup=args.warmup, seed=args.seed)
@@ -104,14 +130,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     (_, _, _, t0, i0), (_, _, _, t1, i1) = rows["default"], rows["baseline"]
     print(f"default / baseline: training {t0 / t1:.2f}x, inference {i0 / i1:.2f}x")
     print(f"peak RSS: {_peak_rss_mib():.0f} MiB")
+    gpu_run = None
+    if args.gpu_record:
+        rate, where = _gpu_cutouts_per_s(args.gpu_record)
+        gpu_run = {**where, "train_cutouts_per_s": rate,
+                   "ratio_to_this_machine": rate / rows["full"][3]}
+        print(f"recorded run on {where['accelerator']} ({where['backend']}): {rate:.0f} cutouts/s, "
+              f"{gpu_run['ratio_to_this_machine']:.1f}x this machine's full-model training")
     if args.out:
         record = {"device": "GPU" if gpu else "CPU", "backend": keras.backend.backend(),
                   "machine": platform.machine(), "cpu_count": __import__("os").cpu_count(),
-                  "policy": keras.config.dtype_policy().name, "settings": vars(args),
+                  "policy": keras.config.dtype_policy().name,
+                  "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                   "models": {name: {"depth": d, "base_filters": f, "params": n,
                                     "train_cutouts_per_s": t, "inference_mpx_per_s": i}
                              for name, (d, f, n, t, i) in rows.items()},
-                  "peak_rss_mib": _peak_rss_mib()}
+                  "peak_rss_mib": _peak_rss_mib(), "recorded_gpu_run": gpu_run}
         with open(args.out, "w") as handle:
             json.dump(record, handle, indent=2)
     return 0

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table, vstack
 
 from radioseg_utils.io.catalogue import catalogue_table, write_submission
-from radioseg_utils.io.catalogue_stream import STREAM_FORMATS, CatalogueStream
+from radioseg_utils.io.catalogue_stream import STREAM_FORMATS, CatalogueStream, ecsv_data_lines
 from radioseg_utils.io.regions import write_ds9_regions
 
 META = {"BAND": "B1", "NOISE": 2.1e-7, "THRESH": "fixed", "CORRECT": "primary beam"}
@@ -52,6 +54,8 @@ def test_streamed_files_equal_whole_table_files(tmp_path, blocks):
         assert hdul[1].header["NAXIS2"] == 12
     reference = tmp_path / "ref"
     reference.mkdir()
+    whole.write(reference / "cat.ecsv", format="ascii.ecsv")
+    assert paths["ecsv"].read_text() == (reference / "cat.ecsv").read_text()  # byte for byte
     write_submission(whole, reference / "sub.txt", allow_empty=True)
     assert paths["submission"].read_text() == (reference / "sub.txt").read_text()
     write_ds9_regions(whole, reference / "cat.reg")
@@ -77,3 +81,22 @@ def test_blocks_must_share_columns_and_formats_must_be_known(tmp_path, blocks):
     with pytest.raises(ValueError, match="differ from the first block"):
         out.append(other)
     out.close()
+
+
+def _astropy_data_lines(table: Table) -> list[str]:
+    text = io.StringIO()
+    table.write(text, format="ascii.ecsv")
+    lines = text.getvalue().splitlines(keepends=True)
+    return lines[next(i for i, line in enumerate(lines) if not line.startswith("#")) + 1:]
+
+
+@pytest.mark.parametrize("extra", [None, "name"])
+def test_ecsv_data_lines_are_astropys(rng, extra):
+    values = np.concatenate([rng.normal(size=50) * 10.0 ** rng.integers(-30, 30, 50),
+                             [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e16, 1e-4, 9.999e-5, 0.1 + 0.2]])
+    n = values.size
+    table = Table({"f8": values, "f4": values.astype(np.float32), "i8": np.arange(n) - 3,
+                   "u1": np.arange(n, dtype=np.uint8), "flag": np.arange(n) % 3 == 0})
+    if extra:  # text goes through astropy's own writer (quoting)
+        table[extra] = [f"src {k}" if k % 2 else "" for k in range(n)]
+    assert ecsv_data_lines(table) == _astropy_data_lines(table)

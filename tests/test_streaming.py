@@ -3,6 +3,7 @@ interrupted runs, sources across tile and block borders, multi-channel models.""
 
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -100,7 +101,16 @@ def test_run_key_and_folder_reuse(tmp_path):
     again = RunFolder.open(tmp_path / "run", key)
     assert again.has("rows/r.npy") and again.load_array("rows/r.npy").tolist() == [0, 1, 2]
     assert again.load_array("b.npz").sum() == 4
-    assert not list((tmp_path / "run").rglob("*.tmp"))  # no temporary left
+    table = Table({"flux": np.array([1e-6, 2.5e-7]) * u.Jy, "id": np.array([3, 4], np.int32)},
+                  meta={"CALIB": "trees"})
+    table["flux"].description = "integrated flux"
+    folder.save_table("blocks/b.parquet", table)
+    back = again.load_table("blocks/b.parquet")
+    assert back["flux"].unit == u.Jy and back["flux"].description == "integrated flux"
+    assert back["id"].dtype == np.int32 and back.meta["CALIB"] == "trees"
+    np.testing.assert_array_equal(back["flux"].value, table["flux"].value)  # exact
+    assert sorted(p.name for p in (tmp_path / "run").rglob("*") if p.is_file()) == [
+        "b.npz", "b.parquet", "r.npy", "state.json"]  # no temporary left
     other = RunFolder.open(tmp_path / "run", run_key(image="a.fits", size=11))
     assert not other.has("rows/r.npy")  # another run: emptied
     other.save_array("x.npy", np.zeros(1))

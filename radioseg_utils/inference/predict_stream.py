@@ -154,7 +154,7 @@ def _block_task(block: bl.Block, job: StreamJob) -> int:
     sky = read_image(job.image, section=block.window)
     core, cat = bl.own_core(block, *bl.segment_block(sky, prob, **job.block_kwargs(block.window)))
     folder = RunFolder(job.folder)
-    folder.save_table(f"blocks/{block.name}.ecsv", cat)
+    folder.save_table(f"blocks/{block.name}.parquet", cat)
     folder.save_array(f"blocks/{block.name}.npz", core, compress=True)  # written last: done
     return len(cat)
 
@@ -221,7 +221,7 @@ def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
     with FitsStream(job.folder / "seg.fits", header, job.shape) as stream:
         for block in tqdm(blocks, desc="merge", unit="block", disable=not progress):
             core, cat = bl.offset_ids(folder.load_array(f"blocks/{block.name}.npz"),
-                                      folder.load_table(f"blocks/{block.name}.ecsv"), offset)
+                                      folder.load_table(f"blocks/{block.name}.parquet"), offset)
             stream.write(block.core[0], block.core[2], core.astype(np.float32))
             catalogue.append(finish(cat))
             offset += len(cat)

@@ -24,12 +24,12 @@ therefore never carries a final name.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -96,13 +96,14 @@ class RunFolder:
         folder.save_json(STATE_FILE, {"key": key})
         return folder
 
-    def _atomic(self, name: str, write) -> Path:
+    def _atomic(self, name: str, write: Callable[[Path], object]) -> Path:
+        """Call ``write`` on a hidden temporary path beside ``name`` (same suffix), then
+        rename it to ``name``."""
         target = self.path / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        tmp = target.with_name(f".{uuid.uuid4().hex}.{target.name}")
         try:
-            with open(tmp, "wb") as fh:
-                write(fh)
+            write(tmp)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -115,8 +116,8 @@ class RunFolder:
     def save_array(self, name: str, array: np.ndarray, *, compress: bool = False) -> Path:
         """Save an array as ``name`` (``.npy``; ``.npz`` with key ``data`` if ``compress``)."""
         if compress:
-            return self._atomic(name, lambda fh: np.savez_compressed(fh, data=array))
-        return self._atomic(name, lambda fh: np.save(fh, array))
+            return self._atomic(name, lambda tmp: np.savez_compressed(tmp, data=array))
+        return self._atomic(name, lambda tmp: np.save(tmp, array))
 
     def load_array(self, name: str, *, mmap: bool = False) -> np.ndarray:
         """Array saved by :meth:`save_array` (a read-only memory map of ``.npy`` if ``mmap``)."""
@@ -127,18 +128,17 @@ class RunFolder:
         return np.load(path, mmap_mode="r" if mmap else None)
 
     def save_table(self, name: str, table: Table) -> Path:
-        """Save a table as ECSV (floats written exactly, units and dtypes kept)."""
-        text = io.StringIO()
-        table.write(text, format="ascii.ecsv")
-        return self._atomic(name, lambda fh: fh.write(text.getvalue().encode()))
+        """Save a table as Parquet (binary: values exact; dtypes, units, descriptions and
+        metadata kept; fast to read back)."""
+        return self._atomic(name, lambda tmp: table.write(tmp, format="parquet"))
 
     def load_table(self, name: str) -> Table:
         """Table saved by :meth:`save_table`."""
-        return Table.read(self.path / name, format="ascii.ecsv")
+        return Table.read(self.path / name, format="parquet")
 
     def save_json(self, name: str, value: object) -> Path:
         """Save a JSON-serialisable value."""
-        return self._atomic(name, lambda fh: fh.write(json.dumps(value).encode()))
+        return self._atomic(name, lambda tmp: tmp.write_text(json.dumps(value)))
 
     def load_json(self, name: str) -> object:
         """Value saved by :meth:`save_json`."""

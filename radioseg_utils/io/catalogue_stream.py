@@ -39,7 +39,7 @@ from radioseg_utils.io.catalogue import SUBMISSION_HEADER, submission_lines
 from radioseg_utils.io.fits_read import FITS_BLOCK
 from radioseg_utils.io.regions import ds9_header, ds9_lines
 
-__all__ = ["STREAM_FORMATS", "CatalogueStream"]
+__all__ = ["STREAM_FORMATS", "CatalogueStream", "ecsv_data_lines"]
 
 #: Output formats :class:`CatalogueStream` writes, by the key of its ``paths``.
 STREAM_FORMATS: tuple[str, ...] = ("ecsv", "fits", "parquet", "submission", "regions")
@@ -153,13 +153,32 @@ class CatalogueStream:
     def _write_ecsv(self, block: Table, *, header: bool) -> None:
         if "ecsv" not in self._files:
             return
+        if header:  # astropy writes the header and the column-name line
+            buffer = io.StringIO()
+            block[:0].write(buffer, format="ascii.ecsv")
+            self._files["ecsv"].write(buffer.getvalue())
+        self._files["ecsv"].writelines(ecsv_data_lines(block))
+
+
+def ecsv_data_lines(block: Table) -> list[str]:
+    """The data lines of ``block`` as astropy's ECSV writer gives them, made column by column.
+
+    Numbers and booleans are written as numpy prints them (the shortest text that reads
+    back to the same value, ``nan``, ``inf``), which is what astropy writes, about ten times
+    faster; a table with any other column type goes through astropy's writer.
+    """
+    columns = [np.asarray(block[name]) for name in block.colnames]
+    if not all(c.ndim == 1 and c.dtype.kind in "biuf" for c in columns):
         buffer = io.StringIO()
         block.write(buffer, format="ascii.ecsv")
         lines = buffer.getvalue().splitlines(keepends=True)
-        if not header:  # drop the '# ...' header and the column-name line
-            first = next(i for i, line in enumerate(lines) if not line.startswith("#"))
-            lines = lines[first + 1:]
-        self._files["ecsv"].writelines(lines)
+        first = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+        return lines[first + 1:]  # without the header and the column-name line
+    # Python's float repr is numpy's shortest round-trip text for float64 and is fast;
+    # narrower floats need numpy's own (the repr of a widened float32 is longer)
+    text = [c.astype(str).tolist() if c.dtype.kind == "f" and c.dtype.itemsize < 8
+            else list(map(repr if c.dtype.kind == "f" else str, c.tolist())) for c in columns]
+    return [" ".join(row) + "\n" for row in zip(*text, strict=True)]
 
 
 def _fits_rows(block: Table) -> bytes:

@@ -94,23 +94,45 @@ def calibration_features(catalogue: Table, band: str | Band) -> np.ndarray:
         ])
 
 
+def _tree_depth(tree: np.ndarray) -> int:
+    """Number of splits on the longest path from the root of ``tree`` to a leaf."""
+    deepest, stack = 0, [(0, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if not tree["is_leaf"][node]:
+            stack += [(int(tree["left"][node]), depth + 1), (int(tree["right"][node]), depth + 1)]
+    return deepest
+
+
 def _predict_trees(nodes: np.ndarray, offsets: np.ndarray, baseline: float,
                    x: np.ndarray) -> np.ndarray:
-    """Sum of the leaf values of every tree (``nodes[offsets[k]:offsets[k+1]]``) plus baseline."""
-    out = np.full(len(x), baseline)
-    rows = np.arange(len(x))
+    """Sum of the leaf values of every tree (``nodes[offsets[k]:offsets[k+1]]``) plus baseline.
+
+    All rows descend a tree together, one level per step, for as many steps as the tree
+    is deep; a leaf is its own child, so rows that reach one early stay there.
+    """
+    n = len(x)
+    rows = np.arange(n)
+    by_feature = np.ascontiguousarray(x.T).ravel()  # feature f of row r at f * n + r
+    missing = bool(np.isnan(x).any())
+    out = np.full(n, baseline)
     for start, stop in zip(offsets[:-1], offsets[1:]):
         tree = nodes[start:stop]
-        idx = np.zeros(len(x), np.intp)
-        active = ~tree["is_leaf"][idx].astype(bool)
-        while active.any():
-            i = idx[active]
-            value = x[rows[active], tree["feature"][i]]
-            left = np.where(np.isnan(value), tree["missing_left"][i].astype(bool),
-                            value <= tree["threshold"][i])
-            idx[active] = np.where(left, tree["left"][i], tree["right"][i])
-            active = ~tree["is_leaf"][idx].astype(bool)
-        out += tree["value"][idx]
+        leaf = tree["is_leaf"].astype(bool)
+        own = np.arange(len(tree))
+        left, right = np.where(leaf, own, tree["left"]), np.where(leaf, own, tree["right"])
+        column_start = np.where(leaf, 0, tree["feature"]).astype(np.intp) * n
+        threshold = np.where(leaf, np.inf, tree["threshold"])
+        missing_left = tree["missing_left"].astype(bool)
+        idx = np.zeros(n, np.intp)
+        for _ in range(_tree_depth(tree)):
+            value = by_feature.take(column_start.take(idx) + rows)
+            go_left = value <= threshold.take(idx)
+            if missing:
+                go_left |= np.isnan(value) & missing_left.take(idx)
+            idx = np.where(go_left, left.take(idx), right.take(idx))
+        out += tree["value"].take(idx)
     return out
 
 

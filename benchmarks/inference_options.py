@@ -1,0 +1,145 @@
+"""Benchmark: what the Keras stack offers for tiled inference on this machine, one process.
+
+Runs the shipped model (or ``--model``) through ``predict_on_batch`` in several settings,
+alternating them round by round so that every setting sees the same machine load, and
+prints each one's speed as a ratio to the baseline (the defaults of
+:mod:`radioseg_utils.inference.tiling`: tiles of 256² px with 32 px overlap, batches of 8,
+float32, no XLA):
+
+* ``batch16``, ``batch32``: larger batches;
+* ``tile512``, ``tile1024``: tiles of 512² px in batches of 2, of 1024² px one at a time
+  (the model is fully convolutional);
+* ``xla``, ``tile512_xla``: the predict function compiled with XLA (``jit_compile``);
+* ``bf16``, ``tile512_bf16``: the same weights under Keras' ``mixed_bfloat16`` policy
+  (bf16 matrix units, e.g. AVX512_BF16 or AMX on a CPU).
+
+Speed is counted in *useful* pixels per second (each tile counts ``(tile - overlap)²``,
+the part that is not shared with its neighbours), so tile sizes compare fairly. Beside
+each ratio the largest absolute change of the model's source probability from the
+baseline's, on a normalised simulated B1 1000 h patch, says whether a setting changes
+the result.
+
+Usage::
+
+    python benchmarks/inference_options.py [--seconds 10] [--rounds 3]
+        [--out benchmarks/results/inference_options_cpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from radioseg_utils.core.provenance import versions
+from radioseg_utils.model.files import DEFAULT_MODEL, load_model
+
+OVERLAP = 32
+
+#: setting -> (tile side, batch size, model variant)
+SETTINGS: dict[str, tuple[int, int, str]] = {
+    "baseline": (256, 8, "float32"),
+    "batch16": (256, 16, "float32"),
+    "batch32": (256, 32, "float32"),
+    "tile512": (512, 2, "float32"),
+    "tile1024": (1024, 1, "float32"),
+    "xla": (256, 8, "xla"),
+    "tile512_xla": (512, 2, "xla"),
+    "bf16": (256, 8, "bf16"),
+    "tile512_bf16": (512, 2, "bf16"),
+}
+
+
+def variants(path: Path) -> dict[str, object]:
+    """The model as loaded, with XLA, and rebuilt under ``mixed_bfloat16``."""
+    import keras
+
+    model = load_model(path)[0]
+    xla = keras.models.clone_model(model)
+    xla.set_weights(model.get_weights())
+    xla.jit_compile = True
+    xla.make_predict_function(force=True)
+    def mixed(layer):  # the saved layer configs name float32: rebuild each under bf16
+        if isinstance(layer, keras.layers.InputLayer):
+            return layer
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "mixed_bfloat16"})
+
+    bf16 = keras.models.clone_model(model, clone_function=mixed)
+    bf16.set_weights(model.get_weights())
+    return {"float32": model, "xla": xla, "bf16": bf16}
+
+
+def useful_mpx_per_s(call: Callable[[np.ndarray], object], batch: np.ndarray,
+                     seconds: float) -> float:
+    """Useful megapixels per second of ``call`` on ``batch`` over ``seconds`` (after a
+    warm-up call that compiles)."""
+    call(batch)
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        call(batch)
+        n += len(batch)
+    return n * (batch.shape[1] - OVERLAP) ** 2 / 1e6 / (time.perf_counter() - start)
+
+
+def patch(side: int) -> np.ndarray:
+    """A normalised simulated B1 1000 h patch of ``side``² px, shape (1, side, side, 1)."""
+    from radioseg_utils.core.noise import estimate_noise
+    from radioseg_utils.data.normalise import normalise
+    from radioseg_utils.simulation.simulate import simulate_field
+
+    field = simulate_field("B1", 1000, shape=(side, side), seed=5)
+    image = np.asarray(field.image, dtype=np.float32)
+    return normalise(image, "asinh", noise=estimate_noise(image)[1])[None, ..., None]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped one")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per setting and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="JSON record to write")
+    args = parser.parse_args(argv)
+    import keras
+
+    models = variants(args.model)
+    rng = np.random.default_rng(0)
+    batches = {name: rng.normal(size=(b, t, t, 1)).astype(np.float32)
+               for name, (t, b, _) in SETTINGS.items()}
+    rates: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    for _ in range(args.rounds):
+        for name, (_, _, variant) in SETTINGS.items():
+            rates[name].append(useful_mpx_per_s(models[variant].predict_on_batch,
+                                                batches[name], args.seconds))
+    sample = patch(512)
+    reference = np.asarray(models["float32"].predict_on_batch(sample), dtype=np.float32)
+    change = {v: float(np.abs(np.asarray(m.predict_on_batch(sample), dtype=np.float32)[..., 0]
+                              - reference[..., 0]).max()) for v, m in models.items()}
+    median = {name: statistics.median(r) for name, r in rates.items()}
+    record = {"backend": keras.backend.backend(), "machine": platform.machine(),
+              "processor": platform.processor(), "cpu_count": os.cpu_count(),
+              "model": args.model.name, "overlap": OVERLAP,
+              "versions": versions("keras", "tensorflow", "jax", "numpy"),
+              "settings": {name: {"tile": t, "batch": b, "variant": v,
+                                  "useful_mpx_per_s": rates[name],
+                                  "ratio_to_baseline": median[name] / median["baseline"],
+                                  "max_probability_change": change[v]}
+                           for name, (t, b, v) in SETTINGS.items()}}
+    for name, entry in record["settings"].items():
+        print(f"{name:>9}: {median[name]:6.3f} useful Mpx/s, {entry['ratio_to_baseline']:.2f}x "
+              f"baseline, probability change up to {entry['max_probability_change']:.2g}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
