@@ -4,10 +4,11 @@
 the brightness image (Jy/beam) into a catalogue in the schema of
 :data:`radioseg_utils.io.catalogue.CATALOGUE_COLUMNS`, ready for the SDC1 scorer.
 
-Per component, on the image pixels (not the mask):
+Per component, on the image pixels (not the mask), computed for all components at once
+(per-label sums over the labelled pixels; no Python loop over sources):
 
-* core position: the brightest pixel, refined to sub-pixel by a quadratic fit to the log
-  of its 3x3 neighbourhood;
+* core position: the brightest pixel (the first in raster order on a tie), refined to
+  sub-pixel by a quadratic fit to the log of its 3x3 neighbourhood;
 * centroid: mean position weighted by the positive pixel values;
 * integrated flux: sum of the pixel values / beam area in pixels (Jy/beam -> Jy), divided
   by the primary beam at the centroid when one is given (SDC1 truth fluxes are intrinsic);
@@ -40,14 +41,12 @@ only sources many beams across are called AGN.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
-from scipy import ndimage
 from skimage.segmentation import expand_labels
 
 from radioseg_utils.core.bands import Band, get_band
@@ -122,30 +121,46 @@ class ClassRule:
 PrimaryBeamLike = float | np.ndarray | Callable[[np.ndarray, np.ndarray], np.ndarray] | None
 
 
-_DY, _DX = (g.ravel() for g in np.mgrid[-1:2, -1:2].astype(float))
-_QUADRATIC = np.linalg.pinv(np.stack([np.ones(9), _DX, _DY, _DX**2, _DX * _DY, _DY**2], axis=1))
+_DY, _DX = np.mgrid[-1:2, -1:2].reshape(2, 9)  # 3x3 neighbourhood offsets, raster order
+_QUADRATIC = np.linalg.pinv(np.stack([np.ones(9), _DX, _DY, _DX**2, _DX * _DY, _DY**2], axis=1).astype(float))
 
 
-def _refined_peak(image: np.ndarray, y: int, x: int) -> tuple[float, float]:
-    """Sub-pixel peak from a 2-D quadratic fitted to the 3x3 neighbourhood.
+def _refined_peaks(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-pixel peaks from 2-D quadratics fitted to the 3x3 neighbourhoods of pixels.
 
-    The fit is to the log of the values when all nine are positive (exact for any
-    elliptical Gaussian), else to the values; the brightest pixel is kept when the
-    neighbourhood leaves the image or the fit has no maximum within one pixel.
+    Parameters
+    ----------
+    image : ndarray, shape (ny, nx)
+        Finite image.
+    y, x : ndarray of int, shape (n,)
+        Rows and columns of the brightest pixels.
+
+    Returns
+    -------
+    x, y : ndarray, shape (n,)
+        Refined positions. Each fit is to the log of the values when all nine are positive
+        (exact for any elliptical Gaussian), else to the values; the brightest pixel is
+        kept when its neighbourhood leaves the image or the fit has no maximum (negative
+        definite Hessian) within one pixel.
     """
     ny, nx = image.shape
-    if not (0 < x < nx - 1 and 0 < y < ny - 1):
-        return float(x), float(y)
-    patch = image[y - 1 : y + 2, x - 1 : x + 2].ravel()
-    patch = np.log(patch) if np.all(patch > 0) else patch
-    _, bx, by, axx, axy, ayy = _QUADRATIC @ patch
-    hessian = np.array([[2 * axx, axy], [axy, 2 * ayy]])
-    if not (np.all(np.isfinite(hessian)) and hessian[0, 0] < 0 and np.linalg.det(hessian) > 0):
-        return float(x), float(y)
-    dx, dy = np.linalg.solve(hessian, [-bx, -by])
-    if max(abs(dx), abs(dy)) > 1.0:
-        return float(x), float(y)
-    return x + float(dx), y + float(dy)
+    xr, yr = x.astype(float), y.astype(float)
+    inside = np.flatnonzero((x > 0) & (x < nx - 1) & (y > 0) & (y < ny - 1))
+    patch = image[y[inside, None] + _DY, x[inside, None] + _DX]
+    positive = np.all(patch > 0, axis=1)
+    patch = np.where(positive[:, None], np.log(np.where(positive[:, None], patch, 1.0)), patch)
+    _, bx, by, axx, axy, ayy = (patch @ _QUADRATIC.T).T
+    hxx, hyy = 2 * axx, 2 * ayy
+    with np.errstate(invalid="ignore", over="ignore"):
+        det = hxx * hyy - axy * axy
+        ok = np.isfinite(hxx) & np.isfinite(axy) & np.isfinite(hyy) & (hxx < 0) & (det > 0)
+        safe = np.where(ok, det, 1.0)
+        dx = (axy * by - hyy * bx) / safe
+        dy = (axy * bx - hxx * by) / safe
+        ok &= np.maximum(np.abs(dx), np.abs(dy)) <= 1.0
+    xr[inside[ok]] += dx[ok]
+    yr[inside[ok]] += dy[ok]
+    return xr, yr
 
 
 def values_at(source: PrimaryBeamLike | np.ndarray, x: np.ndarray, y: np.ndarray, ra, dec, name: str):
@@ -165,17 +180,60 @@ def values_at(source: PrimaryBeamLike | np.ndarray, x: np.ndarray, y: np.ndarray
     return arr[iy, ix]
 
 
-def _moments(values: np.ndarray, xs: np.ndarray, ys: np.ndarray):
-    """Centroid (x, y) and 2x2 covariance (pix^2) weighted by the positive values."""
+def _component_stats(clean: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-label pixel statistics of a finite image, computed for all labels at once.
+
+    Parameters
+    ----------
+    clean : ndarray, shape (ny, nx)
+        Finite brightness image.
+    labels : ndarray of int, shape (ny, nx)
+        Component labels, 0 for background.
+
+    Returns
+    -------
+    dict of ndarray
+        ``ids`` (the positive labels, increasing) and, per label, ``area`` (pixels),
+        ``total`` (sum of values), ``peak`` (largest value), ``px``, ``py`` (its pixel: the
+        first in raster order when several share it), ``weight`` (sum of the positive
+        values), ``xc``, ``yc`` (centroid weighted by the positive values; NaN where
+        ``weight <= 0``) and ``cov`` (n, 2, 2), their weighted covariance in pix².
+    """
+    nx = labels.shape[1]
+    flat = labels.ravel().astype(np.int64)
+    ids = np.flatnonzero(np.bincount(flat))
+    ids = ids[ids > 0]
+    n = ids.size
+    pixels = np.flatnonzero(flat > 0)  # raster order
+    lookup = np.zeros(ids[-1] + 1 if n else 1, dtype=np.intp)
+    lookup[ids] = np.arange(n)
+    index = lookup[flat[pixels]]
+    del flat
+    values = clean.ravel()[pixels]
+    area = np.bincount(index, minlength=n)
+    total = np.bincount(index, weights=values, minlength=n)
+    peak = np.full(n, -np.inf)
+    np.maximum.at(peak, index, values)
+    at_peak = np.flatnonzero(values == peak[index])  # raster order, so the first of a label
+    first = np.unique(index[at_peak], return_index=True)[1]
+    py, px = np.divmod(pixels[at_peak[first]], nx)
+    ys, xs = np.divmod(pixels, nx)
+    ys, xs = ys.astype(float), xs.astype(float)
     w = np.clip(values, 0.0, None)
-    total = w.sum()
-    if total <= 0:
-        return None
-    xc, yc = (w * xs).sum() / total, (w * ys).sum() / total
-    dx, dy = xs - xc, ys - yc
-    cov = np.array([[(w * dx * dx).sum(), (w * dx * dy).sum()], [0.0, (w * dy * dy).sum()]])
-    cov[1, 0] = cov[0, 1]
-    return xc, yc, cov / total
+    weight = np.bincount(index, weights=w, minlength=n)
+    good = weight > 0
+    denom = np.where(good, weight, 1.0)
+
+    def mean(weights: np.ndarray) -> np.ndarray:
+        return np.where(good, np.bincount(index, weights=weights, minlength=n) / denom, np.nan)
+
+    xc, yc = mean(w * xs), mean(w * ys)
+    dx, dy = xs - xc[index], ys - yc[index]
+    cov = np.empty((n, 2, 2))
+    cov[:, 0, 0], cov[:, 1, 1] = mean(w * dx * dx), mean(w * dy * dy)
+    cov[:, 0, 1] = cov[:, 1, 0] = mean(w * dx * dy)
+    return {"ids": ids, "area": area, "total": total, "peak": peak, "px": px, "py": py,
+            "weight": weight, "xc": xc, "yc": yc, "cov": cov}
 
 
 def pixel_scale_at(wcs: WCS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -216,14 +274,27 @@ def pixel_scale_at(wcs: WCS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sky_ellipse(cov_pix: np.ndarray, scale: np.ndarray) -> tuple[float, float, float]:
-    """Major/minor FWHM (arcsec) and PA (deg east of north) of a pixel covariance."""
-    cov = scale @ cov_pix @ scale.T * 3600.0**2  # (east, north) in arcsec^2
+def _sky_ellipses(cov_pix: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Major/minor FWHM (arcsec) and PA (deg east of north) of pixel covariances.
+
+    Parameters
+    ----------
+    cov_pix : ndarray, shape (n, 2, 2)
+        Covariances in pix² (x, y).
+    scales : ndarray, shape (n, 2, 2)
+        Degrees per pixel, rows (east, north), columns (x, y) (:func:`pixel_scale_at`).
+
+    Returns
+    -------
+    maj, min, pa : ndarray, shape (n,)
+        FWHMs of the largest and smallest eigenvalues of the sky covariance, and the
+        position angle of the former's eigenvector, in [0, 180).
+    """
+    cov = scales @ cov_pix @ np.swapaxes(scales, 1, 2) * 3600.0**2  # (east, north) in arcsec^2
     evals, evecs = np.linalg.eigh(cov)
-    east, north = evecs[:, 1]
-    pa = math.degrees(math.atan2(east, north)) % 180.0
+    pa = np.degrees(np.arctan2(evecs[:, 0, 1], evecs[:, 1, 1])) % 180.0
     fwhm = FWHM_PER_SIGMA * np.sqrt(np.clip(evals, 0.0, None))
-    return float(fwhm[1]), float(fwhm[0]), pa
+    return fwhm[:, 1], fwhm[:, 0], pa
 
 
 def measure_sources(
@@ -297,56 +368,41 @@ def measure_sources(
     scale = celestial.pixel_scale_matrix  # deg / pix, rows (east, north)
     pix_area_arcsec2 = abs(np.linalg.det(scale)) * 3600.0**2
     beam_area_pix = gaussian_area(beam) / pix_area_arcsec2
-    clean = np.nan_to_num(image - background, nan=0.0, posinf=0.0, neginf=0.0)
+    clean = image - background
+    clean[~np.isfinite(clean)] = 0.0
     if grow > 0:
         labels = expand_labels(labels, distance=grow)
     if noise is None:
         noise = estimate_noise(image - background)[1]
-    ids = np.flatnonzero(np.bincount(labels.ravel().astype(np.int64)))
-    ids = ids[ids > 0]
-    rows = {k: np.zeros(ids.size) for k in ("xp", "yp", "xc", "yc", "total", "peak", "maj", "min", "pa", "area")}
-    covariances: list[np.ndarray | None] = []
-    slices = ndimage.find_objects(labels)
-    for k, lab in enumerate(ids):
-        sl = slices[lab - 1]
-        inside = labels[sl] == lab
-        values = clean[sl][inside]
-        ys, xs = np.nonzero(inside)
-        xs, ys = xs + sl[1].start, ys + sl[0].start
-        j = int(np.argmax(values))
-        rows["xp"][k], rows["yp"][k] = _refined_peak(clean, ys[j], xs[j])
-        rows["peak"][k], rows["total"][k], rows["area"][k] = values[j], values.sum(), values.size
-        mom = _moments(values, xs.astype(float), ys.astype(float))
-        if mom is None:
-            rows["xc"][k], rows["yc"][k] = rows["xp"][k], rows["yp"][k]
-            covariances.append(None)
-            continue
-        rows["xc"][k], rows["yc"][k], cov = mom
-        covariances.append(cov)
+    stats = _component_stats(clean, labels)
+    ids = stats["ids"]
+    xp, yp = _refined_peaks(clean, stats["py"], stats["px"])
+    moments = stats["weight"] > 0  # else: centroid at the refined peak, no size
+    xc, yc = np.where(moments, stats["xc"], xp), np.where(moments, stats["yc"], yp)
     if local_scale:
-        scales = pixel_scale_at(celestial, rows["xc"], rows["yc"])
+        scales = pixel_scale_at(celestial, xc, yc)
         beam_area_pix = gaussian_area(beam) / (np.abs(np.linalg.det(scales)) * 3600.0**2)
     else:
         scales = np.broadcast_to(scale, (ids.size, 2, 2))
-    for k, cov in enumerate(covariances):
-        if cov is not None:
-            rows["maj"][k], rows["min"][k], rows["pa"][k] = _sky_ellipse(cov, scales[k])
+    maj, mnr, pa = np.zeros(ids.size), np.zeros(ids.size), np.zeros(ids.size)
+    maj[moments], mnr[moments], pa[moments] = _sky_ellipses(stats["cov"][moments], scales[moments])
+    peak = stats["peak"]
 
-    ra_p, dec_p = celestial.pixel_to_world_values(rows["xp"], rows["yp"])
-    ra_c, dec_c = celestial.pixel_to_world_values(rows["xc"], rows["yc"])
-    local_noise = values_at(noise, rows["xp"], rows["yp"], ra_p, dec_p, "noise")
+    ra_p, dec_p = celestial.pixel_to_world_values(xp, yp)
+    ra_c, dec_c = celestial.pixel_to_world_values(xc, yc)
+    local_noise = values_at(noise, xp, yp, ra_p, dec_p, "noise")
     if np.any(~(local_noise > 0)):
         raise ValueError("noise must be positive and finite at every source peak")
-    apparent = rows["total"] / beam_area_pix
+    apparent = stats["total"] / beam_area_pix
     with np.errstate(divide="ignore", invalid="ignore"):
-        compactness = np.where(apparent > 0, rows["peak"] / apparent, np.nan)
+        compactness = np.where(apparent > 0, peak / apparent, np.nan)
     flux = apparent
     if primary_beam is not None:
-        gain = values_at(primary_beam, rows["xc"], rows["yc"], ra_c, dec_c, "primary_beam")
+        gain = values_at(primary_beam, xc, yc, ra_c, dec_c, "primary_beam")
         if np.any(~(gain > 0)):
             raise ValueError("primary_beam must be positive at every source centroid")
         flux = apparent / gain
-    maj_d, min_d = deconvolve_fwhm(rows["maj"], beam), deconvolve_fwhm(rows["min"], beam)
+    maj_d, min_d = deconvolve_fwhm(maj, beam), deconvolve_fwhm(mnr, beam)
     sdc1 = rule.columns(maj_d, min_d, compactness, beam)
     columns = {
         "id": ids,
@@ -358,19 +414,19 @@ def measure_sources(
         "core_frac": sdc1["core_frac"],
         "b_maj": sdc1["b_maj"],
         "b_min": sdc1["b_min"],
-        "pa": pa_east_of_north(rows["pa"]),  # east of north -> SDC1 (an involution)
+        "pa": pa_east_of_north(pa),  # east of north -> SDC1 (an involution)
         "size": sdc1["size"],
         "class": sdc1["class"],
-        "x": rows["xc"],
-        "y": rows["yc"],
-        "peak_flux": rows["peak"],
-        "peak_snr": rows["peak"] / local_noise,
+        "x": xc,
+        "y": yc,
+        "peak_flux": peak,
+        "peak_snr": peak / local_noise,
         "noise": local_noise,
-        "area_pix": rows["area"].astype(np.int64),
+        "area_pix": stats["area"].astype(np.int64),
         "compactness": compactness,
-        "fwhm_maj": rows["maj"],
-        "fwhm_min": rows["min"],
-        "pa_eon": rows["pa"],
+        "fwhm_maj": maj,
+        "fwhm_min": mnr,
+        "pa_eon": pa,
     }
     table = catalogue_table(columns)
     table["label"] = ids.astype(np.int32)
