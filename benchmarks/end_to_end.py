@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from radioseg_utils.core.memory import TreeMemory
-from radioseg_utils.core.provenance import versions
+from radioseg_utils.core.provenance import git_commit, versions
 from radioseg_utils.model.files import DEFAULT_MODEL
 
 BAND, INTEGRATION_H, SEED = "B1", 1000, 11
@@ -114,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = {"device": _device(), "host": platform.node(), "machine": platform.machine(),
                "cpu_count": __import__("os").cpu_count(), "model": args.model.name,
                "versions": versions("keras", "jax", "tensorflow", "numpy", "dask"),
+               "git_commit": git_commit(),
                "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": []}
     try:
         for size in args.size:

@@ -7,7 +7,12 @@ import pytest
 from test_streaming import CONFIG, NOISE, SOURCES, make_scene, read_outputs, snr_model
 
 from radioseg_utils.inference import predict as pr
-from radioseg_utils.inference.distributed import cluster_client, map_tasks
+from radioseg_utils.inference.distributed import (
+    THREAD_VARIABLES,
+    cluster_client,
+    map_tasks,
+    worker_env,
+)
 
 pytest.importorskip("distributed")
 
@@ -67,6 +72,27 @@ def test_local_cluster_of_processes_equals_serial(scene, tmp_path):
     for a, b in zip(read_outputs(serial), read_outputs(dask)):
         assert np.array_equal(a, b)
     assert np.array_equal(serial.catalogue["flux"], dask.catalogue["flux"])
+
+
+def _thread_env() -> dict[str, str | None]:
+    import os
+
+    return {name: os.environ.get(name) for name in THREAD_VARIABLES}
+
+
+@pytest.mark.slow
+def test_local_worker_processes_share_the_cores(monkeypatch):
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert worker_env(3, cpu_count=2) == dict.fromkeys(THREAD_VARIABLES, "1")  # at least one
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "5")  # the user's setting wins
+    assert worker_env(2, cpu_count=16)["TF_NUM_INTRAOP_THREADS"] == "5"
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
+    with cluster_client(n_workers=2) as client:
+        seen = client.run(_thread_env)
+    assert len(seen) == 2
+    for env in seen.values():
+        assert env == worker_env(2)  # TensorFlow's pool and OpenMP: half the cores each
 
 
 def test_a_local_cluster_that_does_not_start_falls_back_to_this_process(monkeypatch, caplog):

@@ -60,6 +60,11 @@ def test_read_end_to_end_records_one_row_per_run_and_names_a_bad_file(tmp_path):
     table = read_end_to_end(good)
     assert list(table["side"]) == [1024, 2048] and set(table["record"]) == {"e2e.json"}
     assert table["peak_tree_mb"][0] == 900.0 and table["tiles_s"][1] == 1.0
+    assert set(table["commit"]) == {"unrecorded"}
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({"device": "tensorflow: cpu", "cpu_count": 2, "runs": [run],
+                                 "git_commit": "68636f7c0ffee"}))
+    assert list(read_end_to_end(good, newer)["commit"]) == ["unrecorded"] * 2 + ["68636f7"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"device": "x", "runs": [{"size": 1}]}))
     with pytest.raises(ValueError, match="bad.json is not a benchmarks/end_to_end.py record"):

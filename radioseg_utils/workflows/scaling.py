@@ -282,7 +282,9 @@ PREDICT_STAGES: tuple[str, ...] = ("noise_s", "tiles_s", "probability_s", "block
 def read_end_to_end(*paths: str | Path) -> Table:
     """The runs recorded by ``benchmarks/end_to_end.py``, one row per run.
 
-    Columns: ``record`` (file name), ``device``, ``cpu_count``, ``side``, ``mpx``,
+    Columns: ``record`` (file name), ``commit`` (of the code measured, abbreviated;
+    ``unrecorded`` for records made before commits were recorded), ``device``,
+    ``cpu_count``, ``side``, ``mpx``,
     ``workers``, ``simulate_s``, the :data:`PREDICT_STAGES`, ``predict_s`` (the whole
     call, setup included), ``peak_tree_mb`` (peak resident memory of the predict call,
     summed over its process tree), ``tiles_per_s`` and ``n_sources``.
@@ -299,7 +301,8 @@ def read_end_to_end(*paths: str | Path) -> Table:
             record = json.loads(path.read_text())
             for run in record["runs"]:
                 stages = run["predict"]["stages"]
-                rows.append((path.name, record["device"], int(record["cpu_count"]),
+                commit = str(record.get("git_commit") or "unrecorded")[:7]
+                rows.append((path.name, commit, record["device"], int(record["cpu_count"]),
                              int(run["size"]), float(run["mpx"]), int(run["workers"]),
                              float(run["simulate"]["seconds"]),
                              *(float(stages.get(s, np.nan)) for s in PREDICT_STAGES),
@@ -310,6 +313,6 @@ def read_end_to_end(*paths: str | Path) -> Table:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a benchmarks/end_to_end.py record: "
                              f"{type(exc).__name__}: {exc}") from None
-    names = ("record", "device", "cpu_count", "side", "mpx", "workers", "simulate_s",
+    names = ("record", "commit", "device", "cpu_count", "side", "mpx", "workers", "simulate_s",
              *PREDICT_STAGES, "predict_s", "peak_tree_mb", "tiles_per_s", "n_sources")
     return Table(rows=rows, names=names) if rows else Table(names=names)
