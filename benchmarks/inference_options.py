@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radioseg_utils.core.provenance import versions
+from radioseg_utils.core.provenance import git_commit, versions
 from radioseg_utils.model.files import DEFAULT_MODEL, load_model
 
 OVERLAP = 32
@@ -126,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = {"backend": keras.backend.backend(), "machine": platform.machine(),
               "processor": platform.processor(), "cpu_count": os.cpu_count(),
               "model": args.model.name, "overlap": OVERLAP,
-              "versions": versions("keras", "tensorflow", "jax", "numpy"),
+              "versions": versions("keras", "tensorflow", "tensorflow-cpu", "jax", "numpy"),
+              "git_commit": git_commit(),
               "settings": {name: {"tile": t, "batch": b, "variant": v,
                                   "useful_mpx_per_s": rates[name],
                                   "ratio_to_baseline": median[name] / median["baseline"],

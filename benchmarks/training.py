@@ -10,7 +10,9 @@ shipped model), the plain default U-Net (depth 4, 16 filters) and a baseline (de
   untimed call, over ``--repeats`` calls;
 
 then prints a table, the ratios default / baseline and the peak resident memory of the
-process. Mixed precision is used when a GPU is visible, as in training.
+process. Mixed precision is used when a GPU is visible, as in training; ``--policy``
+sets another Keras dtype policy, and ``--compare-policy mixed_bfloat16`` measures the full
+model again under a second one (bf16 units of a CPU) and prints the ratio.
 
 ``--gpu-record DIR`` compares this machine's training throughput of the full model with
 the recorded GPU run in ``DIR`` (its ``TRAINED.json``: cutouts trained per second of the
@@ -102,19 +104,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image", type=int, default=1024, help="inference image side, px")
     parser.add_argument("--repeats", type=int, default=3, help="timed inference calls")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--policy", default=None,
+                        help="Keras dtype policy, e.g. mixed_bfloat16 (default: mixed_float16 "
+                             "on a GPU, else float32)")
+    parser.add_argument("--compare-policy", default=None,
+                        help="also train the full model under this dtype policy (e.g. "
+                             "mixed_bfloat16) and print its ratio to the first")
     parser.add_argument("--gpu-record", type=Path, default=None,
                         help="folder of a recorded GPU run (TRAINED.json) to compare with")
     parser.add_argument("--out", default=None, help="write the measurements to this JSON file")
     args = parser.parse_args(argv)
 
     gpu = gpu_available()
-    keras.config.set_dtype_policy("mixed_float16" if gpu else "float32")
+    keras.config.set_dtype_policy(args.policy or ("mixed_float16" if gpu else "float32"))
     keras.utils.set_random_seed(args.seed)
     print(f"device: {'GPU' if gpu else 'CPU'}; policy {keras.config.dtype_policy().name}; "
           f"train {args.batch} x {args.size}^2 px, {args.steps} steps; "
           f"inference {args.image}^2 px, {args.repeats} calls")
     rows = {}
-    for name, depth, filters, centre in MODELS:
+
+    def measure(name: str, depth: int, filters: int, centre: bool) -> tuple:
         model = build_unet(depth=depth, base_filters=filters, centre_head=centre)
         loss = MaskCentreLoss("bce_dice", 1.0) if centre else get_loss("bce_dice")
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss,
@@ -123,10 +132,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   warmup=args.warmup, seed=args.seed)
         infer = _inference_throughput(model, image=args.image, repeats=args.repeats,
                                       seed=args.seed)
-        rows[name] = (depth, filters, model.count_params(), train, infer)
         print(f"{name:>9}: depth {depth}, {filters:2d} filters, {model.count_params():9,d} "
               f"params | train {train:8.1f} cutouts/s | inference {infer:7.2f} Mpx/s",
               flush=True)
+        return depth, filters, model.count_params(), train, infer
+
+    for name, depth, filters, centre in MODELS:
+        rows[name] = measure(name, depth, filters, centre)
+    compared = None
+    if args.compare_policy:
+        first = keras.config.dtype_policy().name
+        keras.config.set_dtype_policy(args.compare_policy)
+        try:
+            *_, train, infer = measure(f"full, {args.compare_policy}", *MODELS[0][1:])
+        finally:
+            keras.config.set_dtype_policy(first)
+        compared = {"policy": args.compare_policy, "train_cutouts_per_s": train,
+                    "inference_mpx_per_s": infer,
+                    "train_ratio_to_first": train / rows["full"][3],
+                    "inference_ratio_to_first": infer / rows["full"][4]}
+        print(f"full model, {args.compare_policy} / {first}: training "
+              f"{compared['train_ratio_to_first']:.2f}x, inference {compared['inference_ratio_to_first']:.2f}x")
     (_, _, _, t0, i0), (_, _, _, t1, i1) = rows["default"], rows["baseline"]
     print(f"default / baseline: training {t0 / t1:.2f}x, inference {i0 / i1:.2f}x")
     print(f"peak RSS: {_peak_rss_mib():.0f} MiB")
@@ -145,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "models": {name: {"depth": d, "base_filters": f, "params": n,
                                     "train_cutouts_per_s": t, "inference_mpx_per_s": i}
                              for name, (d, f, n, t, i) in rows.items()},
-                  "peak_rss_mib": _peak_rss_mib(), "recorded_gpu_run": gpu_run}
+                  "peak_rss_mib": _peak_rss_mib(), "recorded_gpu_run": gpu_run,
+                  "compared_policy": compared}
         with open(args.out, "w") as handle:
             json.dump(record, handle, indent=2)
     return 0

@@ -69,3 +69,37 @@ def test_read_end_to_end_records_one_row_per_run_and_names_a_bad_file(tmp_path):
     bad.write_text(json.dumps({"device": "x", "runs": [{"size": 1}]}))
     with pytest.raises(ValueError, match="bad.json is not a benchmarks/end_to_end.py record"):
         read_end_to_end(good, bad)
+
+
+def test_read_inference_options_one_row_per_setting_and_names_a_bad_file(tmp_path):
+    import json
+
+    from radioseg_utils.workflows.scaling import read_inference_options
+
+    setting = {"tile": 256, "batch": 8, "variant": "float32", "useful_mpx_per_s": [0.4, 0.5, 0.9],
+               "ratio_to_baseline": 1.0, "max_probability_change": 0.0}
+    good = tmp_path / "options.json"
+    good.write_text(json.dumps({"backend": "tensorflow", "cpu_count": 2, "model": "m.keras",
+                                "settings": {"baseline": setting,
+                                             "xla": {**setting, "variant": "xla",
+                                                     "ratio_to_baseline": 1.1}}}))
+    table = read_inference_options(good)
+    assert list(table["setting"]) == ["baseline", "xla"] and table["useful_mpx_per_s"][0] == 0.5
+    assert table.meta["cpu_count"] == 2 and table["ratio_to_baseline"][1] == 1.1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"settings": {"baseline": {"tile": 256}}}))
+    with pytest.raises(ValueError, match="bad.json is not a benchmarks/inference_options.py record"):
+        read_inference_options(bad)
+
+
+@pytest.mark.datacheck
+def test_committed_inference_options_justify_the_defaults():
+    """XLA, on by default with TensorFlow, was measured faster with unchanged results;
+    bf16, left off, was measured slower."""
+    from radioseg_utils.workflows.scaling import read_inference_options
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "inference_options_cpu.json"
+    table = read_inference_options(path)
+    row = {r["setting"]: r for r in table}
+    assert row["xla"]["ratio_to_baseline"] > 1.0 and row["xla"]["max_probability_change"] < 1e-4
+    assert row["bf16"]["ratio_to_baseline"] < 1.0

@@ -280,3 +280,12 @@ def test_cli_predict_streams_a_keras_model_and_resumes(tmp_path, rng):
     expected = pr.segment(read_image(image), model_path,
                           config=PredictConfig(tile=64, overlap=16, batch_size=2))
     assert np.array_equal(expected.prob, prob)
+
+
+def test_band_sample_is_a_compact_copy_on_the_image_grid():
+    image = np.arange(100 * 7, dtype=np.float32).reshape(100, 7)
+    parts = [bl.band_sample(image[r0:r0 + 16], r0, 3) for r0 in range(0, 100, 16)]
+    # each part owns its data, so the band it came from is freed: a view would keep every
+    # band of the probability map alive until the threshold is computed
+    assert all(part.base is None for part in parts)
+    np.testing.assert_array_equal(np.concatenate(parts), image[::3, ::3])

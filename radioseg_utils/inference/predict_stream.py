@@ -174,7 +174,7 @@ def _write_probability(job: StreamJob, header: fits.Header, *, progress: bool) -
                            for c in range(rows.shape[2])]
             for c, stream in enumerate(streams):
                 stream.write(r0, 0, rows[..., c])
-            samples.append(rows[(-r0) % step :: step, ::step, 0])
+            samples.append(bl.band_sample(rows[..., 0], r0, step))
     finally:
         for stream in streams:
             stream.close()

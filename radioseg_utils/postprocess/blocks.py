@@ -41,7 +41,7 @@ from radioseg_utils.postprocess.threshold import (
 )
 
 __all__ = ["Block", "catalogue_blocks", "segment_block", "own_core", "offset_ids", "stack_blocks",
-           "sample_step", "threshold_from_sample"]
+           "sample_step", "band_sample", "threshold_from_sample"]
 
 
 class Block:
@@ -212,6 +212,21 @@ def stack_blocks(tables: list[Table]) -> Table:
 def sample_step(shape: tuple[int, int], max_pixels: int) -> int:
     """Stride of the threshold sample ``prob[::step, ::step]``: at most ``max_pixels``."""
     return max(1, math.ceil(math.sqrt(shape[0] * shape[1] / max_pixels)))
+
+
+def band_sample(rows: np.ndarray, first_row: int, step: int) -> np.ndarray:
+    """The pixels of a band of rows that fall on the grid ``prob[::step, ::step]`` of the
+    whole image (the band starts at image row ``first_row``), as a compact copy: a strided
+    view would keep the whole band alive, and the bands of a large image add up to the
+    whole map.
+
+    Examples
+    --------
+    >>> rows = np.arange(20.0).reshape(5, 4)  # image rows 3..7 of 4 columns
+    >>> band_sample(rows, 3, 2).tolist()  # image rows 4 and 6, columns 0 and 2
+    [[4.0, 6.0], [12.0, 14.0]]
+    """
+    return rows[(-first_row) % step :: step, ::step].copy()
 
 
 def threshold_from_sample(sample: np.ndarray, method: str, kwargs: dict) -> float | tuple[float, float]:

@@ -37,7 +37,8 @@ from radioseg_utils.io.wcs import SDC1_SIDE
 from radioseg_utils.model.files import DEFAULT_MODEL, load_segmenter
 
 __all__ = ["ASSUMED_GPU_TILES_PER_S", "RunCost", "measure_unet", "measure_finder", "per_mpx",
-           "extrapolate", "as_dict", "read_gpu_benchmark", "PREDICT_STAGES", "read_end_to_end"]
+           "extrapolate", "as_dict", "read_gpu_benchmark", "PREDICT_STAGES", "read_end_to_end",
+           "read_inference_options"]
 
 #: U-Net throughput of one GPU in 256² tiles per second assumed when none is measured.
 ASSUMED_GPU_TILES_PER_S: float = 1000.0
@@ -301,7 +302,7 @@ def read_end_to_end(*paths: str | Path) -> Table:
             record = json.loads(path.read_text())
             for run in record["runs"]:
                 stages = run["predict"]["stages"]
-                commit = str(record.get("git_commit") or "unrecorded")[:7]
+                commit = str(record["git_commit"])[:7] if record.get("git_commit") else "unrecorded"
                 rows.append((path.name, commit, record["device"], int(record["cpu_count"]),
                              int(run["size"]), float(run["mpx"]), int(run["workers"]),
                              float(run["simulate"]["seconds"]),
@@ -316,3 +317,33 @@ def read_end_to_end(*paths: str | Path) -> Table:
     names = ("record", "commit", "device", "cpu_count", "side", "mpx", "workers", "simulate_s",
              *PREDICT_STAGES, "predict_s", "peak_tree_mb", "tiles_per_s", "n_sources")
     return Table(rows=rows, names=names) if rows else Table(names=names)
+
+
+def read_inference_options(path: str | Path) -> Table:
+    """The settings measured by ``benchmarks/inference_options.py``, one row each.
+
+    Columns: ``setting``, ``tile``, ``batch``, ``variant`` (``float32``, ``xla`` or
+    ``bf16``), ``useful_mpx_per_s`` (the median over rounds), ``ratio_to_baseline`` and
+    ``max_probability_change`` (largest change of the source probability from the
+    baseline's on a simulated patch); the record's ``backend``, ``cpu_count`` and
+    ``model`` in ``meta``.
+
+    Raises
+    ------
+    ValueError
+        If the file is not such a record (the message names it).
+    """
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+        rows = [(name, int(s["tile"]), int(s["batch"]), str(s["variant"]),
+                 float(np.median(s["useful_mpx_per_s"])), float(s["ratio_to_baseline"]),
+                 float(s["max_probability_change"]))
+                for name, s in record["settings"].items()]
+        meta = {key: record[key] for key in ("backend", "cpu_count", "model")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path} is not a benchmarks/inference_options.py record: "
+                         f"{type(exc).__name__}: {exc}") from None
+    return Table(rows=rows, meta=meta,
+                 names=("setting", "tile", "batch", "variant", "useful_mpx_per_s",
+                        "ratio_to_baseline", "max_probability_change"))
