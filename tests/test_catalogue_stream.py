@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.table import Table, vstack
+from astropy.table import MaskedColumn, Table, vstack
 
 from radioseg_utils.io.catalogue import catalogue_table, write_submission
 from radioseg_utils.io.catalogue_stream import STREAM_FORMATS, CatalogueStream, ecsv_data_lines
@@ -90,13 +90,15 @@ def _astropy_data_lines(table: Table) -> list[str]:
     return lines[next(i for i, line in enumerate(lines) if not line.startswith("#")) + 1:]
 
 
-@pytest.mark.parametrize("extra", [None, "name"])
+@pytest.mark.parametrize("extra", [None, "name", "masked"])
 def test_ecsv_data_lines_are_astropys(rng, extra):
     values = np.concatenate([rng.normal(size=50) * 10.0 ** rng.integers(-30, 30, 50),
                              [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e16, 1e-4, 9.999e-5, 0.1 + 0.2]])
     n = values.size
     table = Table({"f8": values, "f4": values.astype(np.float32), "i8": np.arange(n) - 3,
                    "u1": np.arange(n, dtype=np.uint8), "flag": np.arange(n) % 3 == 0})
-    if extra:  # text goes through astropy's own writer (quoting)
+    if extra == "name":  # text goes through astropy's own writer (quoting)
         table[extra] = [f"src {k}" if k % 2 else "" for k in range(n)]
+    if extra == "masked":  # so do masked values (written as empty fields)
+        table[extra] = MaskedColumn(values, mask=np.arange(n) % 4 == 0)
     assert ecsv_data_lines(table) == _astropy_data_lines(table)

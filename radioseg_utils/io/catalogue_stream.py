@@ -165,10 +165,11 @@ def ecsv_data_lines(block: Table) -> list[str]:
 
     Numbers and booleans are written as numpy prints them (the shortest text that reads
     back to the same value, ``nan``, ``inf``), which is what astropy writes, about ten times
-    faster; a table with any other column type goes through astropy's writer.
+    faster; a table with masked values or any other column type goes through astropy's
+    writer.
     """
     columns = [np.asarray(block[name]) for name in block.colnames]
-    if not all(c.ndim == 1 and c.dtype.kind in "biuf" for c in columns):
+    if block.has_masked_values or not all(c.ndim == 1 and c.dtype.kind in "biuf" for c in columns):
         buffer = io.StringIO()
         block.write(buffer, format="ascii.ecsv")
         lines = buffer.getvalue().splitlines(keepends=True)
