@@ -14,7 +14,7 @@ from scipy.special import expit
 from radioseg_utils.core.bands import get_band
 from radioseg_utils.inference import predict as pr
 from radioseg_utils.inference.config import PredictConfig
-from radioseg_utils.inference.streaming import RunFolder, StripStore, run_key
+from radioseg_utils.inference.streaming import FOLDER_LAYOUT, RunFolder, StripStore, run_key
 from radioseg_utils.inference.tiling import TileGrid, predict_row, predict_tiled
 from radioseg_utils.io.fits_read import read_image
 from radioseg_utils.io.fits_write import FitsStream, write_image
@@ -95,6 +95,9 @@ def read_outputs(result):
 
 def test_run_key_and_folder_reuse(tmp_path):
     key = run_key(image="a.fits", size=10)
+    # the layout of the pieces is part of every key: a folder of an older layout is not resumed
+    assert key == run_key(image="a.fits", size=10, layout=FOLDER_LAYOUT)
+    assert key != run_key(image="a.fits", size=10, layout=FOLDER_LAYOUT - 1)
     folder = RunFolder.open(tmp_path / "run", key)
     folder.save_array("rows/r.npy", np.arange(3))
     folder.save_array("b.npz", np.ones((2, 2), np.int32), compress=True)

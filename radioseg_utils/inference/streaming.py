@@ -38,26 +38,31 @@ from astropy.table import Table
 from radioseg_utils.core.paths import check_writable
 from radioseg_utils.inference.tiling import TileGrid
 
-__all__ = ["STATE_FILE", "run_key", "RunFolder", "StripStore"]
+__all__ = ["STATE_FILE", "FOLDER_LAYOUT", "run_key", "RunFolder", "StripStore"]
 
 logger = logging.getLogger(__name__)
 
 #: Name of the JSON file holding the key of a run folder.
 STATE_FILE: str = "state.json"
 
+#: Version of the way pieces are stored in a run folder (2: catalogue blocks as Parquet).
+FOLDER_LAYOUT: int = 2
+
 
 def run_key(**parts: object) -> str:
     """Hex digest (16 characters) of keyword values, identifying what a run depends on.
 
     Values are turned into text with :func:`json.dumps` (``str`` for other objects), so
-    two calls with equal settings give the same key.
+    two calls with equal settings give the same key. :data:`FOLDER_LAYOUT` is part of
+    every key, so a folder left by a version that stored its pieces otherwise is started
+    afresh rather than resumed.
 
     Examples
     --------
     >>> run_key(a=1, b="x") == run_key(b="x", a=1) != run_key(a=2, b="x")
     True
     """
-    text = json.dumps(parts, sort_keys=True, default=str)
+    text = json.dumps({"layout": FOLDER_LAYOUT, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
