@@ -82,11 +82,12 @@ def _thread_env() -> dict[str, str | None]:
 
 @pytest.mark.slow
 def test_local_worker_processes_share_the_cores(monkeypatch):
-    for name in THREAD_VARIABLES:
+    for name in THREAD_VARIABLES:  # conftest sets TensorFlow's pool for the tests
         monkeypatch.delenv(name, raising=False)
     assert worker_env(3, cpu_count=2) == dict.fromkeys(THREAD_VARIABLES, "1")  # at least one
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "5")  # the user's setting wins
     assert worker_env(2, cpu_count=16)["TF_NUM_INTRAOP_THREADS"] == "5"
+    assert worker_env(2, cpu_count=16, environ={})["TF_NUM_INTRAOP_THREADS"] == "8"
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
     with cluster_client(n_workers=2) as client:
         seen = client.run(_thread_env)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -38,9 +38,11 @@ THREAD_VARIABLES: tuple[str, ...] = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_T
                                      "OMP_NUM_THREADS")
 
 
-def worker_env(n_workers: int, cpu_count: int | None = None) -> dict[str, str]:
+def worker_env(n_workers: int, cpu_count: int | None = None,
+               environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment of each of ``n_workers`` local worker processes: its share of the cores
-    (at least one) in :data:`THREAD_VARIABLES`, unless this process sets them already.
+    (at least one) in :data:`THREAD_VARIABLES`, unless ``environ`` (default: this
+    process's environment) sets them already.
 
     By default TensorFlow starts a thread per core in every process: two workers on two
     cores then run four busy threads. Measured on 2 cores, 8192² field: the rows of tiles
@@ -50,11 +52,14 @@ def worker_env(n_workers: int, cpu_count: int | None = None) -> dict[str, str]:
 
     Examples
     --------
-    >>> worker_env(2, cpu_count=16)["TF_NUM_INTRAOP_THREADS"]
+    >>> worker_env(2, cpu_count=16, environ={})["TF_NUM_INTRAOP_THREADS"]
     '8'
+    >>> worker_env(2, cpu_count=16, environ={"TF_NUM_INTRAOP_THREADS": "5"})["TF_NUM_INTRAOP_THREADS"]
+    '5'
     """
+    environ = os.environ if environ is None else environ
     share = str(max(1, (cpu_count or os.cpu_count() or 1) // n_workers))
-    return {name: os.environ.get(name, share) for name in THREAD_VARIABLES}
+    return {name: environ.get(name, share) for name in THREAD_VARIABLES}
 
 
 @contextlib.contextmanager
