@@ -54,7 +54,7 @@ def test_missing_files_give_a_false_marker_shown_as_a_warning_box(no_data):
     assert not files and files.paths == {}
     assert list(files.missing) == ["PrimaryBeam_B1.fits", "truth_B1_1000h_0.05tr.cat"]
     assert files.missing["PrimaryBeam_B1.fits"] == (
-        f"not found in the data folder ({no_data}); to get it, run `radioseg fetch "
+        f"not found in the data folder ({display_path(no_data)}); to get it, run `radioseg fetch "
         "PrimaryBeam_B1.fits` (20.2 kB from raw.githubusercontent.com), or set RADIOSEG_DATA "
         "to a folder that holds it")
     assert "it has no public URL (cut from True_560_v2.txt)" in files.missing[
