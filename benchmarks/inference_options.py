@@ -33,11 +33,11 @@ import os
 import platform
 import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from model_speed import tiles_per_s  # beside this script
 
 from radioseg_utils.core.provenance import git_commit, versions
 from radioseg_utils.model.files import DEFAULT_MODEL, load_model
@@ -77,18 +77,6 @@ def variants(path: Path) -> dict[str, object]:
     return {"float32": model, "xla": xla, "bf16": bf16}
 
 
-def useful_mpx_per_s(call: Callable[[np.ndarray], object], batch: np.ndarray,
-                     seconds: float) -> float:
-    """Useful megapixels per second of ``call`` on ``batch`` over ``seconds`` (after a
-    warm-up call that compiles)."""
-    call(batch)
-    start, n = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
-        call(batch)
-        n += len(batch)
-    return n * (batch.shape[1] - OVERLAP) ** 2 / 1e6 / (time.perf_counter() - start)
-
-
 def patch(side: int) -> np.ndarray:
     """A normalised simulated B1 1000 h patch of ``side``² px, shape (1, side, side, 1)."""
     from radioseg_utils.core.noise import estimate_noise
@@ -116,8 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rates: dict[str, list[float]] = {name: [] for name in SETTINGS}
     for _ in range(args.rounds):
         for name, (_, _, variant) in SETTINGS.items():
-            rates[name].append(useful_mpx_per_s(models[variant].predict_on_batch,
-                                                batches[name], args.seconds))
+            batch = batches[name]  # tiles/s, counted in the useful part of each tile
+            rate = tiles_per_s(models[variant], batch, args.seconds)
+            rates[name].append(rate * (batch.shape[1] - OVERLAP) ** 2 / 1e6)
     sample = patch(512)
     reference = np.asarray(models["float32"].predict_on_batch(sample), dtype=np.float32)
     change = {v: float(np.abs(np.asarray(m.predict_on_batch(sample), dtype=np.float32)[..., 0]
