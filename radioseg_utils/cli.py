@@ -321,6 +321,10 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
                         help="no p_real column (by default the catalogue gets the calibrated "
                              "probability that each detection is real, when the model has a "
                              "reliability file)")
+    parser.add_argument("--components", action=argparse.BooleanOptionalAction, default=None,
+                        help="also list the sources' Gaussian components (Aegean's and "
+                             "PyBDSF's unit) in <stem>_comp.ecsv/.fits (default: for images "
+                             "that are not SDC1)")
     parser.add_argument("--tile", type=int, default=None, help="tile side in pixels")
     parser.add_argument("--overlap", type=int, default=None, help="tile overlap in pixels")
     parser.add_argument("--batch-size", type=int, default=None, help="tiles per model call")
@@ -361,7 +365,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         options["threshold_kwargs"] = {"value": args.value}
     config = PredictConfig(split_blends=args.split_blends, tta=args.tta,
                            calibration=args.calibration, corrections=args.corrections,
-                           reliability=args.reliability, **options)
+                           reliability=args.reliability, components=args.components, **options)
     result = predict_image(path, args.model or DEFAULT_MODEL, out_dir=out_dir,
                            config=config, primary_beam=args.primary_beam,
                            overwrite=args.overwrite, resume=args.resume,

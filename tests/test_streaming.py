@@ -3,6 +3,8 @@ interrupted runs, sources across tile and block borders, multi-channel models.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import astropy.units as u
 import numpy as np
 import pytest
@@ -149,12 +151,13 @@ def test_strip_store_equals_tiled_in_memory(tmp_path, rng):
 
 
 def test_interrupted_run_resumes_to_the_same_result(scene, tmp_path, small_blocks, monkeypatch):
+    config = replace(CONFIG, components=True)  # every streamed writer
     fresh = pr.predict_image(scene, snr_model, out_dir=tmp_path / "fresh", noise=NOISE,
-                             config=CONFIG, progress=False)
+                             config=config, progress=False)
     out = tmp_path / "out"
     model = FailingModel(fail_after=9)  # 3 rows of 11 (3 batches each), then interrupted
     with pytest.raises(KeyboardInterrupt):
-        pr.predict_image(scene, model, out_dir=out, noise=NOISE, config=CONFIG, progress=False)
+        pr.predict_image(scene, model, out_dir=out, noise=NOISE, config=config, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["scene.partial"]  # no output looks complete
     assert len(list((out / "scene.partial" / "rows").glob("*.npy"))) == 3  # 3 batches per row
 
@@ -170,18 +173,21 @@ def test_interrupted_run_resumes_to_the_same_result(scene, tmp_path, small_block
     monkeypatch.setattr(bl, "segment_block", failing_block)
     model.fail_after, model.calls = None, 0
     with pytest.raises(KeyboardInterrupt):
-        pr.predict_image(scene, model, out_dir=out, noise=NOISE, config=CONFIG, progress=False)
+        pr.predict_image(scene, model, out_dir=out, noise=NOISE, config=config, progress=False)
     grid = TileGrid(SHAPE, CONFIG.tile, CONFIG.overlap)
     assert model.calls == (grid.n_rows - 3) * 3  # only the missing rows were run
     assert len(list((out / "scene.partial" / "blocks").glob("*.npz"))) == 5
     monkeypatch.setattr(bl, "segment_block", segment_block)
 
     model.calls = 0
-    resumed = pr.predict_image(scene, model, out_dir=out, noise=NOISE, config=CONFIG, progress=False)
+    resumed = pr.predict_image(scene, model, out_dir=out, noise=NOISE, config=config, progress=False)
     assert model.calls == 0  # everything came from the run folder
     assert not (out / "scene.partial").exists()
     for a, b in zip(read_outputs(fresh), read_outputs(resumed)):
         assert np.array_equal(a, b)
+    assert fresh.paths.keys() == resumed.paths.keys() and "components_fits" in fresh.paths
+    for kind, path in fresh.paths.items():  # every output, byte for byte
+        assert path.read_bytes() == resumed.paths[kind].read_bytes(), kind
     for name in ("id", "x", "y", "flux", "ra_core", "b_maj"):
         assert np.array_equal(fresh.catalogue[name], resumed.catalogue[name])
     assert resumed.threshold == fresh.threshold

@@ -47,11 +47,15 @@ class ReferenceComparison:
         Matching radius.
     flux_ratio : ndarray, shape (n_matched,)
         Catalogue / reference integrated flux of each pair (in ``match`` order).
+    columns, reference_columns : (str, str)
+        RA and Dec columns the catalogue and the reference were matched on.
     """
 
     match: Match
     radius_arcsec: float
     flux_ratio: np.ndarray
+    columns: tuple[str, str] = ("ra_core", "dec_core")
+    reference_columns: tuple[str, str] = ("ra_core", "dec_core")
 
     @property
     def matched_fraction(self) -> float:
@@ -123,7 +127,8 @@ def compare_with_reference(catalogue: Table, reference: Table, *, radius_arcsec:
                             pred_columns=columns, true_columns=reference_columns,
                             order_by="flux")
     ratio = _jy(catalogue["flux"])[match.pred] / _jy(reference["flux"])[match.true]
-    return ReferenceComparison(match, float(radius_arcsec), ratio)
+    return ReferenceComparison(match, float(radius_arcsec), ratio, tuple(columns),
+                               tuple(reference_columns))
 
 
 def plot_reference_overlay(sky: SkyImage, catalogue: Table, reference: Table,
@@ -158,23 +163,26 @@ def plot_reference_overlay(sky: SkyImage, catalogue: Table, reference: Table,
     background, rms = estimate_noise(sky.data)
     ax.imshow(np.arcsinh((sky.data - background) / rms), origin="lower", cmap="gray_r",
               vmin=-2, vmax=6)
-    plot_catalogue_ellipses(ax, reference, sky.wcs, kind="measured", edgecolor="tab:red",
-                            lw=0.8, ls="--")
-    plot_catalogue_ellipses(ax, catalogue, sky.wcs, kind="measured", edgecolor="tab:blue", lw=0.8)
+    for table, columns, style in ((reference, comparison.reference_columns,
+                                   {"edgecolor": "tab:red", "ls": "--"}),
+                                  (catalogue, comparison.columns, {"edgecolor": "tab:blue"})):
+        centre = ("ra_cent", "dec_cent") if "ra_cent" in table.colnames else columns
+        plot_catalogue_ellipses(ax, table, sky.wcs, kind="measured", centre=centre, lw=0.8,
+                                **style)
 
-    def marks(table, rows, **style):
-        ra = np.asarray(table["ra_core"], dtype=float)[rows] % 360.0
-        x, y = sky.wcs.celestial.wcs_world2pix(ra, np.asarray(table["dec_core"], dtype=float)[rows], 0)
+    def marks(table, columns, rows, **style):
+        ra = np.asarray(table[columns[0]], dtype=float)[rows] % 360.0
+        x, y = sky.wcs.celestial.wcs_world2pix(ra, np.asarray(table[columns[1]], dtype=float)[rows], 0)
         ax.plot(x, y, ls="none", **style)
         return x, y
 
-    m = comparison.match
-    marks(catalogue, m.pred, marker="+", color="tab:blue", ms=7,
+    m, ours, theirs = comparison.match, comparison.columns, comparison.reference_columns
+    marks(catalogue, ours, m.pred, marker="+", color="tab:blue", ms=7,
           label=f"{names[0]}, matched ({m.tp})")
-    marks(reference, comparison.missed, marker="o", mfc="none", color="tab:red", ms=14, mew=1.5,
-          label=f"{names[1]} only ({comparison.missed.size})")
-    x, y = marks(catalogue, comparison.extra, marker="s", mfc="none", color="tab:orange", ms=12,
-                 mew=1.5, label=f"{names[0]} only ({comparison.extra.size})")
+    marks(reference, theirs, comparison.missed, marker="o", mfc="none", color="tab:red", ms=14,
+          mew=1.5, label=f"{names[1]} only ({comparison.missed.size})")
+    x, y = marks(catalogue, ours, comparison.extra, marker="s", mfc="none", color="tab:orange",
+                 ms=12, mew=1.5, label=f"{names[0]} only ({comparison.extra.size})")
     for k, row in enumerate(comparison.extra):
         ax.annotate(f"{float(catalogue['peak_snr'][row]):.1f}" if "peak_snr" in catalogue.colnames
                     else str(row), (x[k], y[k]), xytext=(5, 5), textcoords="offset points",
@@ -183,7 +191,7 @@ def plot_reference_overlay(sky: SkyImage, catalogue: Table, reference: Table,
         ax.coords[0].set_axislabel("Right ascension")
         ax.coords[1].set_axislabel("Declination")
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
-    ax.set_title(f"{m.tp} of {m.n_true} {names[1]} sources matched within "
+    ax.set_title(f"{m.tp} of {m.n_true} {names[1]} entries matched within "
                  f"{comparison.radius_arcsec:.0f}\"\n(extra detections labelled with their S/N)")
     return fig
 

@@ -123,6 +123,11 @@ class PredictConfig:
         ``PREAL`` say which). It is calibrated on the model's simulated SDC1 validation
         fields; on an image outside the training domain (metadata ``DOMAIN``) it ranks the
         detections but its values are not checked.
+    components : bool, optional
+        Also list the Gaussian components of the sources
+        (:mod:`radioseg_utils.postprocess.decompose`; Aegean's and PyBDSF's unit) in
+        ``<stem>_comp.ecsv`` and ``<stem>_comp.fits``. None (default): for images that are
+        not SDC1 (SDC1 is scored by source, and a full image has a million of them).
     """
 
     threshold: str = "fixed"
@@ -143,6 +148,7 @@ class PredictConfig:
     calibration: str | None = "model"
     corrections: str = "auto"
     reliability: str | None = "model"
+    components: bool | None = None
 
     def __post_init__(self) -> None:
         if self.corrections not in CORRECTIONS:
@@ -169,7 +175,8 @@ class PredictResult:
     paths : dict
         Output files by kind: ``segmentation``, ``probability``, ``background``, ``rms``,
         ``ecsv``, ``fits``, ``parquet``, ``submission``, ``regions`` (and ``probability<c>``
-        for further model channels).
+        for further model channels; ``components_ecsv`` and ``components_fits`` where the
+        components are listed).
     stats : dict
         Tile count and wall-clock seconds per stage: ``noise_s`` (background and rms
         maps), ``tiles_s``, ``probability_s``, ``blocks_s``
@@ -186,6 +193,13 @@ class PredictResult:
     def catalogue(self) -> Table:
         """The sources as one table, read from the Parquet catalogue on first use."""
         return Table.read(self.paths["parquet"], format="parquet")
+
+    @functools.cached_property
+    def components(self) -> Table | None:
+        """The Gaussian components (``source_id`` links them to :attr:`catalogue`), read
+        on first use; None where they were not listed."""
+        path = self.paths.get("components_ecsv")
+        return None if path is None else Table.read(path, format="ascii.ecsv")
 
 
 class Segmentation(NamedTuple):
@@ -259,7 +273,8 @@ def resolve_config(model, config: PredictConfig, *, band: str | Band | None = No
     ``"model"`` the path of the file named by the sidecar's ``calibration`` (beside the
     model), or None for a callable or a sidecar without one; elsewhere they become 1 and
     None. A ``reliability`` of ``"model"`` becomes the file named by the sidecar's
-    ``reliability`` on every image (None without one). Values already set are kept.
+    ``reliability`` on every image (None without one). ``components`` None becomes
+    ``not sdc1``. Values already set are kept.
     """
     sidecar = read_sidecar(model)
     corrections = config.corrections == "sdc1" or (config.corrections == "auto" and sdc1)
@@ -268,6 +283,8 @@ def resolve_config(model, config: PredictConfig, *, band: str | Band | None = No
             sidecar, band, noise if sdc1 else None))
     if config.flux_scale is None:
         config = replace(config, flux_scale=FLUX_SCALE if corrections else 1.0)
+    if config.components is None:
+        config = replace(config, components=not sdc1)
     if config.calibration == "model" and not corrections:
         config = replace(config, calibration=None)
     for key in ("calibration", "reliability"):

@@ -27,7 +27,11 @@
    the further output channels ``c >= 1`` of a multi-channel model), the background and
    rms maps ``<stem>_bkg.fits`` and ``<stem>_rms.fits`` (input WCS and units), the
    catalogue as ``<stem>_cat.ecsv`` and ``<stem>_cat.fits`` (with units), the SDC1
-   submission ``<stem>_submission.txt`` and a DS9 region file ``<stem>.reg`` (fk5 ellipses).
+   submission ``<stem>_submission.txt`` and a DS9 region file ``<stem>.reg`` (fk5 ellipses);
+   where ``config.components`` (by default: images that are not SDC1), the Gaussian
+   components of the sources (:mod:`radioseg_utils.postprocess.decompose`, Aegean's and
+   PyBDSF's unit) as ``<stem>_comp.ecsv`` and ``<stem>_comp.fits``, their ``source_id``
+   the source's ``id``, metadata ``CONTENT`` saying what the rows are.
 
 Before step 1 the image is planned for the model
 (:mod:`radioseg_utils.inference.conditioning`): an SDC1 image runs as it is, with the SDC1
@@ -159,6 +163,15 @@ def _catalogue_meta(*, band, noise, background, config, value, normalisation,
             "DOMAIN": "; ".join(problems) or "inside", "PREAL": preal}
 
 
+def _component_meta(meta: dict) -> dict:
+    """Metadata of the component table: the catalogue's, less the corrections fitted to
+    sources (calibration) and their reliability, with what the rows are."""
+    applied = [c for c in meta["CORRECT"].split(",") if not c.startswith("calibration=")]
+    meta = {key: value for key, value in meta.items() if key != "PREAL"}
+    return {**meta, "CORRECT": ",".join(applied) or "none",
+            "CONTENT": "Gaussian components (radioseg_utils.postprocess.decompose)"}
+
+
 def _noise_levels(plan: Conditioning, mesh: NoiseMesh | None, background: float, noise: float):
     """``(background, noise, rms_range)`` reported for the image: the median of the maps
     where they are used, else the single values."""
@@ -281,6 +294,9 @@ def predict_image(
         "submission": out_dir / f"{stem}_submission.txt",
         "regions": out_dir / f"{stem}.reg",
     }
+    if config.components:
+        paths["components_ecsv"] = out_dir / f"{stem}_comp.ecsv"
+        paths["components_fits"] = out_dir / f"{stem}_comp.fits"
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"output(s) exist: {', '.join(existing)}")
@@ -316,10 +332,16 @@ def predict_image(
              "cat.fits": "fits", "cat.parquet": "parquet", "submission.txt": "submission",
              "regions.reg": "regions", "bkg.fits": "background", "rms.fits": "rms"}
     formats = {kind: folder.path / name for name, kind in names.items() if kind in STREAM_FORMATS}
+    parts = {}
+    if config.components:
+        names.update({"comp.ecsv": "components_ecsv", "comp.fits": "components_fits"})
+        parts = {"ecsv": folder.path / "comp.ecsv", "fits": folder.path / "comp.fits"}
     clock = time.perf_counter()
-    with CatalogueStream(formats, meta=meta) as catalogue:
+    with (CatalogueStream(formats, meta=meta) as catalogue,
+          CatalogueStream(parts, meta=_component_meta(meta)) as components):
         n_sources = merge_blocks(replace(job, threshold=value), blocks, header, catalogue,
-                                 finish=finish, progress=progress)
+                                 finish=finish, components=components if parts else None,
+                                 progress=progress)
     stats["merge_s"] = time.perf_counter() - clock
     logger.info("%d sources, threshold %s, noise %.3g Jy/beam", n_sources, value, level_rms)
     for c in range(1, len(channels)):

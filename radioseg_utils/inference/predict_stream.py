@@ -53,6 +53,7 @@ from radioseg_utils.io.catalogue_stream import CatalogueStream
 from radioseg_utils.io.fits_read import read_image
 from radioseg_utils.io.fits_write import FitsStream
 from radioseg_utils.postprocess import blocks as bl
+from radioseg_utils.postprocess.decompose import decompose_sources
 
 __all__ = ["StreamJob", "noise_stage", "run_stream", "merge_blocks"]
 
@@ -152,9 +153,18 @@ def _block_task(block: bl.Block, job: StreamJob) -> int:
     """Segment and measure one block from the stored outputs; store its labels and sources."""
     prob = job.prob_window(*block.window)
     sky = read_image(job.image, section=block.window)
-    core, cat = bl.own_core(block, *bl.segment_block(sky, prob, **job.block_kwargs(block.window)))
+    kwargs = job.block_kwargs(block.window)
+    labels, window_cat = bl.segment_block(sky, prob, **kwargs)
+    core, cat = bl.own_core(block, labels, window_cat)
     folder = RunFolder(job.folder)
     folder.save_table(f"blocks/{block.name}.parquet", cat)
+    if job.config.components:
+        parts = decompose_sources(sky.data, labels, window_cat, sky.wcs, noise=kwargs["noise"],
+                                  background=kwargs["background"],
+                                  beam_fwhm_arcsec=job.conditioning.measure_beam_arcsec
+                                  or sky.band.beam_fwhm_arcsec)
+        folder.save_table(f"blocks/{block.name}_comp.parquet",
+                          bl.own_components(block, labels, window_cat, parts))
     folder.save_array(f"blocks/{block.name}.npz", core, compress=True)  # written last: done
     return len(cat)
 
@@ -187,7 +197,7 @@ def _write_probability(job: StreamJob, header: fits.Header, *, progress: bool) -
 
 def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
                  catalogue: CatalogueStream, *, finish: Callable[[Table], Table] = lambda t: t,
-                 progress: bool = True) -> int:
+                 components: CatalogueStream | None = None, progress: bool = True) -> int:
     """Merge the stored blocks, one at a time: the segmentation FITS ``seg.fits`` in the run
     folder and the catalogue, appended to ``catalogue`` block by block.
 
@@ -207,6 +217,9 @@ def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
     finish : callable
         Applied to each block's table before it is written (e.g. the parameter
         calibration).
+    components : CatalogueStream, optional
+        Where the sources' Gaussian components go (stored by the blocks when
+        ``job.config.components``), numbered ``1..`` across blocks.
     progress : bool
         Show a progress bar.
 
@@ -215,7 +228,7 @@ def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
     int
         Number of sources.
     """
-    folder, offset = RunFolder(job.folder), 0
+    folder, offset, n_components = RunFolder(job.folder), 0, 0
     header = header.copy()
     header["HISTORY"] = f"radioseg predict: threshold {job.config.threshold} = {job.threshold}"
     with FitsStream(job.folder / "seg.fits", header, job.shape) as stream:
@@ -224,6 +237,11 @@ def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
                                       folder.load_table(f"blocks/{block.name}.parquet"), offset)
             stream.write(block.core[0], block.core[2], core.astype(np.float32))
             catalogue.append(finish(cat))
+            if components is not None:
+                parts = bl.offset_components(folder.load_table(f"blocks/{block.name}_comp.parquet"),
+                                             offset, n_components + 1)
+                components.append(parts)
+                n_components += len(parts)
             offset += len(cat)
     return offset
 

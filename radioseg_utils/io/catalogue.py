@@ -108,6 +108,12 @@ EXTRA_COLUMNS: dict[str, tuple[u.UnitBase | None, str]] = {
                                  "NEIGHBOUR_CAP_BEAMS restoring-beam FWHMs"),
     "p_real": (None, "calibrated probability (unit-less, 0..1) that the detection is a true "
                      "source; radioseg_utils.postprocess.reliability"),
+    "component": (None, "component identifier"),
+    "source_id": (None, "id of the source (row of the source catalogue) the component is part of"),
+    "ra": (u.deg, "right ascension of the component's peak (-180..180 deg)"),
+    "dec": (u.deg, "declination of the component's peak"),
+    "fixed_beam": (None, "true where the component's shape is the restoring beam (one of "
+                         "several components of its source), not measured"),
 }
 
 #: The 12 columns of an SDC1 submission / scorer truth file, in order.

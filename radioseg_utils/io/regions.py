@@ -91,7 +91,9 @@ def ds9_lines(catalogue: Table) -> list[str]:
 
 
 def plot_catalogue_ellipses(ax: Axes, catalogue: Table, wcs: WCS, *, kind: str = "sdc1",
-                            min_width: float = 1.0, **style: Any) -> list[Ellipse]:
+                            min_width: float = 1.0,
+                            centre: tuple[str, str] = ("ra_cent", "dec_cent"),
+                            **style: Any) -> list[Ellipse]:
     """Draw each source of a catalogue as an ellipse on an image's axes.
 
     The ellipse is centred on the source centroid (``ra_cent``, ``dec_cent``), its axes are
@@ -118,6 +120,9 @@ def plot_catalogue_ellipses(ax: Axes, catalogue: Table, wcs: WCS, *, kind: str =
         ``pa_eon``).
     min_width : float
         Smallest width drawn along either axis, in pixels (unresolved sources have 0).
+    centre : (str, str)
+        RA and Dec columns of the ellipse centres (``("ra", "dec")`` for a component
+        table, :mod:`radioseg_utils.postprocess.decompose`).
     **style
         Passed to :class:`matplotlib.patches.Ellipse` (default ``fill=False``).
 
@@ -142,8 +147,8 @@ def plot_catalogue_ellipses(ax: Axes, catalogue: Table, wcs: WCS, *, kind: str =
                            for name in ELLIPSE_COLUMNS[kind])
     pa_eon = sdc1_pa(angle) if kind == "sdc1" else angle
     celestial = wcs.celestial
-    ra = np.asarray(catalogue["ra_cent"], dtype=float) % 360.0
-    dec = np.asarray(catalogue["dec_cent"], dtype=float)
+    ra = np.asarray(catalogue[centre[0]], dtype=float) % 360.0
+    dec = np.asarray(catalogue[centre[1]], dtype=float)
     x, y = celestial.wcs_world2pix(ra, dec, 0)
     x_north, y_north = celestial.wcs_world2pix(ra, dec + _NORTH_STEP_ARCSEC / 3600.0, 0)
     pixels_per_arcsec = np.hypot(x_north - x, y_north - y) / _NORTH_STEP_ARCSEC

@@ -11,6 +11,10 @@ pixels) read with a ``margin`` on each side (:func:`catalogue_blocks`):
    whole, so tile and block borders neither duplicate nor split them;
 3. :func:`offset_ids` gives the blocks consecutive ids in block order.
 
+Where the Gaussian components of the sources are listed
+(:mod:`radioseg_utils.postprocess.decompose`), :func:`own_components` keeps those of the
+owned sources and :func:`offset_components` numbers them on across blocks.
+
 Blocks are independent, so they can run in any order, on any worker, and be resumed.
 The global threshold is computed on an evenly strided sample of the probabilities
 (:func:`sample_step`, :func:`threshold_from_sample`), the same sample whether the map is
@@ -40,8 +44,9 @@ from radioseg_utils.postprocess.threshold import (
     threshold_value,
 )
 
-__all__ = ["Block", "catalogue_blocks", "segment_block", "own_core", "offset_ids", "stack_blocks",
-           "sample_step", "band_sample", "threshold_from_sample"]
+__all__ = ["Block", "catalogue_blocks", "segment_block", "owned", "own_core", "own_components",
+           "offset_ids", "offset_components", "stack_blocks", "sample_step", "band_sample",
+           "threshold_from_sample"]
 
 
 class Block:
@@ -164,6 +169,15 @@ def segment_block(
     return labels, detection_columns(cat, labels, prob, beam_fwhm_arcsec=beam)
 
 
+def owned(block: Block, catalogue: Table) -> np.ndarray:
+    """Which sources of a padded window's catalogue (``x``, ``y`` in window pixels) have
+    their centroid in the block's core: bool, one per row."""
+    y0, y1, x0, x1 = block.core
+    py0, _, px0, _ = block.padded
+    cx, cy = np.asarray(catalogue["x"]) + px0, np.asarray(catalogue["y"]) + py0
+    return (cx >= x0 - 0.5) & (cx < x1 - 0.5) & (cy >= y0 - 0.5) & (cy < y1 - 0.5)
+
+
 def own_core(block: Block, labels: np.ndarray, catalogue: Table) -> tuple[np.ndarray, Table]:
     """The sources whose centroid lies in the block's core, renumbered ``1..n``.
 
@@ -184,17 +198,50 @@ def own_core(block: Block, labels: np.ndarray, catalogue: Table) -> tuple[np.nda
     """
     y0, y1, x0, x1 = block.core
     py0, _, px0, _ = block.padded
-    cx, cy = np.asarray(catalogue["x"]) + px0, np.asarray(catalogue["y"]) + py0
-    keep = (cx >= x0 - 0.5) & (cx < x1 - 0.5) & (cy >= y0 - 0.5) & (cy < y1 - 0.5)
+    keep = owned(block, catalogue)
     cat = catalogue[keep]
-    lut = np.zeros(int(labels.max(initial=0)) + 1, np.int32)
-    ids = np.arange(1, len(cat) + 1, dtype=np.int32)
-    lut[np.asarray(cat["label"], dtype=np.int64)] = ids
+    lut = _owned_ids(labels, catalogue, keep)
     core = lut[labels[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]]
-    cat["id"] = ids
-    cat["x"], cat["y"] = cx[keep], cy[keep]
+    cat["id"] = np.arange(1, len(cat) + 1, dtype=np.int32)
+    cat["x"], cat["y"] = np.asarray(cat["x"]) + px0, np.asarray(cat["y"]) + py0
     cat.remove_column("label")
     return core, cat
+
+
+def own_components(block: Block, labels: np.ndarray, catalogue: Table,
+                   components: Table) -> Table:
+    """The components of the sources :func:`own_core` keeps, with their ids.
+
+    Parameters
+    ----------
+    block : Block
+        The block.
+    labels, catalogue
+        Output of :func:`segment_block`.
+    components : astropy.table.Table
+        :func:`~radioseg_utils.postprocess.decompose.decompose_sources` of the window.
+
+    Returns
+    -------
+    astropy.table.Table
+        The owned sources' components: ``source_id`` their source's ``id`` in the
+        block's catalogue, ``x``, ``y`` in image pixels, no ``label``.
+    """
+    py0, _, px0, _ = block.padded
+    lut = _owned_ids(labels, catalogue, owned(block, catalogue))
+    source = lut[np.asarray(components["label"], dtype=np.int64)]
+    comps = components[source > 0]
+    comps.add_column(source[source > 0].astype(np.int64), name="source_id", index=0)
+    comps["x"], comps["y"] = np.asarray(comps["x"]) + px0, np.asarray(comps["y"]) + py0
+    comps.remove_column("label")
+    return comps
+
+
+def _owned_ids(labels: np.ndarray, catalogue: Table, keep: np.ndarray) -> np.ndarray:
+    """Lookup from window label to the owned source's id ``1..n`` (0: not owned)."""
+    lut = np.zeros(int(labels.max(initial=0)) + 1, np.int32)
+    lut[np.asarray(catalogue["label"], dtype=np.int64)[keep]] = np.arange(1, keep.sum() + 1)
+    return lut
 
 
 def offset_ids(core: np.ndarray, catalogue: Table, offset: int) -> tuple[np.ndarray, Table]:
@@ -202,6 +249,15 @@ def offset_ids(core: np.ndarray, catalogue: Table, offset: int) -> tuple[np.ndar
     catalogue = catalogue.copy(copy_data=False)
     catalogue["id"] = np.arange(offset + 1, offset + 1 + len(catalogue))
     return np.where(core > 0, core + offset, 0).astype(np.int32), catalogue
+
+
+def offset_components(components: Table, offset: int, first: int) -> Table:
+    """A block's components with their sources' ids shifted by ``offset`` and component
+    ids ``first, first + 1, ...``."""
+    components = components.copy(copy_data=False)
+    components["source_id"] = np.asarray(components["source_id"]) + offset
+    components.add_column(np.arange(first, first + len(components)), name="component", index=0)
+    return components
 
 
 def stack_blocks(tables: list[Table]) -> Table:

@@ -61,6 +61,7 @@ __all__ = [
     "measure_sources",
     "values_at",
     "pixel_scale_at",
+    "refined_peaks",
 ]
 
 #: Largest angular size / Gaussian FWHM used by the SDC1 scorer (LAS = 5 sigma).
@@ -125,7 +126,7 @@ _DY, _DX = np.mgrid[-1:2, -1:2].reshape(2, 9)  # 3x3 neighbourhood offsets, rast
 _QUADRATIC = np.linalg.pinv(np.stack([np.ones(9), _DX, _DY, _DX**2, _DX * _DY, _DY**2], axis=1).astype(float))
 
 
-def _refined_peaks(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def refined_peaks(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sub-pixel peaks from 2-D quadratics fitted to the 3x3 neighbourhoods of pixels.
 
     Parameters
@@ -376,7 +377,7 @@ def measure_sources(
         noise = estimate_noise(image - background)[1]
     stats = _component_stats(clean, labels)
     ids = stats["ids"]
-    xp, yp = _refined_peaks(clean, stats["py"], stats["px"])
+    xp, yp = refined_peaks(clean, stats["py"], stats["px"])
     moments = stats["weight"] > 0  # else: centroid at the refined peak, no size
     xc, yc = np.where(moments, stats["xc"], xp), np.where(moments, stats["yc"], yp)
     if local_scale:
