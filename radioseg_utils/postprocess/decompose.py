@@ -113,7 +113,7 @@ def decompose_sources(
     Parameters
     ----------
     image : ndarray, shape (ny, nx)
-        Brightness in Jy/beam (NaN pixels count as 0).
+        Brightness in Jy/beam; NaN pixels (blanked) take no part in the fits.
     labels : ndarray of int, shape (ny, nx)
         Source segments, the labels the catalogue was measured on.
     catalogue : astropy.table.Table
