@@ -30,6 +30,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import astropy.units as u
 import numpy as np
@@ -105,34 +106,54 @@ def _tree_depth(tree: np.ndarray) -> int:
     return deepest
 
 
-def _predict_trees(nodes: np.ndarray, offsets: np.ndarray, baseline: float,
-                   x: np.ndarray) -> np.ndarray:
-    """Sum of the leaf values of every tree (``nodes[offsets[k]:offsets[k+1]]``) plus baseline.
+class _Walk(NamedTuple):
+    """One tree, arranged for :func:`_predict_trees`: a leaf is its own child (threshold
+    +inf, feature 0), so rows that reach one early stay there."""
+
+    left: np.ndarray
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    value: np.ndarray
+    depth: int
+
+
+def _walks(nodes: np.ndarray, offsets: np.ndarray) -> list[_Walk]:
+    """The trees ``nodes[offsets[k]:offsets[k+1]]`` arranged for :func:`_predict_trees`."""
+    walks = []
+    for start, stop in zip(offsets[:-1], offsets[1:]):
+        tree = nodes[start:stop]
+        leaf = tree["is_leaf"].astype(bool)
+        own = np.arange(len(tree))
+        walks.append(_Walk(np.where(leaf, own, tree["left"]), np.where(leaf, own, tree["right"]),
+                           np.where(leaf, 0, tree["feature"]).astype(np.intp),
+                           np.where(leaf, np.inf, tree["threshold"]),
+                           tree["missing_left"].astype(bool), tree["value"], _tree_depth(tree)))
+    return walks
+
+
+def _predict_trees(walks: Sequence[_Walk], baseline: float, x: np.ndarray) -> np.ndarray:
+    """Sum of the leaf values of every tree plus baseline.
 
     All rows descend a tree together, one level per step, for as many steps as the tree
-    is deep; a leaf is its own child, so rows that reach one early stay there.
+    is deep.
     """
     n = len(x)
     rows = np.arange(n)
     by_feature = np.ascontiguousarray(x.T).ravel()  # feature f of row r at f * n + r
     missing = bool(np.isnan(x).any())
     out = np.full(n, baseline)
-    for start, stop in zip(offsets[:-1], offsets[1:]):
-        tree = nodes[start:stop]
-        leaf = tree["is_leaf"].astype(bool)
-        own = np.arange(len(tree))
-        left, right = np.where(leaf, own, tree["left"]), np.where(leaf, own, tree["right"])
-        column_start = np.where(leaf, 0, tree["feature"]).astype(np.intp) * n
-        threshold = np.where(leaf, np.inf, tree["threshold"])
-        missing_left = tree["missing_left"].astype(bool)
+    for walk in walks:
+        column_start = walk.feature * n
         idx = np.zeros(n, np.intp)
-        for _ in range(_tree_depth(tree)):
+        for _ in range(walk.depth):
             value = by_feature.take(column_start.take(idx) + rows)
-            go_left = value <= threshold.take(idx)
+            go_left = value <= walk.threshold.take(idx)
             if missing:
-                go_left |= np.isnan(value) & missing_left.take(idx)
-            idx = np.where(go_left, left.take(idx), right.take(idx))
-        out += tree["value"].take(idx)
+                go_left |= np.isnan(value) & walk.missing_left.take(idx)
+            idx = np.where(go_left, walk.left.take(idx), walk.right.take(idx))
+        out += walk.value.take(idx)
     return out
 
 
@@ -162,8 +183,14 @@ class ParameterCalibration:
         features = np.asarray(features, dtype=float)
         if features.ndim != 2 or features.shape[1] != len(FEATURES):
             raise ValueError(f"features must have shape (n, {len(FEATURES)}), got {features.shape}")
-        return {t: _predict_trees(self.nodes[t], self.offsets[t], self.baselines[t], features)
+        return {t: _predict_trees(self._walks[t], self.baselines[t], features)
                 for t in CALIBRATION_TARGETS}
+
+    @functools.cached_property
+    def _walks(self) -> dict[str, list[_Walk]]:
+        """The trees of each target arranged for prediction, once per calibration (a
+        loaded one is cached across the blocks of a run)."""
+        return {t: _walks(self.nodes[t], self.offsets[t]) for t in CALIBRATION_TARGETS}
 
     def apply(self, catalogue: Table, band: str | Band) -> Table:
         """A copy of ``catalogue`` with calibrated ``b_maj``, ``b_min`` and ``flux``.
