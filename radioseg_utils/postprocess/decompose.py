@@ -155,15 +155,18 @@ def decompose_sources(
     if np.any(rows < 0):
         raise ValueError("the catalogue lacks sources of the labels")
     keep = np.ones(lab.size, bool)
-    several = np.flatnonzero(np.bincount(rows, minlength=len(catalogue)) > 1)
+    counts = np.bincount(rows, minlength=len(catalogue))
+    several = np.flatnonzero(counts > 1)
     if several.size:
         scale = np.sqrt(np.abs(np.linalg.det(pixel_scale_at(celestial, x, y))))
         sigma = beam_fwhm_arcsec / FWHM_PER_SIGMA / (float(np.median(scale)) * 3600.0)
         slices = ndi.find_objects(labels)
-        for row in several:
-            label = int(catalogue["label"][row])
+        grouped = np.argsort(rows, kind="stable")  # each source's brightest summit first
+        starts = np.searchsorted(rows[grouped], several)
+        for row, start in zip(several, starts):
+            label = int(known[row])
             box = slices[label - 1]
-            mine = np.flatnonzero(rows == row)  # the source's brightest summit first
+            mine = grouped[start : start + counts[row]]
             while True:  # drop the weakest further component below min_snr, and refit
                 amp[mine] = _amplitudes(clean[box], rms[box], (labels[box] == label) & valid[box],
                                         x[mine] - box[1].start, y[mine] - box[0].start, sigma)
