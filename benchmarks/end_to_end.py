@@ -15,6 +15,7 @@ The Keras backend is the one in ``KERAS_BACKEND`` (``jax`` on the GPU machine, s
 Usage::
 
     python benchmarks/end_to_end.py --size 8192 --size 16384 [--size 32768] [--workers 2]
+        [--simulate-workers 2]
         [--work-dir DIR] [--out benchmarks/results/end_to_end_cpu.json]
 """
 
@@ -56,7 +57,7 @@ def _device() -> str:
     return f"{backend}: cpu"
 
 
-def run_size(size: int, *, workers: int, work: Path, model: Path,
+def run_size(size: int, *, workers: int, simulate_workers: int, work: Path, model: Path,
              keep_outputs: bool) -> dict:
     """Simulate and predict one field; return its record."""
     from radioseg_utils.inference.config import PredictConfig
@@ -65,10 +66,11 @@ def run_size(size: int, *, workers: int, work: Path, model: Path,
 
     work.mkdir(parents=True, exist_ok=True)
     image = work / f"sim_{BAND}_{INTEGRATION_H}h_{size}_seed{SEED}.fits"
-    record: dict = {"size": size, "mpx": size * size / 1e6, "workers": workers}
+    record: dict = {"size": size, "mpx": size * size / 1e6, "workers": workers,
+                    "simulate_workers": simulate_workers}
     with TreeMemory() as memory:
         simulate_field(BAND, INTEGRATION_H, shape=(size, size), seed=SEED, output=image,
-                       n_workers=workers, overwrite=True)
+                       n_workers=simulate_workers, overwrite=True)
     record["simulate"] = {"seconds": memory.runtime_s, "peak_tree_mb": memory.peak_mb,
                           "image_mb": image.stat().st_size / 1e6}
     out = work / f"predict_{size}"
@@ -97,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, action="append", required=True,
                         help="field side in pixels (repeatable; 32768: a full SDC1 image)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes for simulating and for the predict stages")
+                        help="processes for the predict stages (1: serial, in this process)")
+    parser.add_argument("--simulate-workers", type=int, default=None,
+                        help="processes for simulating the field (default: --workers)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="U-Net .keras model")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="scratch folder (default: a temporary one; needs ~5 GB at 32768)")
@@ -118,8 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": []}
     try:
         for size in args.size:
-            record = run_size(size, workers=args.workers, work=args.work_dir, model=args.model,
-                              keep_outputs=args.keep_outputs)
+            record = run_size(size, workers=args.workers,
+                              simulate_workers=args.simulate_workers or args.workers,
+                              work=args.work_dir, model=args.model, keep_outputs=args.keep_outputs)
             records["runs"].append(record)
             p = record["predict"]
             print(f"{size}²: simulate {record['simulate']['seconds']:.1f} s, predict "
