@@ -56,10 +56,12 @@ def test_read_end_to_end_records_one_row_per_run_and_names_a_bad_file(tmp_path):
                        "n_sources": 700, "stages": {s: 1.0 for s in PREDICT_STAGES}}}
     good = tmp_path / "e2e.json"
     good.write_text(json.dumps({"device": "tensorflow: cpu", "cpu_count": 2,
-                                "runs": [run, {**run, "size": 2048, "mpx": 4.194304}]}))
+                                "runs": [run, {**run, "size": 2048, "mpx": 4.194304,
+                                                "simulate_workers": 1}]}))
     table = read_end_to_end(good)
     assert list(table["side"]) == [1024, 2048] and set(table["record"]) == {"e2e.json"}
     assert table["peak_tree_mb"][0] == 900.0 and table["tiles_s"][1] == 1.0
+    assert list(table["simulate_workers"]) == [2, 1]  # the predict workers unless recorded
     assert set(table["commit"]) == {"unrecorded"}
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps({"device": "tensorflow: cpu", "cpu_count": 2, "runs": [run],

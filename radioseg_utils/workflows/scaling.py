@@ -286,7 +286,8 @@ def read_end_to_end(*paths: str | Path) -> Table:
     Columns: ``record`` (file name), ``commit`` (of the code measured, abbreviated;
     ``unrecorded`` for records made before commits were recorded), ``device``,
     ``cpu_count``, ``side``, ``mpx``,
-    ``workers``, ``simulate_s``, the :data:`PREDICT_STAGES`, ``predict_s`` (the whole
+    ``workers``, ``simulate_workers`` (processes that simulated the field; ``workers`` in
+    records that do not say), ``simulate_s``, the :data:`PREDICT_STAGES`, ``predict_s`` (the whole
     call, setup included), ``peak_tree_mb`` (peak resident memory of the predict call,
     summed over its process tree), ``tiles_per_s`` and ``n_sources``.
 
@@ -305,6 +306,7 @@ def read_end_to_end(*paths: str | Path) -> Table:
                 commit = str(record["git_commit"])[:7] if record.get("git_commit") else "unrecorded"
                 rows.append((path.name, commit, record["device"], int(record["cpu_count"]),
                              int(run["size"]), float(run["mpx"]), int(run["workers"]),
+                             int(run.get("simulate_workers", run["workers"])),
                              float(run["simulate"]["seconds"]),
                              *(float(stages.get(s, np.nan)) for s in PREDICT_STAGES),
                              float(run["predict"]["seconds"]),
@@ -314,7 +316,8 @@ def read_end_to_end(*paths: str | Path) -> Table:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path} is not a benchmarks/end_to_end.py record: "
                              f"{type(exc).__name__}: {exc}") from None
-    names = ("record", "commit", "device", "cpu_count", "side", "mpx", "workers", "simulate_s",
+    names = ("record", "commit", "device", "cpu_count", "side", "mpx", "workers",
+             "simulate_workers", "simulate_s",
              *PREDICT_STAGES, "predict_s", "peak_tree_mb", "tiles_per_s", "n_sources")
     return Table(rows=rows, names=names) if rows else Table(names=names)
 
