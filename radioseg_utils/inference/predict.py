@@ -206,7 +206,8 @@ def predict_image(
     """Segment an image file with a model and write the segmentation, probabilities and catalogue.
 
     The image is streamed (rows of tiles, then catalogue blocks), so memory does not grow
-    with its size: about 1.5 GB for ``CATALOGUE_BLOCK = 4096`` plus the model.
+    with its size: the model and TensorFlow (about 1.5 GB) plus a row of tiles or a catalogue
+    block (about 0.35 GB for ``CATALOGUE_BLOCK = 2048``).
 
     Parameters
     ----------
