@@ -54,7 +54,8 @@ THRESHOLD_SAMPLE_PIXELS: int = 4096 * 4096
 
 #: Side of the blocks the catalogue is built in, in pixels. A block's work holds about 0.35
 #: GB at 2048 (its window, labels, watershed and measurement arrays); 4096 held 1.2 GB and
-#: set the peak of a whole 32768² run (3.05 GB). Results do not depend on it (to rounding).
+#: set the peak of a whole 32768² run (3.05 GB). The catalogue does not depend on it (the same
+#: sources; positions and shapes to rounding).
 CATALOGUE_BLOCK: int = 2048
 
 
