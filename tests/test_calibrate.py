@@ -56,7 +56,7 @@ def test_tree_evaluator_matches_scikit_learn(rng):
     y = np.sin(np.nan_to_num(x[:, 0])) + np.nan_to_num(x[:, 3]) ** 2
     model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(x, y)
     nodes, offsets, baseline = calibrate._export(model)
-    ours = calibrate._predict_trees(calibrate._walks(nodes, offsets), baseline, x)
+    ours = calibrate._predict_trees(calibrate._arrange_trees(nodes, offsets), baseline, x)
     np.testing.assert_allclose(ours, model.predict(x), rtol=1e-12, atol=1e-12)
 
 

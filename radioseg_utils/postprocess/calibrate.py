@@ -119,7 +119,7 @@ class _Walk(NamedTuple):
     depth: int
 
 
-def _walks(nodes: np.ndarray, offsets: np.ndarray) -> list[_Walk]:
+def _arrange_trees(nodes: np.ndarray, offsets: np.ndarray) -> list[_Walk]:
     """The trees ``nodes[offsets[k]:offsets[k+1]]`` arranged for :func:`_predict_trees`."""
     walks = []
     for start, stop in zip(offsets[:-1], offsets[1:]):
@@ -190,7 +190,7 @@ class ParameterCalibration:
     def _walks(self) -> dict[str, list[_Walk]]:
         """The trees of each target arranged for prediction, once per calibration (a
         loaded one is cached across the blocks of a run)."""
-        return {t: _walks(self.nodes[t], self.offsets[t]) for t in CALIBRATION_TARGETS}
+        return {t: _arrange_trees(self.nodes[t], self.offsets[t]) for t in CALIBRATION_TARGETS}
 
     def apply(self, catalogue: Table, band: str | Band) -> Table:
         """A copy of ``catalogue`` with calibrated ``b_maj``, ``b_min`` and ``flux``.
