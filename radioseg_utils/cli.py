@@ -60,7 +60,8 @@ logger = logging.getLogger(__name__)
 
 
 def _image_path(image: str) -> Path:
-    """A FITS path given on the command line, or a data-registry name resolved to its file."""
+    """A FITS path given on the command line, or a data-registry name resolved to its file
+    (an image, or a primary beam such as ``PrimaryBeam_B1.fits``)."""
     path = Path(image)
     if not path.is_file() and image in registry.list_files():
         return registry.fetch(image)
@@ -297,8 +298,9 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-area", type=int, default=None, help="smallest source in pixels")
     parser.add_argument("--split-blends", action="store_true",
                         help="split blended sources by watershed on the image")
-    parser.add_argument("--primary-beam", type=Path, default=None,
-                        help="primary-beam FITS file: fluxes are corrected by it")
+    parser.add_argument("--primary-beam", default=None,
+                        help="primary-beam FITS file or registry name (PrimaryBeam_B1.fits): "
+                             "fluxes are corrected by it")
     parser.add_argument("--centre-threshold", type=float, default=None,
                         help="centre-map level of a detection for models with a centre head "
                              "(default: the value tuned for the model, in its sidecar)")
@@ -351,8 +353,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from radioseg_utils.simulation.sources import PrimaryBeam
 
     path = _image_path(args.image)
-    if args.primary_beam is not None:
-        PrimaryBeam.from_fits(args.primary_beam)  # a bad file stops here, before any work
+    beam = None if args.primary_beam is None else _image_path(args.primary_beam)
+    if beam is not None:
+        PrimaryBeam.from_fits(beam)  # a bad file stops here, before any work
     out_dir = args.out or runs_dir() / "default" / "predict"
     if args.denoise:
         from radioseg_utils.inference.denoise import denoise_file
@@ -367,7 +370,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                            calibration=args.calibration, corrections=args.corrections,
                            reliability=args.reliability, components=args.components, **options)
     result = predict_image(path, args.model or DEFAULT_MODEL, out_dir=out_dir,
-                           config=config, primary_beam=args.primary_beam,
+                           config=config, primary_beam=beam,
                            overwrite=args.overwrite, resume=args.resume,
                            scheduler=args.scheduler, n_workers=args.workers)
     logger.info("%d sources, threshold %s", result.n_sources, result.threshold)

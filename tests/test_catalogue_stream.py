@@ -9,9 +9,9 @@ import pytest
 from astropy.io import fits
 from astropy.table import MaskedColumn, Table, vstack
 
-from radioseg_utils.io.catalogue import catalogue_table, write_submission
+from radioseg_utils.io.catalogue import catalogue_table, submission_lines, write_submission
 from radioseg_utils.io.catalogue_stream import STREAM_FORMATS, CatalogueStream, ecsv_data_lines
-from radioseg_utils.io.regions import write_ds9_regions
+from radioseg_utils.io.regions import ds9_lines, write_ds9_regions
 
 META = {"BAND": "B1", "NOISE": 2.1e-7, "THRESH": "fixed", "CORRECT": "primary beam"}
 
@@ -102,3 +102,34 @@ def test_ecsv_data_lines_are_astropys(rng, extra):
     if extra == "masked":  # so do masked values (written as empty fields)
         table[extra] = MaskedColumn(values, mask=np.arange(n) % 4 == 0)
     assert ecsv_data_lines(table) == _astropy_data_lines(table)
+
+
+def _mixed_widths(rng: np.random.Generator, n: int) -> Table:
+    """A block whose float columns are partly float32, with angles past the wrap points."""
+    block = _block(rng, n, 10**6)
+    for name in ("ra_cent", "fwhm_maj", "flux", "b_min"):
+        block[name] = block[name].astype(np.float32)
+    block["ra_cent"][:3] = [-0.0, 359.99999999, -360.5]
+    block["pa_eon"][:3] = [90.0, 270.0, -90.000001]
+    return block
+
+
+def test_region_and_submission_lines_are_those_of_each_row(rng):
+    """The lines, made column by column, equal the plain per-row formatting."""
+    block = _mixed_widths(rng, 40)
+    regions = [f"ellipse({float(r['ra_cent']) % 360.0:.7f},{float(r['dec_cent']):.7f},"
+               f"{float(r['fwhm_maj']) / 2:.3f}\",{float(r['fwhm_min']) / 2:.3f}\","
+               f"{(float(r['pa_eon']) + 90.0) % 180.0:.2f}) # text={{{int(r['id'])}}}\n"
+               for r in block]
+    assert ds9_lines(block) == regions
+    columns = ("id", "ra_core", "dec_core", "ra_cent", "dec_cent", "flux", "core_frac", "b_maj",
+               "b_min", "pa", "size", "class")
+    submission = []
+    for r in block:
+        values = [float(r[c]) for c in columns]
+        for k in (1, 3):  # RA into -180 <= RA < 180, only where outside
+            if not -180.0 <= values[k] < 180.0:
+                values[k] = (values[k] + 180.0) % 360.0 - 180.0
+        submission.append(" ".join("%d" % v if c in ("id", "size", "class") else "%.10g" % v
+                                   for c, v in zip(columns, values, strict=True)) + "\n")
+    assert submission_lines(block) == submission

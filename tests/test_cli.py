@@ -113,6 +113,22 @@ def test_predict_options_reach_the_config(tmp_path, monkeypatch):
     assert seen["config"].reliability is None and seen["config"].calibration == "model"
 
 
+def test_predict_takes_a_primary_beam_by_its_registry_name(tmp_path, monkeypatch, sdc1_dir):
+    from radioseg_utils.inference import predict as pr
+
+    seen = {}
+    monkeypatch.setattr(pr, "predict_image", lambda path, model, **kwargs: seen.update(kwargs)
+                        or PredictResult(n_sources=0, threshold=0.5, noise=1.0, paths={}))
+    image = tmp_path / "img.fits"
+    image.write_bytes(b"")
+    assert main(["predict", str(image), "--out", str(tmp_path),
+                 "--primary-beam", "PrimaryBeam_B1.fits"]) == 0
+    assert seen["primary_beam"] == registry.fetch("PrimaryBeam_B1.fits")
+    assert main(["predict", str(image), "--out", str(tmp_path),
+                 "--primary-beam", str(sdc1_dir / "PrimaryBeam_B1.fits")]) == 0
+    assert seen["primary_beam"] == sdc1_dir / "PrimaryBeam_B1.fits"
+
+
 # --------------------------------------------------------------------------- bad input
 #: What TensorFlow's C++ runtime writes to stderr as it starts, unless quietened.
 TENSORFLOW_START_UP = ("cpu_feature_guard", "oneDNN custom operations", "absl::InitializeLog")

@@ -516,9 +516,9 @@ def submission_lines(table: Table, *, allow_empty: bool = False) -> list[str]:
     ['7 -0.5 -30 -0.5 -30 1.5e-05 0 1.2 0.8 30 2 3\n']
     """
     columns = _submission_columns(table, allow_empty=allow_empty)
-    formats = ["%d" if name in _INTEGER_COLUMNS else "%.10g" for name in SUBMISSION_COLUMNS]
-    rows = zip(*(columns[name] for name in SUBMISSION_COLUMNS), strict=True)
-    return [" ".join(f % v for f, v in zip(formats, row, strict=True)) + "\n" for row in rows]
+    text = [list(map(("%d" if name in _INTEGER_COLUMNS else "%.10g").__mod__,
+                     columns[name].tolist())) for name in SUBMISSION_COLUMNS]
+    return [" ".join(row) + "\n" for row in zip(*text, strict=True)]
 
 
 def to_scorer_dataframe(table: Table, *, allow_empty: bool = False):

@@ -84,10 +84,15 @@ def ds9_lines(catalogue: Table) -> list[str]:
     >>> ds9_lines(t)
     ['ellipse(359.5000000,-30.0000000,1.000",0.500",10.00) # text={3}\n']
     """
-    return [f"ellipse({float(row['ra_cent']) % 360.0:.7f},{float(row['dec_cent']):.7f},"
-            f"{float(row['fwhm_maj']) / 2:.3f}\",{float(row['fwhm_min']) / 2:.3f}\","
-            f"{(float(row['pa_eon']) + 90.0) % 180.0:.2f}) # text={{{int(row['id'])}}}\n"
-            for row in catalogue]
+    def values(name: str) -> list[float]:  # float64, as Python floats: formatted as such
+        return np.asarray(catalogue[name], dtype=float).tolist()
+
+    ids = np.asarray(catalogue["id"]).astype(np.int64).tolist()
+    rows = zip(values("ra_cent"), values("dec_cent"), values("fwhm_maj"), values("fwhm_min"),
+               values("pa_eon"), ids, strict=True)
+    return [f"ellipse({ra % 360.0:.7f},{dec:.7f},{major / 2:.3f}\",{minor / 2:.3f}\","
+            f"{(pa + 90.0) % 180.0:.2f}) # text={{{i}}}\n"
+            for ra, dec, major, minor, pa, i in rows]
 
 
 def plot_catalogue_ellipses(ax: Axes, catalogue: Table, wcs: WCS, *, kind: str = "sdc1",
