@@ -6,8 +6,11 @@ map, catalogue blocks, merge; on a local dask cluster of ``--workers`` processes
 and records, in a JSON file, the wall-clock seconds of every stage, the tiles per second,
 the sources found, the size of every output, and the peak resident memory summed over
 the whole process tree (:class:`radioseg_utils.core.memory.TreeMemory`, sampled every
-0.2 s: dask workers included) of each part. Several ``--size`` values run one after the
-other in this process, so the records compare on one machine; chapter 12 plots them.
+0.2 s: dask workers included) of each part. Each part runs in a fresh process, as
+``radioseg simulate`` and ``radioseg predict`` do, so that its memory is its own and not
+what an earlier part left behind (simulating a 16384² field leaves 0.5 GB in the process
+that ran it). Several ``--size`` values run one after the other, so the records compare
+on one machine; chapter 12 plots them.
 
 The Keras backend is the one in ``KERAS_BACKEND`` (``jax`` on the GPU machine, see
 ``benchmarks/gpu_session.sh``); the record names it and the device.
@@ -24,12 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import platform
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from radioseg_utils.core.memory import TreeMemory
@@ -57,29 +62,43 @@ def _device() -> str:
     return f"{backend}: cpu"
 
 
-def run_size(size: int, *, workers: int, simulate_workers: int, work: Path, model: Path,
-             keep_outputs: bool) -> dict:
-    """Simulate and predict one field; return its record."""
-    from radioseg_utils.inference.config import PredictConfig
-    from radioseg_utils.inference.predict import predict_image
+def _log_stages() -> None:
+    """Log the stage lines of the package as they end (in each process of a part)."""
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("radioseg_utils").setLevel(logging.INFO)
+
+
+def _in_fresh_process(part: Callable[..., dict], **kwargs) -> dict:
+    """``part(**kwargs)`` run in a new (spawned) process; its record."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(part, **kwargs).result()
+
+
+def _simulate_part(size: int, workers: int, image: Path) -> dict:
+    """Simulate the field into ``image``; seconds and peak memory."""
     from radioseg_utils.simulation.simulate import simulate_field
 
-    work.mkdir(parents=True, exist_ok=True)
-    image = work / f"sim_{BAND}_{INTEGRATION_H}h_{size}_seed{SEED}.fits"
-    record: dict = {"size": size, "mpx": size * size / 1e6, "workers": workers,
-                    "simulate_workers": simulate_workers}
+    _log_stages()
     with TreeMemory() as memory:
         simulate_field(BAND, INTEGRATION_H, shape=(size, size), seed=SEED, output=image,
-                       n_workers=simulate_workers, overwrite=True)
-    record["simulate"] = {"seconds": memory.runtime_s, "peak_tree_mb": memory.peak_mb,
-                          "image_mb": image.stat().st_size / 1e6}
-    out = work / f"predict_{size}"
+                       n_workers=workers, overwrite=True)
+    return {"seconds": memory.runtime_s, "peak_tree_mb": memory.peak_mb,
+            "image_mb": image.stat().st_size / 1e6}
+
+
+def _predict_part(image: Path, out: Path, model: Path, workers: int) -> dict:
+    """``radioseg predict`` on ``image``: seconds per stage, peak memory, sources, outputs."""
+    from radioseg_utils.inference.config import PredictConfig
+    from radioseg_utils.inference.predict import predict_image
+
+    _log_stages()
     with TreeMemory() as memory:
         result = predict_image(image, model, out_dir=out, config=PredictConfig(),
                                overwrite=True, resume=False, progress=False,
                                n_workers=workers if workers > 1 else None)
     stages = {k: float(v) for k, v in result.stats.items()}
-    record["predict"] = {
+    return {
         "seconds": memory.runtime_s, "peak_tree_mb": memory.peak_mb,
         "peak_main_process_mb": memory.peak_own_mb, "stages": stages,
         "tiles_per_s": stages["n_tiles"] / stages["tiles_s"] if stages.get("tiles_s") else None,
@@ -87,6 +106,20 @@ def run_size(size: int, *, workers: int, simulate_workers: int, work: Path, mode
         "outputs_mb": {kind: round(path.stat().st_size / 1e6, 1)
                        for kind, path in result.paths.items() if path.is_file()},
     }
+
+
+def run_size(size: int, *, workers: int, simulate_workers: int, work: Path, model: Path,
+             keep_outputs: bool) -> dict:
+    """Simulate and predict one field, each in a fresh process; return its record."""
+    work.mkdir(parents=True, exist_ok=True)
+    image = work / f"sim_{BAND}_{INTEGRATION_H}h_{size}_seed{SEED}.fits"
+    out = work / f"predict_{size}"
+    record: dict = {"size": size, "mpx": size * size / 1e6, "workers": workers,
+                    "simulate_workers": simulate_workers, "fresh_processes": True}
+    record["simulate"] = _in_fresh_process(_simulate_part, size=size, workers=simulate_workers,
+                                           image=image)
+    record["predict"] = _in_fresh_process(_predict_part, image=image, out=out, model=model,
+                                          workers=workers)
     if not keep_outputs:
         shutil.rmtree(out, ignore_errors=True)
         image.unlink(missing_ok=True)
@@ -108,9 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep-outputs", action="store_true", help="keep fields and outputs")
     parser.add_argument("--out", type=Path, default=None, help="JSON record to write")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("radioseg_utils").setLevel(logging.INFO)  # stage lines as they end
+    _log_stages()
     scratch = None
     if args.work_dir is None:
         scratch = tempfile.TemporaryDirectory(prefix="radioseg-e2e-")

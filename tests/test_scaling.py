@@ -64,9 +64,12 @@ def test_read_end_to_end_records_one_row_per_run_and_names_a_bad_file(tmp_path):
     assert list(table["simulate_workers"]) == [2, 1]  # the predict workers unless recorded
     assert set(table["commit"]) == {"unrecorded"}
     newer = tmp_path / "newer.json"
-    newer.write_text(json.dumps({"device": "tensorflow: cpu", "cpu_count": 2, "runs": [run],
+    newer.write_text(json.dumps({"device": "tensorflow: cpu", "cpu_count": 2,
+                                 "runs": [{**run, "fresh_processes": True}],
                                  "git_commit": "68636f7c0ffee"}))
-    assert list(read_end_to_end(good, newer)["commit"]) == ["unrecorded"] * 2 + ["68636f7"]
+    both = read_end_to_end(good, newer)
+    assert list(both["commit"]) == ["unrecorded"] * 2 + ["68636f7"]
+    assert list(both["fresh_process"]) == [False, False, True]  # older records: not recorded
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"device": "x", "runs": [{"size": 1}]}))
     with pytest.raises(ValueError, match="bad.json is not a benchmarks/end_to_end.py record"):

@@ -289,7 +289,10 @@ def read_end_to_end(*paths: str | Path) -> Table:
     ``workers``, ``simulate_workers`` (processes that simulated the field; ``workers`` in
     records that do not say), ``simulate_s``, the :data:`PREDICT_STAGES`, ``predict_s`` (the whole
     call, setup included), ``peak_tree_mb`` (peak resident memory of the predict call,
-    summed over its process tree), ``tiles_per_s`` and ``n_sources``.
+    summed over its process tree), ``fresh_process`` (True when the predict call ran in a
+    process of its own, as ``radioseg predict`` does; False in older records, where it
+    followed the simulation in the same process and its peak includes what that left
+    behind), ``tiles_per_s`` and ``n_sources``.
 
     Raises
     ------
@@ -311,6 +314,7 @@ def read_end_to_end(*paths: str | Path) -> Table:
                              *(float(stages.get(s, np.nan)) for s in PREDICT_STAGES),
                              float(run["predict"]["seconds"]),
                              float(run["predict"]["peak_tree_mb"]),
+                             bool(run.get("fresh_processes", False)),
                              float(run["predict"]["tiles_per_s"] or np.nan),
                              int(run["predict"]["n_sources"])))
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -318,7 +322,8 @@ def read_end_to_end(*paths: str | Path) -> Table:
                              f"{type(exc).__name__}: {exc}") from None
     names = ("record", "commit", "device", "cpu_count", "side", "mpx", "workers",
              "simulate_workers", "simulate_s",
-             *PREDICT_STAGES, "predict_s", "peak_tree_mb", "tiles_per_s", "n_sources")
+             *PREDICT_STAGES, "predict_s", "peak_tree_mb", "fresh_process", "tiles_per_s",
+             "n_sources")
     return Table(rows=rows, names=names) if rows else Table(names=names)
 
 
