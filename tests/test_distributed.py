@@ -96,6 +96,21 @@ def test_local_worker_processes_share_the_cores(monkeypatch):
         assert env == worker_env(2)  # TensorFlow's pool and OpenMP: half the cores each
 
 
+def test_a_local_cluster_starts_quietly_beside_a_held_dashboard_port():
+    """Port 8787 (dask's dashboard) held by someone else: no warning (an error here), a cluster."""
+    import socket
+
+    with socket.socket() as held:
+        try:
+            held.bind(("0.0.0.0", 8787))
+            held.listen()
+        except OSError:  # already held elsewhere: the case under test all the same
+            pass
+        with cluster_client(n_workers=2, processes=False) as client:
+            assert client is not None
+            assert client.submit(square, 3).result() == 9
+
+
 def test_a_local_cluster_that_does_not_start_falls_back_to_this_process(monkeypatch, caplog):
     import distributed
 

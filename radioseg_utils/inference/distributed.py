@@ -106,9 +106,11 @@ def cluster_client(
         return
     try:
         options = {"env": worker_env(n_workers)} if processes else {}
+        # no dashboard; the scheduler's HTTP server (metrics) on a free local port, not on
+        # 8787, which a Jupyter dask dashboard or another run may hold (dask then warns)
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
                                dashboard_address=None, death_timeout=WORKER_START_TIMEOUT,
-                               **options)
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, **options)
     except (TimeoutError, OSError, RuntimeError) as exc:
         # seen on a lent GPU machine: worker processes that never came up; the results do
         # not depend on where the tasks run, so run them here rather than hang
