@@ -353,8 +353,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from radioseg_utils.simulation.sources import PrimaryBeam
 
     path = _image_path(args.image)
-    beam = None if args.primary_beam is None else _image_path(args.primary_beam)
-    if beam is not None:
+    beam = None
+    if args.primary_beam is not None:
+        beam = _image_path(args.primary_beam)
         PrimaryBeam.from_fits(beam)  # a bad file stops here, before any work
     out_dir = args.out or runs_dir() / "default" / "predict"
     if args.denoise:
