@@ -446,9 +446,10 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder for fields, dataset and checkpoints")
     parser.add_argument("--seed", type=int, default=None, help="base seed (default 2026)")
-    parser.add_argument("--profile", choices=("default", "full"), default="default",
-                        help="recipe: default (the shipped model, CPU) or full (deeper "
-                             "model, 3.6x the data, for a GPU)")
+    parser.add_argument("--profile", choices=("default", "full", "full-continued"), default="default",
+                        help="recipe: default (3 levels, CPU), full (the shipped 4-level "
+                             "model, 3.6x the data, for a GPU) or full-continued (full's "
+                             "training continued from the shipped weights, sized for a CPU)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for simulating and cutting the fields")
     parser.add_argument("--time-budget", type=float, default=None,
@@ -464,6 +465,11 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
                              "model unet_<band>.keras already in --out on the validation "
                              "fields (simulated into --work-dir unless there), check it on "
                              "the test field, name it in the sidecar and the manifest")
+    parser.add_argument("--compare", type=Path, default=None, metavar="MODEL",
+                        help="no training: MODEL against the model in --out (default the "
+                             "shipped one), each at its own tuned threshold on every "
+                             "validation field of the recipe; prints the table and whether "
+                             "MODEL finds more (the test field is not used)")
     parser.set_defaults(handler=_cmd_pretrain)
 
 
@@ -480,6 +486,17 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     settings, config = PRETRAIN_PROFILES[args.profile]
     if args.seed is not None:
         settings = dataclasses.replace(settings, seed=args.seed)
+    if args.compare is not None:
+        if args.reliability_only or args.until != "all" or args.trained is not None:
+            raise ValueError("--compare trains nothing: drop --reliability-only, --until "
+                             "and --trained")
+        from radioseg_utils.workflows.selection import compare_models
+
+        incumbent = (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
+        info = compare_models(args.compare, incumbent, settings=settings,
+                              work_dir=args.work_dir, n_workers=args.workers)
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+        return EXIT_OK
     if args.reliability_only:
         if args.until != "all" or args.trained is not None:
             raise ValueError("--reliability-only trains nothing: drop --until and --trained")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -95,6 +96,34 @@ def test_training_on_one_machine_and_finishing_on_another(tmp_path):
     assert getattr(model, "optimizer", None) is None  # the shipped copy: no optimiser state
     assert meta["centre_threshold"] in pretrain.THRESHOLD_GRID
 
+    # training continued from that model's weights, finished into its own folder: the
+    # manifest keeps the file it started from and the record of where that was trained
+    start = tmp_path / "out" / "unet_B1.keras"
+    digest = hashlib.sha256(start.read_bytes()).hexdigest()
+    more = config.replace(init_weights=str(start), learning_rate=1e-4)
+    again = tmp_path / "carried_again"
+    record = pretrain.train_default_model(settings=settings, config=more,
+                                          work_dir=tmp_path / "more", out_dir=again,
+                                          until="train", time_budget=1e-6)
+    assert record["init_weights_sha256"] == digest
+    continued = pretrain.train_default_model(settings=settings, config=more,
+                                             work_dir=tmp_path / "more",
+                                             out_dir=tmp_path / "out", trained=again,
+                                             evaluate=False)
+    assert hashlib.sha256(start.read_bytes()).hexdigest() != digest  # replaced
+    assert continued["continued_from"] == {"init_weights": str(start), "sha256": digest,
+                                           "command": manifest["command"],
+                                           "trained": manifest["trained"]}
+    assert continued["trained"]["init_weights_sha256"] == digest
+    # finished again now that the file it started from is another: said, not misattributed
+    later = pretrain.train_default_model(settings=settings, config=more,
+                                         work_dir=tmp_path / "more",
+                                         out_dir=tmp_path / "out_later", trained=again,
+                                         evaluate=False)
+    assert later["continued_from"]["sha256"] == digest
+    assert later["continued_from"]["trained"] is None
+    assert "no longer the file trained from" in later["continued_from"]["note"]
+
 
 @pytest.mark.datacheck
 def test_data_check_shipped_manifest_matches_the_model():
@@ -142,6 +171,31 @@ def test_data_check_shipped_p_real_fitted_on_validation_and_calibrated_on_test()
 def test_data_check_shipped_manifest_is_complete(key):
     manifest = json.loads((PRETRAINED_DIR / "MANIFEST.json").read_text())
     assert manifest[key]
+
+
+def test_full_continued_profile_continues_the_shipped_full_model():
+    """Same data and network as ``full``; starts from the shipped weights, which fit it."""
+    from radioseg_utils.model.files import read_sidecar
+    from radioseg_utils.model.train import init_weights_file
+
+    settings, config = pretrain.PRETRAIN_PROFILES["full-continued"]
+    full_settings, full = pretrain.PRETRAIN_PROFILES["full"]
+    assert settings == full_settings
+    same = ("model", "depth", "base_filters", "batch_norm", "dropout", "centre_head", "loss",
+            "normalisation", "tile_size", "batch_size")
+    assert {k: getattr(config, k) for k in same} == {k: getattr(full, k) for k in same}
+    assert config.learning_rate < full.learning_rate and config.lr_schedule == "cosine"
+    shipped = read_sidecar(init_weights_file(config.init_weights))["config"]
+    assert {k: shipped[k] for k in same} == {k: getattr(config, k) for k in same}
+
+
+def test_cli_offers_every_pretrain_profile():
+    from radioseg_utils.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["pretrain"]
+    profile = next(a for a in sub._actions if a.dest == "profile")
+    assert tuple(profile.choices) == tuple(pretrain.PRETRAIN_PROFILES)
 
 
 def test_replayed_model_runs_the_network_once_per_batch():

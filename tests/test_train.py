@@ -23,9 +23,12 @@ from radioseg_utils.model.files import (
 from radioseg_utils.model.losses import get_loss
 from radioseg_utils.model.train import (
     TimeBudget,
+    build_model,
     effective_batch_size,
     gpu_available,
+    init_weights_file,
     train_model,
+    warm_start,
 )
 
 
@@ -195,6 +198,67 @@ def test_resume_refuses_a_changed_config(eager, tmp_path, pairs):
     train_model(TINY.replace(epochs=1), (x, y), out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match=r"another config \(loss: 'bce_dice' -> 'dice'\)"):
         train_model(TINY.replace(loss="dice"), (x, y), out_dir=tmp_path, progress=False)
+
+
+@pytest.fixture
+def trained_tiny(tmp_path, pairs):
+    """A TINY model trained one epoch: the weights a warm start begins from."""
+    x, y = pairs
+    return train_model(TINY.replace(epochs=1), (x, y), out_dir=tmp_path / "first",
+                       progress=False).model_path
+
+
+def test_warm_start_copies_the_weights_and_returns_the_file_hash(trained_tiny):
+    import hashlib
+
+    source, _ = load_model(trained_tiny)
+    config = TINY.replace(init_weights=str(trained_tiny))
+    model = build_model(config)
+    assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), source.get_weights()))
+    digest = warm_start(model, config)
+    assert digest == hashlib.sha256(trained_tiny.read_bytes()).hexdigest()
+    for a, b in zip(model.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warm_start_refuses_another_architecture_or_a_missing_file(trained_tiny, tmp_path):
+    other = TINY.replace(base_filters=8, init_weights=str(trained_tiny))
+    with pytest.raises(ValueError, match=r"another architecture: base_filters 4 \(config: 8\)"):
+        warm_start(build_model(other), other)
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        init_weights_file(str(tmp_path / "nothing.keras"))
+    bare = tmp_path / "bare.keras"
+    bare.write_bytes(trained_tiny.read_bytes())
+    with pytest.raises(FileNotFoundError, match="sidecar bare.json is missing"):
+        warm_start(build_model(TINY), TINY.replace(init_weights=str(bare)))
+
+
+def test_init_weights_names_a_shipped_model():
+    from radioseg_utils.core.paths import PRETRAINED_DIR
+
+    assert init_weights_file("unet_B1.keras") == PRETRAINED_DIR / "unet_B1.keras"
+
+
+def test_training_from_init_weights_starts_at_them_and_records_their_file(
+        eager, trained_tiny, tmp_path, pairs):
+    x, y = pairs
+    source, _ = load_model(trained_tiny)
+    # a learning rate so small that one epoch leaves the kernels where the warm start put them
+    config = TINY.replace(epochs=1, learning_rate=1e-12, init_weights=str(trained_tiny))
+    result = train_model(config, (x, y), out_dir=tmp_path / "continued", progress=False)
+    kernels = [w.name for w in source.weights if w.name == "kernel"]
+    assert kernels
+    for mine, theirs in zip(result.model.weights, source.weights, strict=True):
+        if mine.name == "kernel":
+            np.testing.assert_allclose(np.asarray(mine), np.asarray(theirs), atol=1e-8)
+    sidecar = json.loads(sidecar_path(result.model_path).read_text())
+    assert sidecar["config"]["init_weights"] == str(trained_tiny)
+    assert len(sidecar["init_weights_sha256"]) == 64
+    cold = train_model(TINY.replace(epochs=1, learning_rate=1e-12), (x, y),
+                       out_dir=tmp_path / "cold", progress=False)
+    assert "init_weights_sha256" not in json.loads(sidecar_path(cold.model_path).read_text())
+    assert not all(np.allclose(np.asarray(a), np.asarray(b)) for a, b in
+                   zip(cold.model.weights, source.weights) if a.name == "kernel")
 
 
 def test_mixed_precision_trains_saves_and_resumes(eager, tmp_path, pairs):

@@ -93,6 +93,12 @@ class TrainConfig:
         Identifier of the training set (e.g. the shard folder name).
     tensorboard : bool
         Write TensorBoard logs.
+    init_weights : str
+        Model file whose weights start the run (a warm start: training continued with a
+        new optimiser and schedule, e.g. on a CPU after a GPU run stopped by its time
+        budget): a path, or the name of a model in the package's ``pretrained/`` folder
+        (``"unet_B1.keras"``); the architecture must be this config's. Empty: seeded
+        random weights.
     """
 
     model: str = "unet"
@@ -121,6 +127,7 @@ class TrainConfig:
     tile_size: int | None = None
     training_set: str = ""
     tensorboard: bool = True
+    init_weights: str = ""
 
     def __post_init__(self) -> None:
         for name, allowed in (("model", MODEL_KINDS), ("loss", LOSSES),

@@ -25,6 +25,7 @@ Nothing here depends on TensorFlow: the same code trains on any Keras 3 backend
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import json
@@ -41,12 +42,15 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from radioseg_utils.core.paths import PRETRAINED_DIR
 from radioseg_utils.data.loader import ArrayLoader, ShardLoader
 from radioseg_utils.model.architectures import build_cae, build_unet, build_vae
 from radioseg_utils.model.config import TrainConfig
 from radioseg_utils.model.files import (
     dtype_policy,
+    read_sidecar,
     save_model,
+    sidecar_path,
 )
 from radioseg_utils.model.losses import MaskCentreLoss, get_loss, keras_pixel_scores
 from radioseg_utils.model.shapes import check_input_size
@@ -56,12 +60,18 @@ __all__ = [
     "effective_batch_size",
     "TimeBudget",
     "build_model",
+    "init_weights_file",
+    "warm_start",
     "TrainResult",
     "train_model",
     "train_from_shards",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Config fields that a warm start's model must share with the config (the architecture).
+_ARCHITECTURE_KEYS = ("model", "depth", "base_filters", "batch_norm", "centre_head",
+                      "latent_dim")
 
 #: Config fields that may change between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = ("epochs", "tensorboard")
@@ -109,6 +119,72 @@ def build_model(config: TrainConfig) -> keras.Model:
     return build_vae(config.tile_size, latent_dim=config.latent_dim, depth=config.depth,
                      base_filters=config.base_filters, kl_weight=config.kl_weight,
                      seed=config.seed)
+
+
+def init_weights_file(value: str) -> Path:
+    """The model file that :attr:`TrainConfig.init_weights` names.
+
+    Parameters
+    ----------
+    value : str
+        A path to a ``.keras`` model, or the name of one in the package's ``pretrained/``
+        folder (e.g. ``"unet_B1.keras"``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError
+        If it is neither.
+    """
+    for path in (Path(value), PRETRAINED_DIR / value):
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"init_weights {value!r}: no such model file (neither a path nor "
+                            f"a model in the package's pretrained/ folder)")
+
+
+def warm_start(model: keras.Model, config: TrainConfig) -> str:
+    """Give ``model`` the weights of the model file ``config.init_weights``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model built from ``config`` (:func:`build_model`).
+    config : TrainConfig
+        Its config, with ``init_weights`` set.
+
+    Returns
+    -------
+    str
+        SHA-256 of the model file the weights came from (recorded in the sidecar, as the
+        name alone may later point to another file).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file or its sidecar is missing.
+    ValueError
+        If that model has another architecture (the message names what differs).
+    """
+    path = init_weights_file(config.init_weights)
+    if not sidecar_path(path).is_file():
+        raise FileNotFoundError(f"init_weights {path.name}: its sidecar {sidecar_path(path).name} "
+                                "is missing, so its architecture cannot be checked")
+    saved = read_sidecar(path).get("config", {})
+    wanted = config.to_dict()
+    differ = [f"{k} {saved.get(k)!r} (config: {wanted[k]!r})" for k in _ARCHITECTURE_KEYS
+              if saved.get(k) != wanted[k]]
+    if differ:
+        raise ValueError(f"init_weights {path.name} has another architecture: "
+                         + ", ".join(differ))
+    source = keras.saving.load_model(path, compile=False)
+    model.set_weights(source.get_weights())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    logger.info("warm start from %s (sha256 %s)", path, digest[:12])
+    return digest
 
 
 @dataclass
@@ -450,6 +526,8 @@ def train_model(
             model = keras.saving.load_model(out_dir / _CHECKPOINT)
         else:
             model = build_model(config)
+            if config.init_weights:
+                state["init_weights_sha256"] = warm_start(model, config)
             loss = (MaskCentreLoss(config.loss, config.centre_weight) if config.centre_head
                     else get_loss(config.loss))
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
@@ -473,6 +551,8 @@ def train_model(
                 "epochs_done": state["epochs_done"], "best_epoch": best,
                 "stopped_early": state["stopped_early"],
                 "stopped_by_time_budget": state.get("stopped_by_time_budget", False),
+                **({"init_weights_sha256": state["init_weights_sha256"]}
+                   if "init_weights_sha256" in state else {}),
                 "device": device, "backend": keras.backend.backend(),
                 "mixed_precision": mixed, "config": config.to_dict()}
     model_path = save_model(model, out_dir / _MODEL, metadata=metadata)

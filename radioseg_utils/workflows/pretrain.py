@@ -53,7 +53,7 @@ __all__ = ["DEFAULT_CONFIG", "FULL_TRAIN_FIELDS", "PRETRAIN_PROFILES", "TRAINED_
            "training_field_names", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
            "TARGET_RELIABILITY", "PretrainSettings", "train_default_model",
            "tune_centre_threshold", "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
-           "validation_name", "validation_fields", "prepare", "reliability_path",
+           "validation_name", "validation_fields", "held_out_fields", "prepare", "reliability_path",
            "fit_model_reliability", "add_reliability"]
 
 logger = logging.getLogger(__name__)
@@ -177,6 +177,15 @@ PRETRAIN_PROFILES: dict[str, tuple[PretrainSettings, TrainConfig]] = {
              DEFAULT_CONFIG.replace(depth=4, epochs=80, batch_size=16, gpu_batch_size=32,
                                     patience=10, profile="pretrained-full")),
 }
+#: ``full-continued``: the ``full`` recipe's data and network, its training continued from
+#: the shipped model's weights (a GPU run cut short by its time budget, the validation
+#: loss still falling) with a cosine decay from a lower learning rate over 6 epochs: a
+#: run for a CPU (about 17 min per epoch on 2 cores) that resumes after an interrupt.
+PRETRAIN_PROFILES["full-continued"] = (
+    PRETRAIN_PROFILES["full"][0],
+    PRETRAIN_PROFILES["full"][1].replace(init_weights="unet_B1.keras", learning_rate=3e-4,
+                                         lr_schedule="cosine", epochs=6, patience=8,
+                                         profile="pretrained-full-continued"))
 
 
 class _Replay:
@@ -479,7 +488,7 @@ def add_reliability(model: str | Path | None = None, *,
     if not model.is_file():
         raise FileNotFoundError(f"model {model} not found")
     layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
-    held_out = _held_out_fields(settings, layout, n_workers=n_workers)
+    held_out = held_out_fields(settings, layout, n_workers=n_workers)
     info = fit_model_reliability(model, validation_fields(held_out), seed=settings.seed)
     if evaluate and "skipped" not in info:
         _, catalogue, real = _model_detections(model, held_out["test"])
@@ -542,8 +551,16 @@ def _training_fields(settings: PretrainSettings, layout, *, n_workers: int,
     return train, metas
 
 
-def _held_out_fields(settings: PretrainSettings, layout, *, n_workers: int) -> dict:
-    """The main validation field, the test field and the further validation fields."""
+def held_out_fields(settings: PretrainSettings, layout, *, n_workers: int = 1) -> dict:
+    """The main validation field, the test field and the further validation fields.
+
+    Each is simulated into the run folder ``layout`` unless it is there already.
+
+    Returns
+    -------
+    dict
+        ``{name: FieldFiles}``: ``"val"``, ``"test"`` and ``val_<band>_<h>h``.
+    """
     from radioseg_utils.workflows import pipeline
 
     held_out = {name: pipeline.ensure_field(layout, name, band=settings.band,
@@ -600,7 +617,7 @@ def prepare(settings: PretrainSettings, config: TrainConfig, layout, *, n_worker
                                        datasets=record is None)
     timings["fields_and_datasets_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fields_out = _held_out_fields(settings, layout, n_workers=n_workers) if held_out else {}
+    fields_out = held_out_fields(settings, layout, n_workers=n_workers) if held_out else {}
     timings["held_out_fields_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if record is not None:
@@ -697,9 +714,15 @@ def train_default_model(
     config = (config or DEFAULT_CONFIG).replace(seed=settings.seed, band=settings.band,
                                                 integration=settings.integration)
     layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
+    lineage = _lineage(config)  # before a model written into out_dir can replace it
     train, held_out, datasets, model_path, timings = prepare(
         settings, config, layout, n_workers=n_workers, time_budget=time_budget,
         held_out=until == "all", trained=trained)
+    started = read_sidecar(model_path).get("init_weights_sha256")
+    if lineage and started and started != lineage["sha256"]:  # that file was replaced since
+        lineage = {"init_weights": config.init_weights, "sha256": started, "command": None,
+                   "trained": None, "note": f"{config.init_weights} is no longer the file "
+                                            "trained from; its record is not known here"}
     if until == "train":
         return _write_trained(model_path, Path(out_dir), settings=settings, config=config,
                               fields=train, datasets=datasets, timings=timings)
@@ -734,6 +757,7 @@ def train_default_model(
         "model": target.name,
         "command": _command(config, trained),
         "trained": _trained_where(model_path, trained),
+        **({"continued_from": lineage} if lineage else {}),
         "settings": asdict(settings),
         "config": config.to_dict(),
         "fields": {name: files.saved_parameters()
@@ -800,6 +824,7 @@ def _write_trained(model_path: Path, out_dir: Path, *, settings: PretrainSetting
         "accelerator": _accelerator_name(),
         "epochs_done": sidecar.get("epochs_done"), "best_epoch": sidecar.get("best_epoch"),
         "stopped_by_time_budget": sidecar.get("stopped_by_time_budget", False),
+        "init_weights_sha256": sidecar.get("init_weights_sha256"),
         "versions": versions("keras", "jax", "jaxlib", "torch", "tensorflow", "numpy"),
         "timings": {k: round(v, 1) for k, v in timings.items()},
     }
@@ -836,17 +861,42 @@ def _command(config: TrainConfig, trained: str | Path | None) -> str:
     return command
 
 
+def _lineage(config: TrainConfig) -> dict[str, Any] | None:
+    """For a warm-started recipe: the model its training starts from, and how that was made.
+
+    The file's SHA-256 and, when it is a model with a ``MANIFEST.json`` beside it (the
+    shipped one), that manifest's ``command`` and ``trained`` record (device, epochs,
+    timings), so a model continued on a CPU keeps the record of its GPU start.
+    """
+    if not config.init_weights:
+        return None
+    import hashlib
+
+    from radioseg_utils.model.train import init_weights_file
+
+    path = init_weights_file(config.init_weights)
+    manifest = path.parent / "MANIFEST.json"
+    earlier = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    mine = earlier.get("model") == path.name
+    return {"init_weights": config.init_weights,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "command": earlier.get("command") if mine else None,
+            "trained": earlier.get("trained") if mine else None}
+
+
 def _trained_where(model_path: Path, trained: str | Path | None) -> dict[str, Any]:
     """Where and how the model was trained, for the manifest."""
     if trained:
         record = json.loads((Path(trained) / TRAINED_RECORD).read_text())
         return {key: record.get(key) for key in ("device", "accelerator", "backend",
                                                  "epochs_done", "best_epoch",
-                                                 "stopped_by_time_budget", "versions",
+                                                 "stopped_by_time_budget",
+                                                 "init_weights_sha256", "versions",
                                                  "timings")}
     sidecar = read_sidecar(model_path)
     return {key: sidecar.get(key) for key in ("device", "backend", "epochs_done",
-                                              "best_epoch", "stopped_by_time_budget")}
+                                              "best_epoch", "stopped_by_time_budget",
+                                              "init_weights_sha256")}
 
 
 def _evaluate(model_path: Path, test, settings: PretrainSettings) -> dict[str, Any]:

@@ -1,0 +1,174 @@
+"""Choosing between trained models on the validation fields, never the test field.
+
+A new model replaces the shipped one only if it finds more on data that neither was
+trained on, and the choice must not touch the test field that later scores it.
+:func:`compare_on_validation` gives every model the same treatment on every validation
+field: its centre threshold is tuned there
+(:func:`radioseg_utils.workflows.pretrain.tune_centre_threshold`: the lowest level whose
+strict reliability reaches :data:`~radioseg_utils.workflows.pretrain.TARGET_RELIABILITY`), so
+the models compare at equal reliability, and at that level the completeness of the
+sources beside a brighter one (1.5-3", the class where learning pays, see
+:mod:`radioseg_utils.evaluation.crowding`) is counted too. Sizes and fluxes are not
+calibrated here, as a new model has no calibration yet; matching is by position only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["COMPARED_CLASSES", "compare_models", "compare_on_validation", "validation_verdict"]
+
+#: ``(neighbour class, S/N low, S/N high)`` of the completeness columns of
+#: :func:`compare_on_validation`.
+COMPARED_CLASSES: tuple[tuple[str, float, float], ...] = (
+    ("isolated", 5.0, 10.0), ("1.5-3arcsec", 5.0, 10.0), ("1.5-3arcsec", 10.0, np.inf),
+)
+
+
+def _column(name: str, lo: float, hi: float) -> str:
+    return f"completeness_{name}_snr{lo:g}-{'' if np.isinf(hi) else f'{hi:g}'}"
+
+
+def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> pd.DataFrame:
+    """Each model on each validation field at its own tuned centre threshold.
+
+    Parameters
+    ----------
+    models : mapping of str to path
+        Name and ``.keras`` file (with sidecar) of each model.
+    fields : mapping of str to FieldFiles
+        Validation fields (:class:`radioseg_utils.workflows.pipeline.FieldFiles`), by
+        name; a field named ``"test"`` is refused.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model and field: ``model``, ``field``, ``band``, ``integration``,
+        ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability``,
+        ``strict_found`` and ``strict_true`` (true sources found, and all, above the strict
+        S/N), and ``n_`` / ``completeness_`` columns of each class of :data:`COMPARED_CLASSES`.
+
+    Raises
+    ------
+    ValueError
+        If the test field is among ``fields``.
+    """
+    from radioseg_utils.baselines import run_unet
+    from radioseg_utils.evaluation.crowding import class_bin_completeness
+    from radioseg_utils.evaluation.evaluate import evaluate_finder
+    from radioseg_utils.inference.config import PredictConfig
+    from radioseg_utils.workflows.pipeline import load_field
+    from radioseg_utils.workflows.pretrain import tune_centre_threshold
+
+    if "test" in fields:
+        raise ValueError("the test field cannot choose a model: compare on validation fields")
+    rows = []
+    for field, files in fields.items():
+        sky, truth = load_field(files)
+        hours = int(files.saved_parameters()["integration"])
+        for name, path in models.items():
+            value, trials = tune_centre_threshold(path, sky, truth, integration=hours)
+            chosen = next(t for t in trials if t["threshold"] == value)
+            result = run_unet(sky, model=path, config=PredictConfig(
+                centre_threshold=value, calibration=None, reliability=None))
+            ev = evaluate_finder(result, truth, sky, integration=hours, pixels=False,
+                                 score=False)
+            row = {"model": name, "field": field, "band": sky.band.name, "integration": hours,
+                   **chosen, "strict_found": ev.strict.tp,
+                   "strict_true": ev.strict.tp + ev.strict.fn}
+            bins = sorted({b for _, lo, hi in COMPARED_CLASSES for b in (lo, hi)})
+            table = class_bin_completeness(ev, truth, sky, snr_bins=bins)
+            for cls, lo, hi in COMPARED_CLASSES:
+                cell = table[(table.neighbour_class == cls) & (table.snr_lo == lo)
+                             & (table.snr_hi == hi)].iloc[0]
+                row["n_" + _column(cls, lo, hi)[len("completeness_"):]] = int(cell.n_true)
+                row[_column(cls, lo, hi)] = float(cell.completeness)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str) -> dict:
+    """Whether ``candidate`` beats ``incumbent`` on the fields of :func:`compare_on_validation`.
+
+    The candidate wins if, pooled over the fields (sources counted, not fields averaged),
+    it finds more true sources at the target reliability and no fewer in the 1.5-3"
+    class at S/N 5-10.
+
+    Returns
+    -------
+    dict
+        ``better`` (bool) and the pooled ``found`` and ``found_1.5-3arcsec_snr5-10`` of
+        both models.
+    """
+    pooled = {}
+    key = _column("1.5-3arcsec", 5.0, 10.0)
+    n_key = "n_" + key[len("completeness_"):]
+    for name in (candidate, incumbent):
+        part = table[table.model == name]
+        if part.empty:
+            raise ValueError(f"no rows of model {name!r} in the table")
+        pooled[name] = {
+            "found": int(part.strict_found.sum()),
+            "found_1.5-3arcsec_snr5-10": int(round(np.nansum(part[key] * part[n_key]))),
+        }
+    new, old = pooled[candidate], pooled[incumbent]
+    better = (new["found"] > old["found"]
+              and new["found_1.5-3arcsec_snr5-10"] >= old["found_1.5-3arcsec_snr5-10"])
+    return {"better": bool(better), candidate: new, incumbent: old}
+
+
+def compare_models(candidate: str | Path, incumbent: str | Path | None = None, *,
+                   settings=None, work_dir: str | Path | None = None,
+                   n_workers: int = 1) -> dict[str, Any]:
+    """:func:`compare_on_validation` of two model files on a recipe's validation fields.
+
+    Parameters
+    ----------
+    candidate : path
+        The new model (e.g. the ``model.keras`` of ``radioseg pretrain --until train``).
+    incumbent : path, optional
+        The model it would replace (default: the shipped ``unet_<band>.keras``).
+    settings : PretrainSettings, optional
+        The recipe's data settings (default the ``default`` and ``full`` recipes' own): its
+        validation fields are simulated into ``work_dir`` unless they are there.
+    work_dir : path, optional
+        Run folder of the fields (default ``generated_dir() / "pretrain"``).
+    n_workers : int
+        Processes for simulating fields.
+
+    Returns
+    -------
+    dict
+        ``candidate``, ``incumbent`` (file names), ``verdict``
+        (:func:`validation_verdict`) and ``table`` (the rows, as records).
+
+    Raises
+    ------
+    FileNotFoundError
+        If a model file is missing.
+    """
+    from radioseg_utils.core.paths import PRETRAINED_DIR, generated_dir
+    from radioseg_utils.workflows import pipeline
+    from radioseg_utils.workflows.pretrain import (
+        PretrainSettings,
+        held_out_fields,
+        validation_fields,
+    )
+
+    settings = settings or PretrainSettings()
+    incumbent = Path(incumbent or PRETRAINED_DIR / f"unet_{settings.band}.keras")
+    models = {"candidate": Path(candidate), "incumbent": incumbent}
+    for path in models.values():
+        if not path.is_file():
+            raise FileNotFoundError(f"model {path} not found")
+    layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
+    fields = validation_fields(held_out_fields(settings, layout, n_workers=n_workers))
+    table = compare_on_validation(models, fields)
+    return {"candidate": models["candidate"].name, "incumbent": incumbent.name,
+            "verdict": validation_verdict(table, "candidate", "incumbent"),
+            "table": table.to_dict("records")}
