@@ -261,6 +261,21 @@ def test_training_from_init_weights_starts_at_them_and_records_their_file(
                    zip(cold.model.weights, source.weights) if a.name == "kernel")
 
 
+def test_a_checkpoint_from_before_init_weights_still_resumes(eager, tmp_path, pairs):
+    x, y = pairs
+    train_model(TINY.replace(epochs=1), (x, y), out_dir=tmp_path, progress=False)
+    path = tmp_path / "checkpoint.json"
+    state = json.loads(path.read_text())
+    del state["config"]["init_weights"]  # as written before the field existed
+    path.write_text(json.dumps(state))
+    result = train_model(TINY, (x, y), out_dir=tmp_path, progress=False)
+    assert (result.initial_epoch, result.epochs_done) == (1, 2)
+    state["config"]["init_weights"] = "other.keras"  # but a real change is refused
+    path.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="init_weights: 'other.keras' -> ''"):
+        train_model(TINY.replace(epochs=3), (x, y), out_dir=tmp_path, progress=False)
+
+
 def test_mixed_precision_trains_saves_and_resumes(eager, tmp_path, pairs):
     x, y = pairs
     config = TINY.replace(mixed_precision="on", epochs=1)

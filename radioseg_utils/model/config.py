@@ -183,6 +183,21 @@ class TrainConfig:
         """Return the fields as a JSON-serialisable dict."""
         return {**dataclasses.asdict(self), "bands": list(self.bands)}
 
+    @staticmethod
+    def completed(saved: dict[str, Any]) -> dict[str, Any]:
+        """A config dict saved by an older version, with the fields it did not know yet.
+
+        A field added later (such as ``init_weights``) takes its default, which is what
+        the older version did, so older checkpoints and records still compare equal.
+
+        Examples
+        --------
+        >>> TrainConfig.completed({"depth": 3})["init_weights"]
+        ''
+        """
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+
 
 #: Named settings: ``quick`` trains in minutes on 2 CPU cores, ``full`` is for a GPU.
 TRAIN_PROFILES: dict[str, TrainConfig] = {

@@ -394,7 +394,7 @@ def _load_state(out_dir: Path, config: TrainConfig) -> dict | None:
         return None
     state = json.loads(path.read_text())
     state["best_value"] = float(state["best_value"])
-    old, new = state["config"], config.to_dict()
+    old, new = TrainConfig.completed(state["config"]), config.to_dict()
     changed = [k for k in new if k not in _RESUMABLE_CHANGES and old.get(k) != new[k]]
     if changed:
         diffs = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in changed)

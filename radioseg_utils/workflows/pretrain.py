@@ -643,7 +643,7 @@ def _adopt_trained(folder: str | Path, settings: PretrainSettings, config: Train
     wanted = {"settings": json.loads(json.dumps(asdict(settings))),
               "config": {k: v for k, v in config.to_dict().items() if k != "tensorboard"}}
     got = {"settings": record.get("settings"),
-           "config": {k: v for k, v in record.get("config", {}).items()
+           "config": {k: v for k, v in TrainConfig.completed(record.get("config", {})).items()
                       if k in wanted["config"]}}
     for key in wanted:
         diff = sorted(k for k in wanted[key] if wanted[key][k] != (got[key] or {}).get(k))
