@@ -3,25 +3,51 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from radioseg_utils.cli import main
+from radioseg_utils.core.paths import PRETRAINED_DIR
 from radioseg_utils.model.files import DEFAULT_MODEL
 from radioseg_utils.workflows.pretrain import PretrainSettings
 from radioseg_utils.workflows.selection import (
     compare_models,
     compare_on_validation,
+    completeness_at_target,
     validation_verdict,
 )
 
 
 def _rows(model: str, found: list[int], pair_completeness: list[float]) -> list[dict]:
-    return [{"model": model, "field": f"val{i}", "strict_found": f,
+    return [{"model": model, "field": f"val{i}", "strict_true": 200,
+             "completeness_at_target": f / 200,
              "completeness_1.5-3arcsec_snr5-10": c, "n_1.5-3arcsec_snr5-10": 20}
             for i, (f, c) in enumerate(zip(found, pair_completeness))]
+
+
+def _trial(threshold: float, completeness: float, reliability: float) -> dict:
+    return {"threshold": threshold, "strict_completeness": completeness,
+            "strict_reliability": reliability}
+
+
+def test_completeness_at_the_target_reliability_is_read_between_thresholds():
+    trials = [_trial(0.5, 0.60, 0.99), _trial(0.3, 0.80, 0.90), _trial(0.4, 0.70, 0.95)]
+    # 0.96 lies between 0.4 (0.95) and 0.5 (0.99), a quarter of the way
+    assert completeness_at_target(trials, 0.96) == pytest.approx(0.675)
+    assert completeness_at_target(trials, 0.95) == pytest.approx(0.70)  # exactly at a trial
+    assert completeness_at_target(trials, 0.85) == 0.80  # even the lowest is above it
+    assert np.isnan(completeness_at_target(trials, 0.995))  # none reaches it
+    # the shipped model's tuning on its main validation field: between its neighbours
+    manifest = json.loads((PRETRAINED_DIR / "MANIFEST.json").read_text())
+    shipped = manifest["centre_threshold"]["trials"]["val"]
+    chosen = next(t for t in shipped if t["threshold"] == manifest["centre_threshold"]["chosen"])
+    below = max((t for t in shipped if t["threshold"] < chosen["threshold"]),
+                key=lambda t: t["threshold"])
+    value = completeness_at_target(shipped)
+    assert chosen["strict_completeness"] <= value <= below["strict_completeness"]
 
 
 def test_verdict_pools_sources_and_guards_the_blended_class():
@@ -32,7 +58,7 @@ def test_verdict_pools_sources_and_guards_the_blended_class():
     assert validation_verdict(table, "more", "old")["better"]
     verdict = validation_verdict(table, "fewer_pairs", "old")  # more in all, fewer blended
     assert not verdict["better"]
-    assert verdict["fewer_pairs"] == {"found": 170, "found_1.5-3arcsec_snr5-10": 25}
+    assert verdict["fewer_pairs"] == {"found": 170.0, "found_1.5-3arcsec_snr5-10": 25}
     assert not validation_verdict(table, "same", "old")["better"]  # a tie is no reason
     with pytest.raises(ValueError, match="no rows of model 'nope'"):
         validation_verdict(table, "nope", "old")
@@ -57,6 +83,7 @@ def test_a_model_compared_with_itself_ties(tmp_path):
     first = table.iloc[0]
     assert first.strict_found > 0 and first.strict_true >= first.strict_found
     assert first.strict_completeness == pytest.approx(first.strict_found / first.strict_true)
+    assert first.completeness_at_target >= first.strict_completeness  # the tuned level is at or above the target
     assert 0 < first.threshold < 1 and np.isfinite(first["completeness_isolated_snr5-10"])
     assert not info["verdict"]["better"]  # a model never beats itself
 

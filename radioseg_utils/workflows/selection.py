@@ -6,8 +6,9 @@ trained on, and the choice must not touch the test field that later scores it.
 field: its centre threshold is tuned there
 (:func:`radioseg_utils.workflows.pretrain.tune_centre_threshold`: the lowest level whose
 strict reliability reaches :data:`~radioseg_utils.workflows.pretrain.TARGET_RELIABILITY`), so
-the models compare at equal reliability, and at that level the completeness of the
-sources beside a brighter one (1.5-3", the class where learning pays, see
+the models compare at equal reliability (the completeness at exactly that reliability is
+read between the two tried thresholds that bracket it, :func:`completeness_at_target`), and
+at the tuned level the completeness of the sources beside a brighter one (1.5-3", the class where learning pays, see
 :mod:`radioseg_utils.evaluation.crowding`) is counted too. Sizes and fluxes are not
 calibrated here, as a new model has no calibration yet; matching is by position only.
 """
@@ -21,7 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["COMPARED_CLASSES", "compare_models", "compare_on_validation", "validation_verdict"]
+from radioseg_utils.workflows.pretrain import TARGET_RELIABILITY
+
+__all__ = ["COMPARED_CLASSES", "compare_models", "compare_on_validation", "completeness_at_target",
+           "validation_verdict"]
 
 #: ``(neighbour class, S/N low, S/N high)`` of the completeness columns of
 #: :func:`compare_on_validation`.
@@ -32,6 +36,46 @@ COMPARED_CLASSES: tuple[tuple[str, float, float], ...] = (
 
 def _column(name: str, lo: float, hi: float) -> str:
     return f"completeness_{name}_snr{lo:g}-{'' if np.isinf(hi) else f'{hi:g}'}"
+
+
+def completeness_at_target(trials: list[dict], target: float = TARGET_RELIABILITY) -> float:
+    """Strict completeness at exactly ``target`` strict reliability, between tried thresholds.
+
+    The centre thresholds are tried on a grid, so the completeness of the tuned one jumps
+    with where the grid happens to cross the target; the line between the two trials that
+    bracket it gives a figure of merit without those jumps.
+
+    Parameters
+    ----------
+    trials : list of dict
+        ``threshold``, ``strict_completeness``, ``strict_reliability`` of each level
+        (:func:`radioseg_utils.workflows.pretrain.tune_centre_threshold`).
+    target : float
+        Strict reliability.
+
+    Returns
+    -------
+    float
+        The interpolated completeness; that of the lowest threshold if even it is above the
+        target; NaN if no threshold reaches it.
+
+    Examples
+    --------
+    >>> completeness_at_target([
+    ...     {"threshold": 0.3, "strict_completeness": 0.8, "strict_reliability": 0.94},
+    ...     {"threshold": 0.4, "strict_completeness": 0.7, "strict_reliability": 0.98}], 0.96)
+    0.75
+    """
+    rows = sorted(trials, key=lambda t: t["threshold"])
+    for low, high in zip(rows[:-1], rows[1:]):
+        if low["strict_reliability"] < target <= high["strict_reliability"]:
+            w = ((target - low["strict_reliability"])
+                 / (high["strict_reliability"] - low["strict_reliability"]))
+            return float(round(low["strict_completeness"]
+                               + w * (high["strict_completeness"] - low["strict_completeness"]), 12))
+    if rows and rows[0]["strict_reliability"] >= target:
+        return float(rows[0]["strict_completeness"])
+    return float("nan")
 
 
 def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> pd.DataFrame:
@@ -51,7 +95,8 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
         One row per model and field: ``model``, ``field``, ``band``, ``integration``,
         ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability``,
         ``strict_found`` and ``strict_true`` (true sources found, and all, above the strict
-        S/N), and ``n_`` / ``completeness_`` columns of each class of :data:`COMPARED_CLASSES`.
+        S/N), ``completeness_at_target`` (:func:`completeness_at_target`), and ``n_`` /
+        ``completeness_`` columns of each class of :data:`COMPARED_CLASSES`.
 
     Raises
     ------
@@ -80,7 +125,8 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
                                  score=False)
             row = {"model": name, "field": field, "band": sky.band.name, "integration": hours,
                    **chosen, "strict_found": ev.strict.tp,
-                   "strict_true": ev.strict.tp + ev.strict.fn}
+                   "strict_true": ev.strict.tp + ev.strict.fn,
+                   "completeness_at_target": completeness_at_target(trials)}
             bins = sorted({b for _, lo, hi in COMPARED_CLASSES for b in (lo, hi)})
             table = class_bin_completeness(ev, truth, sky, snr_bins=bins)
             for cls, lo, hi in COMPARED_CLASSES:
@@ -96,8 +142,9 @@ def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str) -> d
     """Whether ``candidate`` beats ``incumbent`` on the fields of :func:`compare_on_validation`.
 
     The candidate wins if, pooled over the fields (sources counted, not fields averaged),
-    it finds more true sources at the target reliability and no fewer in the 1.5-3"
-    class at S/N 5-10.
+    it finds more true sources at exactly the target reliability
+    (``completeness_at_target`` times ``strict_true``) and no fewer in the 1.5-3" class at
+    S/N 5-10 at its tuned threshold.
 
     Returns
     -------
@@ -113,7 +160,7 @@ def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str) -> d
         if part.empty:
             raise ValueError(f"no rows of model {name!r} in the table")
         pooled[name] = {
-            "found": int(part.strict_found.sum()),
+            "found": float(round(np.nansum(part.completeness_at_target * part.strict_true), 1)),
             "found_1.5-3arcsec_snr5-10": int(round(np.nansum(part[key] * part[n_key]))),
         }
     new, old = pooled[candidate], pooled[incumbent]
