@@ -8,9 +8,10 @@ field: its centre threshold is tuned there
 strict reliability reaches :data:`~radioseg_utils.workflows.pretrain.TARGET_RELIABILITY`), so
 the models compare at equal reliability (the completeness at exactly that reliability is
 read between the two tried thresholds that bracket it, :func:`completeness_at_target`), and
-at the tuned level the completeness of the sources beside a brighter one (1.5-3", the class where learning pays, see
-:mod:`radioseg_utils.evaluation.crowding`) is counted too. Sizes and fluxes are not
-calibrated here, as a new model has no calibration yet; matching is by position only.
+at the tuned level the completeness of the sources beside a brighter one (1.5-3", the
+class where learning pays, see :mod:`radioseg_utils.evaluation.crowding`) is counted too.
+Sizes and fluxes are not calibrated here, as a new model has no calibration yet; matching
+is by position only.
 """
 
 from __future__ import annotations
@@ -181,8 +182,9 @@ def compare_models(candidate: str | Path, incumbent: str | Path | None = None, *
     incumbent : path, optional
         The model it would replace (default: the shipped ``unet_<band>.keras``).
     settings : PretrainSettings, optional
-        The recipe's data settings (default the ``default`` and ``full`` recipes' own): its
-        validation fields are simulated into ``work_dir`` unless they are there.
+        The recipe's data settings (default :class:`PretrainSettings`, whose validation
+        fields every recipe shares): its validation fields are simulated into ``work_dir``
+        unless they are there.
     work_dir : path, optional
         Run folder of the fields (default ``generated_dir() / "pretrain"``).
     n_workers : int
