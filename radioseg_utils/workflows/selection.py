@@ -35,8 +35,9 @@ COMPARED_CLASSES: tuple[tuple[str, float, float], ...] = (
 )
 
 
-def _column(name: str, lo: float, hi: float) -> str:
-    return f"completeness_{name}_snr{lo:g}-{'' if np.isinf(hi) else f'{hi:g}'}"
+def _column(kind: str, name: str, lo: float, hi: float) -> str:
+    """``<kind>_<class>_snr<lo>-<hi>``: the ``completeness`` or ``n`` column of a class."""
+    return f"{kind}_{name}_snr{lo:g}-{'' if np.isinf(hi) else f'{hi:g}'}"
 
 
 def completeness_at_target(trials: list[dict], target: float = TARGET_RELIABILITY) -> float:
@@ -133,8 +134,8 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
             for cls, lo, hi in COMPARED_CLASSES:
                 cell = table[(table.neighbour_class == cls) & (table.snr_lo == lo)
                              & (table.snr_hi == hi)].iloc[0]
-                row["n_" + _column(cls, lo, hi)[len("completeness_"):]] = int(cell.n_true)
-                row[_column(cls, lo, hi)] = float(cell.completeness)
+                row[_column("n", cls, lo, hi)] = int(cell.n_true)
+                row[_column("completeness", cls, lo, hi)] = float(cell.completeness)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -154,8 +155,7 @@ def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str) -> d
         both models.
     """
     pooled = {}
-    key = _column("1.5-3arcsec", 5.0, 10.0)
-    n_key = "n_" + key[len("completeness_"):]
+    key, n_key = (_column(kind, "1.5-3arcsec", 5.0, 10.0) for kind in ("completeness", "n"))
     for name in (candidate, incumbent):
         part = table[table.model == name]
         if part.empty:
