@@ -11,8 +11,13 @@ import pytest
 
 from radioseg_utils.cli import main
 from radioseg_utils.core.paths import PRETRAINED_DIR
-from radioseg_utils.model.files import DEFAULT_MODEL
-from radioseg_utils.workflows.pretrain import PretrainSettings
+from radioseg_utils.model.files import DEFAULT_MODEL, read_sidecar, write_sidecar
+from radioseg_utils.workflows.pipeline import RunLayout, load_field
+from radioseg_utils.workflows.pretrain import (
+    PretrainSettings,
+    held_out_fields,
+    tune_centre_threshold,
+)
 from radioseg_utils.workflows.selection import (
     compare_models,
     compare_on_validation,
@@ -21,9 +26,10 @@ from radioseg_utils.workflows.selection import (
 )
 
 
-def _rows(model: str, found: list[int], pair_completeness: list[float]) -> list[dict]:
+def _rows(model: str, found: list[int], pair_completeness: list[float],
+          alone: int = 0) -> list[dict]:
     return [{"model": model, "field": f"val{i}", "strict_true": 200,
-             "completeness_at_target": f / 200,
+             "completeness_at_target": f / 200, "strict_found_alone": alone if i == 0 else 0,
              "completeness_1.5-3arcsec_snr5-10": c, "n_1.5-3arcsec_snr5-10": 20}
             for i, (f, c) in enumerate(zip(found, pair_completeness))]
 
@@ -51,17 +57,32 @@ def test_completeness_at_the_target_reliability_is_read_between_thresholds():
 
 
 def test_verdict_pools_sources_and_guards_the_blended_class():
-    table = pd.DataFrame(_rows("old", [100, 50], [0.8, 0.5])
-                         + _rows("more", [104, 50], [0.8, 0.55])
-                         + _rows("fewer_pairs", [110, 60], [0.75, 0.5])
-                         + _rows("same", [100, 50], [0.8, 0.5]))
-    assert validation_verdict(table, "more", "old")["better"]
+    table = pd.DataFrame(_rows("old", [100, 50], [0.8, 0.5], alone=2)
+                         + _rows("more", [110, 50], [0.8, 0.55], alone=12)
+                         + _rows("fewer_pairs", [110, 60], [0.75, 0.5], alone=22)
+                         + _rows("same", [100, 50], [0.8, 0.5], alone=2))
+    verdict = validation_verdict(table, "more", "old")
+    assert verdict["better"]
+    assert verdict["p_value"] == pytest.approx((91 + 14 + 1) / 2 ** 14)  # P(X >= 12), X ~ B(14, 1/2)
     verdict = validation_verdict(table, "fewer_pairs", "old")  # more in all, fewer blended
     assert not verdict["better"]
-    assert verdict["fewer_pairs"] == {"found": 170.0, "found_1.5-3arcsec_snr5-10": 25}
+    assert verdict["fewer_pairs"] == {"found": 170.0, "found_1.5-3arcsec_snr5-10": 25,
+                                      "found_alone": 22}
     assert not validation_verdict(table, "same", "old")["better"]  # a tie is no reason
     with pytest.raises(ValueError, match="no rows of model 'nope'"):
         validation_verdict(table, "nope", "old")
+
+
+def test_verdict_wants_the_sources_only_one_model_finds_to_fall_to_the_candidate():
+    # more found in the pooled count, but 7 against 3 of the discordant sources is chance
+    table = pd.DataFrame(_rows("old", [100, 50], [0.8, 0.5], alone=3)
+                         + _rows("new", [104, 50], [0.8, 0.5], alone=7))
+    verdict = validation_verdict(table, "new", "old")
+    assert verdict["p_value"] == pytest.approx(176 / 1024) and not verdict["better"]
+    assert validation_verdict(table, "new", "old", alpha=0.2)["better"]
+    # no discordant source at all: nothing to tell them apart
+    table["strict_found_alone"] = 0
+    assert validation_verdict(table, "new", "old")["p_value"] == 1.0
 
 
 def test_the_test_field_cannot_choose_a_model():
@@ -69,8 +90,22 @@ def test_the_test_field_cannot_choose_a_model():
         compare_on_validation({"a": DEFAULT_MODEL}, {"val": None, "test": None})
 
 
+def _perturbed_copy(folder) -> str:
+    """The shipped model with every weight scaled by 1 +- 5 % (seeded), and its sidecar."""
+    import keras
+
+    model = keras.models.load_model(DEFAULT_MODEL, compile=False)
+    rng = np.random.default_rng(3)
+    model.set_weights([w * (1 + 0.05 * rng.standard_normal(w.shape)).astype(w.dtype)
+                       for w in model.get_weights()])
+    path = folder / "perturbed.keras"
+    model.save(path)
+    write_sidecar(path, read_sidecar(DEFAULT_MODEL))
+    return path
+
+
 @pytest.mark.slow
-def test_a_model_compared_with_itself_ties(tmp_path):
+def test_models_compared_on_the_same_sources(tmp_path):
     settings = dataclasses.replace(PretrainSettings(), seed=5, val_size=384, test_size=128,
                                    val_fields=())
     info = compare_models(DEFAULT_MODEL, DEFAULT_MODEL, settings=settings, work_dir=tmp_path)
@@ -85,7 +120,22 @@ def test_a_model_compared_with_itself_ties(tmp_path):
     assert first.strict_completeness == pytest.approx(first.strict_found / first.strict_true)
     assert first.completeness_at_target >= first.strict_completeness  # the tuned level is at or above the target
     assert 0 < first.threshold < 1 and np.isfinite(first["completeness_isolated_snr5-10"])
+    assert (table.strict_found_alone == 0).all()  # each finds what the other finds
     assert not info["verdict"]["better"]  # a model never beats itself
+    # another model: the tuned level is tune_centre_threshold's, and the sources found by
+    # both are the same count seen from either side
+    other = compare_models(_perturbed_copy(tmp_path), DEFAULT_MODEL, settings=settings,
+                           work_dir=tmp_path)
+    rows = pd.DataFrame(other["table"]).set_index("model")
+    sky, truth = load_field(held_out_fields(settings, RunLayout.from_parameter(tmp_path))["val"])
+    value, trials = tune_centre_threshold(tmp_path / "perturbed.keras", sky, truth,
+                                          integration=settings.integration)
+    assert rows.loc["candidate", "threshold"] == value
+    assert rows.loc["candidate", "completeness_at_target"] == completeness_at_target(trials)
+    assert rows.loc["incumbent", "threshold"] == first.threshold
+    both = rows.strict_found - rows.strict_found_alone
+    assert both.candidate == both.incumbent and rows.strict_found_alone.sum() > 0
+    assert other["verdict"]["candidate"]["found_alone"] == rows.loc["candidate", "strict_found_alone"]
 
 
 def test_cli_compare_names_a_missing_model(tmp_path, capsys):

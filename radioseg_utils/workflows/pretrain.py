@@ -38,6 +38,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,8 @@ from radioseg_utils.model.files import read_sidecar, save_inference_copy, write_
 __all__ = ["DEFAULT_CONFIG", "FULL_TRAIN_FIELDS", "PRETRAIN_PROFILES", "TRAINED_RECORD",
            "training_field_names", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
            "TARGET_RELIABILITY", "PretrainSettings", "train_default_model",
-           "tune_centre_threshold", "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
+           "threshold_levels", "chosen_threshold", "tune_centre_threshold",
+           "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
            "validation_name", "validation_fields", "held_out_fields", "prepare", "reliability_path",
            "fit_model_reliability", "add_reliability"]
 
@@ -215,6 +217,47 @@ class _Replay:
         return out
 
 
+def threshold_levels(model_path: str | Path, sky, truth, *, integration: int,
+                     grid: tuple[float, ...] = THRESHOLD_GRID) -> Iterator[tuple[dict, Any]]:
+    """A model's detections on a field at every centre threshold of ``grid``, lowest first.
+
+    The network runs once; every level decodes the same outputs.
+
+    Yields
+    ------
+    trial : dict
+        ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability``.
+    evaluation : radioseg_utils.evaluation.evaluate.Evaluation
+        The detections at that level scored against ``truth`` (no pixel metrics, no
+        SDC1 score).
+    """
+    from radioseg_utils.baselines import run_unet
+    from radioseg_utils.evaluation.evaluate import evaluate_finder
+    from radioseg_utils.inference.config import PredictConfig
+    from radioseg_utils.model.files import load_model_cached
+
+    net, normalisation = load_model_cached(model_path, sky.band.name)
+    replay = _Replay(net)  # the same tiles at every level: run the network once
+    for value in sorted(grid):
+        replay.rewind()
+        result = run_unet(sky, model=replay, normalisation=normalisation,
+                          config=PredictConfig(centre_threshold=value, calibration=None))
+        ev = evaluate_finder(result, truth, sky, integration=integration, pixels=False,
+                             score=False)
+        yield ({"threshold": value, "detections": len(result.catalogue),
+                "strict_completeness": ev.strict.completeness,
+                "strict_reliability": ev.strict.reliability}, ev)
+
+
+def chosen_threshold(trials: list[dict], target: float = TARGET_RELIABILITY) -> float:
+    """The lowest tried threshold whose strict reliability is >= ``target``.
+
+    The highest tried one if none reaches it.
+    """
+    good = [t["threshold"] for t in trials if t["strict_reliability"] >= target]
+    return min(good) if good else max(t["threshold"] for t in trials)
+
+
 def tune_centre_threshold(model_path: str | Path, sky, truth, *, integration: int,
                           grid: tuple[float, ...] = THRESHOLD_GRID,
                           target: float = TARGET_RELIABILITY) -> tuple[float, list[dict]]:
@@ -228,30 +271,13 @@ def tune_centre_threshold(model_path: str | Path, sky, truth, *, integration: in
     Returns
     -------
     threshold : float
-        The chosen level (the highest of ``grid`` if none reaches ``target``).
+        The chosen level (:func:`chosen_threshold`).
     trials : list of dict
-        ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability`` of
-        every level tried.
+        The trial of every level of :func:`threshold_levels`.
     """
-    from radioseg_utils.baselines import run_unet
-    from radioseg_utils.evaluation.evaluate import evaluate_finder
-    from radioseg_utils.inference.config import PredictConfig
-    from radioseg_utils.model.files import load_model_cached
-
-    net, normalisation = load_model_cached(model_path, sky.band.name)
-    replay = _Replay(net)  # the same tiles at every level: run the network once
-    trials = []
-    for value in sorted(grid):
-        replay.rewind()
-        result = run_unet(sky, model=replay, normalisation=normalisation,
-                          config=PredictConfig(centre_threshold=value, calibration=None))
-        ev = evaluate_finder(result, truth, sky, integration=integration, pixels=False,
-                             score=False)
-        trials.append({"threshold": value, "detections": len(result.catalogue),
-                       "strict_completeness": ev.strict.completeness,
-                       "strict_reliability": ev.strict.reliability})
-    good = [t["threshold"] for t in trials if t["strict_reliability"] >= target]
-    return (min(good) if good else max(grid)), trials
+    trials = [trial for trial, _ in threshold_levels(model_path, sky, truth,
+                                                      integration=integration, grid=grid)]
+    return chosen_threshold(trials, target), trials
 
 
 def tune_centre_thresholds(model_path: str | Path, held_out: dict,

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from radioseg_utils.evaluation.metrics import STRICT_MIN_SNR
 from radioseg_utils.workflows.pretrain import TARGET_RELIABILITY
 
-__all__ = ["COMPARED_CLASSES", "compare_models", "compare_on_validation", "completeness_at_target",
+__all__ = ["COMPARED_CLASSES", "VERDICT_ALPHA", "compare_models", "compare_on_validation", "completeness_at_target",
            "validation_verdict"]
 
 #: ``(neighbour class, S/N low, S/N high)`` of the completeness columns of
@@ -33,6 +34,9 @@ __all__ = ["COMPARED_CLASSES", "compare_models", "compare_on_validation", "compl
 COMPARED_CLASSES: tuple[tuple[str, float, float], ...] = (
     ("isolated", 5.0, 10.0), ("1.5-3arcsec", 5.0, 10.0), ("1.5-3arcsec", 10.0, np.inf),
 )
+
+#: Level of the paired test of :func:`validation_verdict`.
+VERDICT_ALPHA: float = 0.05
 
 
 def _column(kind: str, name: str, lo: float, hi: float) -> str:
@@ -83,6 +87,10 @@ def completeness_at_target(trials: list[dict], target: float = TARGET_RELIABILIT
 def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> pd.DataFrame:
     """Each model on each validation field at its own tuned centre threshold.
 
+    Every model runs once per field
+    (:func:`radioseg_utils.workflows.pretrain.threshold_levels`); the tuned level's
+    detections give the class counts and the sources found by no other model.
+
     Parameters
     ----------
     models : mapping of str to path
@@ -97,39 +105,44 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
         One row per model and field: ``model``, ``field``, ``band``, ``integration``,
         ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability``,
         ``strict_found`` and ``strict_true`` (true sources found, and all, above the strict
-        S/N), ``completeness_at_target`` (:func:`completeness_at_target`), and ``n_`` /
-        ``completeness_`` columns of each class of :data:`COMPARED_CLASSES`.
+        S/N), ``strict_found_alone`` (of those found, the ones every other model missed,
+        each at its own tuned level), ``completeness_at_target``
+        (:func:`completeness_at_target`), and ``n_`` / ``completeness_`` columns of each
+        class of :data:`COMPARED_CLASSES`.
 
     Raises
     ------
     ValueError
         If the test field is among ``fields``.
     """
-    from radioseg_utils.baselines import run_unet
     from radioseg_utils.evaluation.crowding import class_bin_completeness
-    from radioseg_utils.evaluation.evaluate import evaluate_finder
-    from radioseg_utils.inference.config import PredictConfig
     from radioseg_utils.workflows.pipeline import load_field
-    from radioseg_utils.workflows.pretrain import tune_centre_threshold
+    from radioseg_utils.workflows.pretrain import chosen_threshold, threshold_levels
 
     if "test" in fields:
         raise ValueError("the test field cannot choose a model: compare on validation fields")
+    bins = sorted({b for _, lo, hi in COMPARED_CLASSES for b in (lo, hi)})
     rows = []
     for field, files in fields.items():
         sky, truth = load_field(files)
         hours = int(files.saved_parameters()["integration"])
+        found = {}
         for name, path in models.items():
-            value, trials = tune_centre_threshold(path, sky, truth, integration=hours)
+            trials, ev = [], None
+            for trial, level in threshold_levels(path, sky, truth, integration=hours):
+                trials.append(trial)
+                if trial["threshold"] == chosen_threshold(trials):
+                    ev = level  # the first level at the target, else the highest one so far
+            value = chosen_threshold(trials)
             chosen = next(t for t in trials if t["threshold"] == value)
-            result = run_unet(sky, model=path, config=PredictConfig(
-                centre_threshold=value, calibration=None, reliability=None))
-            ev = evaluate_finder(result, truth, sky, integration=hours, pixels=False,
-                                 score=False)
+            strict = np.asarray(ev.true_snr, float) >= STRICT_MIN_SNR
+            hit = np.zeros(strict.size, bool)
+            hit[ev.match.true] = True
+            found[name] = hit & strict
             row = {"model": name, "field": field, "band": sky.band.name, "integration": hours,
                    **chosen, "strict_found": ev.strict.tp,
                    "strict_true": ev.strict.tp + ev.strict.fn,
                    "completeness_at_target": completeness_at_target(trials)}
-            bins = sorted({b for _, lo, hi in COMPARED_CLASSES for b in (lo, hi)})
             table = class_bin_completeness(ev, truth, sky, snr_bins=bins)
             for cls, lo, hi in COMPARED_CLASSES:
                 cell = table[(table.neighbour_class == cls) & (table.snr_lo == lo)
@@ -137,23 +150,33 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
                 row[_column("n", cls, lo, hi)] = int(cell.n_true)
                 row[_column("completeness", cls, lo, hi)] = float(cell.completeness)
             rows.append(row)
+        for row in rows[-len(models):]:
+            others = [hit for name, hit in found.items() if name != row["model"]]
+            row["strict_found_alone"] = int(np.sum(found[row["model"]]
+                                                   & ~np.any(others, axis=0)))
     return pd.DataFrame(rows)
 
 
-def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str) -> dict:
+def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str, *,
+                       alpha: float = VERDICT_ALPHA) -> dict:
     """Whether ``candidate`` beats ``incumbent`` on the fields of :func:`compare_on_validation`.
 
     The candidate wins if, pooled over the fields (sources counted, not fields averaged),
     it finds more true sources at exactly the target reliability
-    (``completeness_at_target`` times ``strict_true``) and no fewer in the 1.5-3" class at
-    S/N 5-10 at its tuned threshold.
+    (``completeness_at_target`` times ``strict_true``), no fewer in the 1.5-3" class at
+    S/N 5-10 at its tuned threshold, and if the sources that only one of the two finds
+    (``strict_found_alone``: the same true sources, each model at its tuned threshold)
+    fall to it more often than chance allows, by a one-sided exact McNemar test at level
+    ``alpha``. A handful of sources more is no reason to replace a model.
 
     Returns
     -------
     dict
-        ``better`` (bool) and the pooled ``found`` and ``found_1.5-3arcsec_snr5-10`` of
-        both models.
+        ``better`` (bool), ``p_value`` of the paired test, and the pooled ``found``,
+        ``found_1.5-3arcsec_snr5-10`` and ``found_alone`` of both models.
     """
+    from scipy.stats import binomtest
+
     pooled = {}
     key, n_key = (_column(kind, "1.5-3arcsec", 5.0, 10.0) for kind in ("completeness", "n"))
     for name in (candidate, incumbent):
@@ -163,11 +186,16 @@ def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str) -> d
         pooled[name] = {
             "found": float(round(np.nansum(part.completeness_at_target * part.strict_true), 1)),
             "found_1.5-3arcsec_snr5-10": int(round(np.nansum(part[key] * part[n_key]))),
+            "found_alone": int(part.strict_found_alone.sum()),
         }
     new, old = pooled[candidate], pooled[incumbent]
+    discordant = new["found_alone"] + old["found_alone"]
+    p_value = (binomtest(new["found_alone"], discordant, 0.5, alternative="greater").pvalue
+               if discordant else 1.0)
     better = (new["found"] > old["found"]
-              and new["found_1.5-3arcsec_snr5-10"] >= old["found_1.5-3arcsec_snr5-10"])
-    return {"better": bool(better), candidate: new, incumbent: old}
+              and new["found_1.5-3arcsec_snr5-10"] >= old["found_1.5-3arcsec_snr5-10"]
+              and p_value < alpha)
+    return {"better": bool(better), "p_value": float(p_value), candidate: new, incumbent: old}
 
 
 def compare_models(candidate: str | Path, incumbent: str | Path | None = None, *,
