@@ -490,12 +490,13 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         if args.reliability_only or args.until != "all" or args.trained is not None:
             raise ValueError("--compare trains nothing: drop --reliability-only, --until "
                              "and --trained")
-        from radioseg_utils.workflows.selection import compare_models
+        from radioseg_utils.workflows.selection import compare_models, verdict_line
 
         incumbent = (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
         info = compare_models(args.compare, incumbent, settings=settings,
                               work_dir=args.work_dir, n_workers=args.workers)
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+        sys.stderr.write(verdict_line(info) + "\n")
         return EXIT_OK
     if args.reliability_only:
         if args.until != "all" or args.trained is not None:

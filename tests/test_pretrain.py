@@ -76,6 +76,8 @@ def test_training_on_one_machine_and_finishing_on_another(tmp_path):
     assert list(record["fields"]) == ["train", "train_B1_1000h_2"]
     assert record["fields"]["train"]["seed"] != record["fields"]["train_B1_1000h_2"]["seed"]
     assert record["epochs_done"] == 1 and record["stopped_by_time_budget"]
+    # the version of the backend that trained it, whichever distribution installed it
+    assert any(name.startswith(record["backend"]) for name in record["versions"])
     assert not (tmp_path / "gpu" / "fields" / "val.fits").exists()  # no held-out fields
     with pytest.raises(ValueError, match="other settings"):
         pretrain.train_default_model(settings=dataclasses.replace(settings, seed=8),

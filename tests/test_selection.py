@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from radioseg_utils.cli import main
-from radioseg_utils.core.paths import PRETRAINED_DIR
+from radioseg_utils.core.paths import PRETRAINED_DIR, PROJECT_ROOT
 from radioseg_utils.model.files import DEFAULT_MODEL, read_sidecar, write_sidecar
 from radioseg_utils.workflows.pipeline import RunLayout, load_field
 from radioseg_utils.workflows.pretrain import (
@@ -21,7 +21,9 @@ from radioseg_utils.workflows.pretrain import (
 from radioseg_utils.workflows.selection import (
     compare_models,
     compare_on_validation,
+    comparison_by_field,
     completeness_at_target,
+    training_history,
     validation_verdict,
 )
 
@@ -145,3 +147,66 @@ def test_cli_compare_names_a_missing_model(tmp_path, capsys):
     assert err.endswith("new.keras not found") and len(err.splitlines()) == 1
     assert main(["pretrain", "--compare", str(DEFAULT_MODEL), "--until", "train"]) == 2
     assert "--compare trains nothing" in capsys.readouterr().err
+
+
+def test_comparison_by_field_puts_the_two_models_side_by_side():
+    rows = []
+    for model, shift in (("candidate", 0.01), ("incumbent", 0.0)):
+        for field, band in (("val", "B1"), ("val_B2_100h", "B2")):
+            rows.append({"model": model, "field": field, "band": band, "integration": 100,
+                         "threshold": 0.35 + shift, "strict_true": 300,
+                         "completeness_at_target": 0.7 + shift,
+                         "completeness_1.5-3arcsec_snr5-10": 0.8 - shift,
+                         "n_1.5-3arcsec_snr5-10": 25, "strict_found_alone": int(100 * shift)})
+    side = comparison_by_field({"table": rows})
+    assert list(side.index) == ["val", "val_B2_100h"]
+    assert side.loc["val_B2_100h", ("band", "")] == "B2"
+    assert side.loc["val", ("completeness_at_target", "candidate")] == pytest.approx(0.71)
+    assert side.loc["val", ("completeness_at_target", "incumbent")] == pytest.approx(0.70)
+    assert side.loc["val", ("strict_found_alone", "candidate")] == 1
+    assert side.loc["val", ("n_1.5-3arcsec_snr5-10", "")] == 25
+
+
+def _stage(folder, val_loss: list[float], best: int, **record):
+    folder.mkdir()
+    pd.DataFrame({"epoch": range(len(val_loss)), "loss": val_loss,
+                  "val_loss": val_loss}).to_csv(folder / "log.csv", index=False)
+    (folder / "TRAINED.json").write_text(json.dumps({"best_epoch": best, **record}))
+    return folder
+
+
+def test_training_history_counts_epochs_on_across_stages(tmp_path):
+    gpu = _stage(tmp_path / "gpu", [0.9, 0.5, 0.6], 1, device="GPU", accelerator="H100")
+    cpu = _stage(tmp_path / "cpu", [0.45, 0.44], 1, device="CPU", accelerator="",
+                 init_weights_sha256="ab12")
+    history = training_history([gpu, cpu])
+    assert list(history.epoch) == [1, 2, 3, 4, 5]
+    assert list(history.stage) == [1, 1, 1, 2, 2]
+    assert list(history.device) == ["H100"] * 3 + ["CPU"] * 2
+    assert list(history.epoch[history.best]) == [2, 5]
+    fresh = _stage(tmp_path / "fresh", [0.8], 0, device="CPU")
+    with pytest.raises(ValueError, match="fresh/TRAINED.json does not start from the weights"):
+        training_history([gpu, fresh])
+
+
+CONTINUED = PROJECT_ROOT / "benchmarks" / "results" / "cpu_continued"
+GPU_STAGE = PROJECT_ROOT / "benchmarks" / "results" / "gpu_full_profile"
+
+
+@pytest.mark.datacheck
+def test_data_check_continued_training_record_is_consistent():
+    """The CPU continuation started from the shipped H100 weights, on validation fields only."""
+    import hashlib
+
+    history = training_history([GPU_STAGE, CONTINUED])
+    assert list(history.device.unique()) == ["NVIDIA H100 80GB HBM3", "CPU"]
+    record = json.loads((CONTINUED / "TRAINED.json").read_text())
+    shipped = hashlib.sha256((PRETRAINED_DIR / "unet_B1.keras").read_bytes()).hexdigest()
+    info = json.loads((CONTINUED / "compare.json").read_text())
+    if info["verdict"]["better"]:
+        pytest.skip("the continued model replaced the one it started from")
+    assert record["init_weights_sha256"] == shipped
+    table = pd.DataFrame(info["table"])
+    assert "test" not in set(table.field) and len(table) == 2 * table.field.nunique()
+    again = validation_verdict(table, "candidate", "incumbent")
+    assert again == info["verdict"]

@@ -851,7 +851,8 @@ def _write_trained(model_path: Path, out_dir: Path, *, settings: PretrainSetting
         "epochs_done": sidecar.get("epochs_done"), "best_epoch": sidecar.get("best_epoch"),
         "stopped_by_time_budget": sidecar.get("stopped_by_time_budget", False),
         "init_weights_sha256": sidecar.get("init_weights_sha256"),
-        "versions": versions("keras", "jax", "jaxlib", "torch", "tensorflow", "numpy"),
+        "versions": versions("keras", "jax", "jaxlib", "torch", "tensorflow", "tensorflow-cpu",
+                             "numpy"),
         "timings": {k: round(v, 1) for k, v in timings.items()},
     }
     (out_dir / TRAINED_RECORD).write_text(json.dumps(record, indent=2, default=str) + "\n")

@@ -16,6 +16,7 @@ is by position only.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from radioseg_utils.evaluation.metrics import STRICT_MIN_SNR
-from radioseg_utils.workflows.pretrain import TARGET_RELIABILITY
+from radioseg_utils.workflows.pretrain import TARGET_RELIABILITY, TRAINED_RECORD
 
-__all__ = ["COMPARED_CLASSES", "VERDICT_ALPHA", "compare_models", "compare_on_validation", "completeness_at_target",
-           "validation_verdict"]
+__all__ = ["COMPARED_CLASSES", "VERDICT_ALPHA", "compare_models", "compare_on_validation",
+           "comparison_by_field", "completeness_at_target", "training_history",
+           "validation_verdict", "verdict_line"]
 
 #: ``(neighbour class, S/N low, S/N high)`` of the completeness columns of
 #: :func:`compare_on_validation`.
@@ -249,3 +251,90 @@ def compare_models(candidate: str | Path, incumbent: str | Path | None = None, *
     return {"candidate": models["candidate"].name, "incumbent": incumbent.name,
             "verdict": validation_verdict(table, "candidate", "incumbent"),
             "table": table.to_dict("records")}
+
+
+def comparison_by_field(info: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of a :func:`compare_models` result side by side, one line per field.
+
+    Parameters
+    ----------
+    info : mapping
+        What :func:`compare_models` returned (or its JSON, as ``radioseg pretrain --compare``
+        prints it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by field; columns ``(quantity, model)`` for ``threshold``,
+        ``completeness_at_target``, the 1.5-3" class at S/N 5-10 and ``strict_found_alone``,
+        with ``strict_true`` and that class's ``n_`` once.
+    """
+    table = pd.DataFrame(info["table"])
+    pair = _column("completeness", "1.5-3arcsec", 5.0, 10.0)
+    quantities = ["threshold", "completeness_at_target", pair, "strict_found_alone"]
+    side = table.pivot(index="field", columns="model", values=quantities)
+    side = side.reindex(columns=["candidate", "incumbent"], level=1)
+    counts = table[table.model == "incumbent"].set_index("field")[
+        ["band", "integration", "strict_true", _column("n", "1.5-3arcsec", 5.0, 10.0)]]
+    counts.columns = pd.MultiIndex.from_product([counts.columns, [""]])
+    return counts.join(side).loc[list(dict.fromkeys(table.field))]
+
+
+def training_history(stages: list[str | Path]) -> pd.DataFrame:
+    """The epochs of a model trained in stages (say on a GPU, then further on a CPU), in order.
+
+    Parameters
+    ----------
+    stages : list of path
+        Folders written by ``radioseg pretrain --until train``, first stage first: each
+        holds the Keras ``log.csv`` and the record ``TRAINED.json``. A stage after the first
+        must have started from weights (``init_weights_sha256``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``log.csv`` rows with ``epoch`` counted on across the stages (from 1),
+        ``stage`` (its number, from 1), ``device`` (the accelerator, or ``CPU``) and
+        ``best`` (the epoch whose weights the stage kept).
+
+    Raises
+    ------
+    ValueError
+        If a later stage does not say it continued from weights.
+    """
+    parts, start = [], 0
+    for number, folder in enumerate(map(Path, stages), start=1):
+        record = json.loads((folder / TRAINED_RECORD).read_text())
+        if number > 1 and not record.get("init_weights_sha256"):
+            raise ValueError(f"{folder / TRAINED_RECORD} does not start from the weights of an "
+                             "earlier stage (no init_weights_sha256)")
+        log = pd.read_csv(folder / "log.csv")
+        log["best"] = log.epoch == record["best_epoch"]
+        log["epoch"] = log.epoch + start + 1
+        log["stage"] = number
+        log["device"] = record.get("accelerator") or record["device"]
+        parts.append(log)
+        start += len(log)
+    return pd.concat(parts, ignore_index=True)
+
+
+def verdict_line(info: Mapping[str, Any]) -> str:
+    """One sentence of what a :func:`compare_models` result decided, and on which counts.
+
+    Examples
+    --------
+    >>> verdict_line({"candidate": "new.keras", "incumbent": "unet_B1.keras", "verdict": {
+    ...     "better": False, "p_value": 0.17,
+    ...     "candidate": {"found": 1004.0, "found_1.5-3arcsec_snr5-10": 50, "found_alone": 7},
+    ...     "incumbent": {"found": 1000.0, "found_1.5-3arcsec_snr5-10": 50, "found_alone": 3}}})
+    'new.keras does not beat unet_B1.keras on the validation fields: 1004.0 against 1000.0 true sources found at 96 % strict reliability, 50 against 50 1.5-3" from a brighter one at S/N 5-10, 7 against 3 found by one model only (paired p = 0.17)'
+    """
+    verdict = info["verdict"]
+    new, old = verdict["candidate"], verdict["incumbent"]
+    return (f"{info['candidate']} {'beats' if verdict['better'] else 'does not beat'} "
+            f"{info['incumbent']} on the validation fields: {new['found']:.1f} against "
+            f"{old['found']:.1f} true sources found at {TARGET_RELIABILITY * 100:g} % strict "
+            f"reliability, {new['found_1.5-3arcsec_snr5-10']} against "
+            f"{old['found_1.5-3arcsec_snr5-10']} 1.5-3\" from a brighter one at S/N 5-10, "
+            f"{new['found_alone']} against {old['found_alone']} found by one model only "
+            f"(paired p = {verdict['p_value']:.2g})")
