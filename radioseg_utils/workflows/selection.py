@@ -9,9 +9,14 @@ strict reliability reaches :data:`~radioseg_utils.workflows.pretrain.TARGET_RELI
 the models compare at equal reliability (the completeness at exactly that reliability is
 read between the two tried thresholds that bracket it, :func:`completeness_at_target`), and
 at the tuned level the completeness of the sources beside a brighter one (1.5-3", the
-class where learning pays, see :mod:`radioseg_utils.evaluation.crowding`) is counted too.
-Sizes and fluxes are not calibrated here, as a new model has no calibration yet; matching
-is by position only.
+class where learning pays, see :mod:`radioseg_utils.evaluation.crowding`) is counted too,
+with the true sources that one model finds and the other misses, for the paired test of
+:func:`validation_verdict`. Sizes and fluxes are not calibrated here, as a new model has
+no calibration yet; matching is by position only.
+
+:func:`comparison_by_field`, :func:`verdict_line` and :func:`training_history` read what
+such a comparison and the training stages of a model left behind (the committed records
+in ``benchmarks/results/``, chapter 5 of the book).
 """
 
 from __future__ import annotations
