@@ -30,6 +30,7 @@ def test_known_counts_and_separations():
     assert m.true.tolist() == [0, 1, 3] and m.pred.tolist() == [0, 1, 3]
     assert m.distance == pytest.approx([0.5, 1.0, 1.0], abs=1e-6)
     assert m.true_of_pred().tolist() == [0, 1, -1, 3, -1]
+    assert m.true_found().tolist() == [True, True, False, True]
     assert len(m.to_table()) == 3
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from radioseg_utils.cli import main
 from radioseg_utils.core.paths import PRETRAINED_DIR, PROJECT_ROOT
+from radioseg_utils.io.registry import sha256sum
 from radioseg_utils.model.files import DEFAULT_MODEL, read_sidecar, write_sidecar
 from radioseg_utils.workflows.pipeline import RunLayout, load_field
 from radioseg_utils.workflows.pretrain import (
@@ -196,12 +197,10 @@ GPU_STAGE = PROJECT_ROOT / "benchmarks" / "results" / "gpu_full_profile"
 @pytest.mark.datacheck
 def test_data_check_continued_training_record_is_consistent():
     """The CPU continuation started from the shipped H100 weights, on validation fields only."""
-    import hashlib
-
     history = training_history([GPU_STAGE, CONTINUED])
     assert list(history.device.unique()) == ["NVIDIA H100 80GB HBM3", "CPU"]
     record = json.loads((CONTINUED / "TRAINED.json").read_text())
-    shipped = hashlib.sha256((PRETRAINED_DIR / "unet_B1.keras").read_bytes()).hexdigest()
+    shipped = sha256sum(PRETRAINED_DIR / "unet_B1.keras")
     info = json.loads((CONTINUED / "compare.json").read_text())
     if info["verdict"]["better"]:
         pytest.skip("the continued model replaced the one it started from")

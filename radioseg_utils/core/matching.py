@@ -65,6 +65,12 @@ class Match:
         """Indices of unmatched true sources (false negatives), increasing."""
         return np.setdiff1d(np.arange(self.n_true), self.true)
 
+    def true_found(self) -> np.ndarray:
+        """For each true source, whether a detection matches it: bool, shape (n_true,)."""
+        found = np.zeros(self.n_true, bool)
+        found[self.true] = True
+        return found
+
     def true_of_pred(self) -> np.ndarray:
         """For each detection, the index of its true source or -1: shape (n_pred,)."""
         out = np.full(self.n_pred, -1, np.int64)

@@ -63,9 +63,7 @@ def _scored_truth(evaluation: Evaluation, truth: Table,
     if len(inside) != snr.size:
         raise ValueError(f"truth has {len(inside)} sources on the image but the evaluation "
                          f"scored {snr.size}: pass the truth and image it was computed with")
-    found = np.zeros(snr.size, bool)
-    found[evaluation.match.true] = True
-    return inside, snr, found
+    return inside, snr, evaluation.match.true_found()
 
 
 def _pixel_positions(truth: Table, sky: SkyImage) -> tuple[np.ndarray, np.ndarray]:

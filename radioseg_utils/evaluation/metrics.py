@@ -271,8 +271,7 @@ def completeness_reliability(
     if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
         raise ValueError(f"bins must be at least two increasing edges, got {list(bins)}")
     tv = _check_values(true_values, match.n_true, "true_values")
-    found = np.zeros(match.n_true, bool)
-    found[match.true] = True
+    found = match.true_found()
     rows = []
     pv = None if pred_values is None else _check_values(pred_values, match.n_pred, "pred_values")
     matched = match.true_of_pred() >= 0

@@ -25,7 +25,6 @@ Nothing here depends on TensorFlow: the same code trains on any Keras 3 backend
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -44,6 +43,7 @@ from tqdm.auto import tqdm
 
 from radioseg_utils.core.paths import PRETRAINED_DIR
 from radioseg_utils.data.loader import ArrayLoader, ShardLoader
+from radioseg_utils.io.registry import sha256sum
 from radioseg_utils.model.architectures import build_cae, build_unet, build_vae
 from radioseg_utils.model.config import TrainConfig
 from radioseg_utils.model.files import (
@@ -182,7 +182,7 @@ def warm_start(model: keras.Model, config: TrainConfig) -> str:
                          + ", ".join(differ))
     source = keras.saving.load_model(path, compile=False)
     model.set_weights(source.get_weights())
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256sum(path)
     logger.info("warm start from %s (sha256 %s)", path, digest[:12])
     return digest
 

@@ -897,8 +897,7 @@ def _lineage(config: TrainConfig) -> dict[str, Any] | None:
     """
     if not config.init_weights:
         return None
-    import hashlib
-
+    from radioseg_utils.io.registry import sha256sum
     from radioseg_utils.model.train import init_weights_file
 
     path = init_weights_file(config.init_weights)
@@ -906,7 +905,7 @@ def _lineage(config: TrainConfig) -> dict[str, Any] | None:
     earlier = json.loads(manifest.read_text()) if manifest.is_file() else {}
     mine = earlier.get("model") == path.name
     return {"init_weights": config.init_weights,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "sha256": sha256sum(path),
             "command": earlier.get("command") if mine else None,
             "trained": earlier.get("trained") if mine else None}
 

@@ -142,10 +142,8 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
                     ev = level  # the first level at the target, else the highest one so far
             value = chosen_threshold(trials)
             chosen = next(t for t in trials if t["threshold"] == value)
-            strict = np.asarray(ev.true_snr, float) >= STRICT_MIN_SNR
-            hit = np.zeros(strict.size, bool)
-            hit[ev.match.true] = True
-            found[name] = hit & strict
+            found[name] = ev.match.true_found() & (np.asarray(ev.true_snr, float)
+                                                   >= STRICT_MIN_SNR)
             row = {"model": name, "field": field, "band": sky.band.name, "integration": hours,
                    **chosen, "strict_found": ev.strict.tp,
                    "strict_true": ev.strict.tp + ev.strict.fn,
