@@ -42,11 +42,12 @@ SCRIPT = textwrap.dedent("""
     build_dataset(field.image, field.truth, field.wcs, "B1", out_dir=out / "shards", size=16,
                   noise=get_band("B1").noise(1000), seed=3, block=64, normalisation="asinh")
     config = get_profile("quick", epochs=1, depth=2, base_filters=4, tensorboard=False,
-                     centre_head=True)
+                         centre_head=True, centre_pair_beta=1.0)
     result = train_from_shards(config, out / "shards", out_dir=out / "model", progress=False)
     reloaded, meta = load_model(result.model_path)
     print(json.dumps({"backend": keras.backend.backend(), "epochs": result.epochs_done,
                       "loss": result.history["loss"][-1], "outputs": meta["outputs"],
+                      "pair_beta": reloaded.loss.pair_beta,
                       "shape": list(reloaded.predict(batch[:, :16, :16], verbose=0).shape)}))
 """)
 
@@ -64,6 +65,7 @@ def test_jax_backend_trains_from_shards_and_matches_tensorflow_predictions(tmp_p
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["backend"] == "jax" and report["epochs"] == 1
     assert np.isfinite(report["loss"]) and report["outputs"] == ["mask", "centre"]
+    assert report["pair_beta"] == 1.0  # the close-pair centre loss trains under JAX too
     assert report["shape"] == [2, 16, 16, 2]
 
     model, _ = load_model(DEFAULT_MODEL)

@@ -93,3 +93,71 @@ def test_centre_loss_prefers_the_right_heat_map():
                                                                       np.float32))))
     again = keras.losses.deserialize(keras.losses.serialize(loss))
     assert (again.mask_loss, again.centre_weight) == ("bce_dice", 2.0)
+
+
+def _focal_oracle(y, p, beta_map, alpha=2.0):
+    """CenterNet's penalty-reduced focal loss of one cutout, in numpy, with a beta per pixel."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    pos = y >= 0.999
+    total = np.sum((1 - p[pos]) ** alpha * np.log(p[pos]))
+    total += np.sum(((1 - y) ** beta_map * p**alpha * np.log(1 - p))[~pos])
+    return -total / max(1, pos.sum())
+
+
+def _near_pair(y, radius):
+    """Pixels with two or more target centres in the (2 radius + 1)^2 box around them."""
+    from scipy.ndimage import uniform_filter
+
+    side = 2 * radius + 1
+    count = uniform_filter((y >= 0.999).astype(float), side, mode="constant") * side**2
+    return count > 1.5
+
+
+def test_centre_loss_pair_beta_matches_a_numpy_oracle():
+    pytest.importorskip("keras")
+    from radioseg_utils.model.losses import CENTRE_BETA, CENTRE_PAIR_RADIUS, CentreFocalLoss
+
+    y = centre_heatmap([6, 9, 20, 25], [6, 7, 20, 20], (32, 32))  # a pair 3.2 px apart
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.02, 0.98, y.shape).astype(np.float32)
+    near = _near_pair(y, CENTRE_PAIR_RADIUS)
+    assert near[6, 7] and near[7, 8] and not near[20, 20]  # the pair, not the far one
+    for pair_beta in (None, 1.0, 2.5):
+        beta = np.where(near, CENTRE_BETA if pair_beta is None else pair_beta, CENTRE_BETA)
+        got = float(CentreFocalLoss(pair_beta=pair_beta)(y[None, ..., None], p[None, ..., None]))
+        assert got == pytest.approx(_focal_oracle(y, p, beta), rel=1e-4)
+
+
+def test_centre_loss_pair_beta_charges_a_merged_pair_and_spares_lone_sources():
+    pytest.importorskip("keras")
+    from radioseg_utils.model.losses import CentreFocalLoss
+
+    def cost(loss, y, p):
+        return float(loss(y[None, ..., None], np.clip(p, 0.01, 0.99)[None, ..., None]))
+
+    plain, sharp = CentreFocalLoss(), CentreFocalLoss(pair_beta=1.0)
+    pair = centre_heatmap([10, 13], [10, 10], (24, 24))
+    merged = centre_heatmap([11.5], [10], (24, 24), sigma=1.8)  # one blob over both
+    assert cost(sharp, pair, merged) > 2 * cost(plain, pair, merged)
+    assert cost(sharp, pair, pair) < cost(sharp, pair, merged)  # resolving them pays
+    lone = centre_heatmap([6, 18], [6, 18], (24, 24))  # 12 px apart: no pair
+    wide = centre_heatmap([6, 18], [6, 18], (24, 24), sigma=1.8)
+    assert cost(sharp, lone, wide) == pytest.approx(cost(plain, lone, wide), rel=1e-6)
+    with pytest.raises(ValueError, match="pair_beta"):
+        CentreFocalLoss(pair_beta=0.0)
+    with pytest.raises(ValueError, match="pair_radius"):
+        CentreFocalLoss(pair_beta=1.0, pair_radius=0)
+
+
+def test_mask_centre_loss_keeps_pair_beta_when_serialised():
+    keras = pytest.importorskip("keras")
+    from radioseg_utils.model.losses import MaskCentreLoss
+
+    loss = MaskCentreLoss("bce_dice", 1.5, pair_beta=1.0)
+    again = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert (again.centre_weight, again.pair_beta) == (1.5, 1.0)
+    y = centre_heatmap([10, 13], [10, 10], (24, 24))
+    target = np.stack([(y > 0.3).astype(np.float32), y], axis=-1)[None]
+    p = np.clip(np.roll(target, 1, axis=2), 0.02, 0.98).astype(np.float32)
+    assert float(again(target, p)) == pytest.approx(float(loss(target, p)), rel=1e-6)
+    assert float(loss(target, p)) > float(MaskCentreLoss("bce_dice", 1.5)(target, p))

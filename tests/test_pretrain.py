@@ -191,6 +191,22 @@ def test_full_continued_profile_continues_the_shipped_full_model():
     assert {k: shipped[k] for k in same} == {k: getattr(config, k) for k in same}
 
 
+def test_full_pairs_profile_is_the_continuation_with_the_pair_penalty():
+    """Only the centre loss near close pairs, the profile name and the epochs differ."""
+    from radioseg_utils.model.config import TrainConfig
+
+    settings, config = pretrain.PRETRAIN_PROFILES["full-pairs"]
+    base_settings, base = pretrain.PRETRAIN_PROFILES["full-continued"]
+    assert settings == base_settings
+    assert config.centre_pair_beta == 1.0 and base.centre_pair_beta is None
+    assert config.epochs < base.epochs
+    assert config.replace(centre_pair_beta=None, epochs=base.epochs,
+                          profile=base.profile) == base
+    # a checkpoint saved before the field existed reads as the plain loss
+    saved = {k: v for k, v in base.to_dict().items() if k != "centre_pair_beta"}
+    assert TrainConfig.completed(saved)["centre_pair_beta"] is None
+
+
 def test_cli_offers_every_pretrain_profile():
     from radioseg_utils.cli import build_parser
 

@@ -138,6 +138,11 @@ def test_models_compared_on_the_same_sources(tmp_path):
     assert rows.loc["incumbent", "threshold"] == first.threshold
     both = rows.strict_found - rows.strict_found_alone
     assert both.candidate == both.incumbent and rows.strict_found_alone.sum() > 0
+    # the paired counts meet at the stricter of the two tuned reliabilities
+    floor = rows.strict_reliability.max()
+    assert (rows.paired_reliability >= floor).all() and (rows.paired_threshold >= rows.threshold).all()
+    stricter = rows.strict_reliability.idxmax()
+    assert rows.loc[stricter, "paired_threshold"] == rows.loc[stricter, "threshold"]
     assert other["verdict"]["candidate"]["found_alone"] == rows.loc["candidate", "strict_found_alone"]
 
 
@@ -148,6 +153,38 @@ def test_cli_compare_names_a_missing_model(tmp_path, capsys):
     assert err.endswith("new.keras not found") and len(err.splitlines()) == 1
     assert main(["pretrain", "--compare", str(DEFAULT_MODEL), "--until", "train"]) == 2
     assert "--compare trains nothing" in capsys.readouterr().err
+
+
+def test_models_are_paired_at_the_stricter_tuned_reliability(monkeypatch):
+    """A grid that lets one model's tuned level sit just above the target and the other's
+    well above it: both are counted at the higher reliability."""
+    import radioseg_utils.workflows.pipeline as pipeline
+    import radioseg_utils.workflows.pretrain as pretrain
+    from radioseg_utils.workflows import selection
+
+    reliabilities = {"lax": [0.90, 0.961, 0.975, 0.99], "strict": [0.95, 0.968, 0.98, 0.99]}
+
+    def levels(path, sky, truth, *, integration):
+        for threshold, reliability in zip((0.3, 0.35, 0.4, 0.45), reliabilities[path]):
+            yield ({"threshold": threshold, "detections": 10, "strict_completeness": 0.5,
+                    "strict_reliability": reliability}, threshold)
+
+    class Files:
+        def saved_parameters(self):
+            return {"integration": 1000}
+
+    monkeypatch.setattr(pretrain, "threshold_levels", levels)
+    monkeypatch.setattr(pipeline, "load_field", lambda files: (type("S", (), {
+        "band": type("B", (), {"name": "B1"})})(), None))
+    monkeypatch.setattr(selection, "_level_counts", lambda ev, truth, sky, bins: (
+        {"strict_found": int(100 * ev)}, np.arange(4) < int(10 * ev) - 2))
+    table = compare_on_validation({"lax": "lax", "strict": "strict"}, {"val": Files()})
+    rows = table.set_index("model")
+    assert rows.threshold.tolist() == [0.35, 0.35]  # each tuned to its lowest level >= 96 %
+    assert rows.paired_threshold.tolist() == [0.4, 0.35]  # the lax one raised to 96.8 %
+    assert rows.paired_reliability.tolist() == [0.975, 0.968]
+    assert rows.strict_found.tolist() == [40, 35]
+    assert rows.strict_found_alone.tolist() == [1, 0]  # 2 of 4 found against 1 of 4
 
 
 def test_comparison_by_field_puts_the_two_models_side_by_side():
@@ -190,18 +227,21 @@ def test_training_history_counts_epochs_on_across_stages(tmp_path):
         training_history([gpu, fresh])
 
 
-CONTINUED = PROJECT_ROOT / "benchmarks" / "results" / "cpu_continued"
-GPU_STAGE = PROJECT_ROOT / "benchmarks" / "results" / "gpu_full_profile"
+RESULTS = PROJECT_ROOT / "benchmarks" / "results"
+GPU_STAGE = RESULTS / "gpu_full_profile"
 
 
 @pytest.mark.datacheck
-def test_data_check_continued_training_record_is_consistent():
-    """The CPU continuation started from the shipped H100 weights, on validation fields only."""
-    history = training_history([GPU_STAGE, CONTINUED])
+@pytest.mark.parametrize("record", ["cpu_continued", "cpu_pairs"])
+def test_data_check_continued_training_record_is_consistent(record):
+    """Each CPU continuation started from the shipped H100 weights, compared on validation
+    fields only, and its recorded verdict follows from its recorded table."""
+    continued = RESULTS / record
+    history = training_history([GPU_STAGE, continued])
     assert list(history.device.unique()) == ["NVIDIA H100 80GB HBM3", "CPU"]
-    record = json.loads((CONTINUED / "TRAINED.json").read_text())
+    record = json.loads((continued / "TRAINED.json").read_text())
     shipped = sha256sum(PRETRAINED_DIR / "unet_B1.keras")
-    info = json.loads((CONTINUED / "compare.json").read_text())
+    info = json.loads((continued / "compare.json").read_text())
     if info["verdict"]["better"]:
         pytest.skip("the continued model replaced the one it started from")
     assert record["init_weights_sha256"] == shipped

@@ -221,6 +221,38 @@ def test_warm_start_copies_the_weights_and_returns_the_file_hash(trained_tiny):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("kind", ["unet_centre", "vae"])
+def test_read_keras_file_gives_the_model_keras_loads(tmp_path, kind):
+    """Same config (initialisers included), weights, outputs and compiled loss."""
+    from radioseg_utils.model.architectures import build_vae
+    from radioseg_utils.model.files import read_keras_file
+    from radioseg_utils.model.losses import MaskCentreLoss
+
+    if kind == "vae":
+        model, loss, x = build_vae(), get_loss("bce"), np.zeros((2, 16, 16, 1), np.float32)
+    else:
+        model = build_unet(depth=2, base_filters=4, centre_head=True)
+        loss, x = MaskCentreLoss("bce_dice", 2.0, pair_beta=1.0), np.zeros((2, 16, 16, 1), np.float32)
+    x[:, 6:9, 6:9] = 3.0
+    model.compile(optimizer="adam", loss=loss)
+    model.optimizer.build(model.trainable_variables)  # a checkpoint holds the Adam moments
+    model.save(tmp_path / "m.keras")
+    reference = keras.saving.load_model(tmp_path / "m.keras")
+    for compile in (True, False):
+        got = read_keras_file(tmp_path / "m.keras", compile=compile)
+        assert json.dumps(got.get_config(), sort_keys=True) == json.dumps(
+            reference.get_config(), sort_keys=True)
+        for a, b in zip(got.get_weights(), reference.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        if kind == "unet_centre":  # the VAE samples its latent: outputs differ run to run
+            np.testing.assert_array_equal(got.predict(x, verbose=0), reference.predict(x, verbose=0))
+        assert got.compiled is compile
+    assert got.layers[1].kernel_initializer.get_config() == (
+        reference.layers[1].kernel_initializer.get_config())
+    if kind == "unet_centre":
+        assert read_keras_file(tmp_path / "m.keras").loss.pair_beta == 1.0
+
+
 def test_warm_start_refuses_another_architecture_or_a_missing_file(trained_tiny, tmp_path):
     other = TINY.replace(base_filters=8, init_weights=str(trained_tiny))
     with pytest.raises(ValueError, match=r"another architecture: base_filters 4 \(config: 8\)"):
@@ -353,6 +385,8 @@ def test_profiles():
     ({"integration": 50}, "TrainConfig.integration=50 h"),
     ({"band": "B9"}, "unknown band 'B9'"),
     ({"tile_size": 30}, r"TrainConfig.tile_size: cutouts of 30x30 px are not multiples of 4"),
+    ({"centre_pair_beta": 1.0}, "centre_pair_beta needs centre_head"),
+    ({"centre_pair_beta": 0.0, "centre_head": True}, "centre_pair_beta needs centre_head"),
 ])
 def test_train_config_rejects_bad_values(changes, match):
     with pytest.raises(ValueError, match=match):

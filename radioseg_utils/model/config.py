@@ -63,6 +63,10 @@ class TrainConfig:
     centre_head, centre_weight : bool, float
         U-Net with a centre head (:mod:`radioseg_utils.postprocess.centres`), trained on
         ``(mask, centre)`` targets with ``loss + centre_weight * centre focal loss``.
+    centre_pair_beta : float, optional
+        Penalty-reduction exponent of the centre focal loss near close pairs of centres
+        (:class:`radioseg_utils.model.losses.CentreFocalLoss` ``pair_beta``); None: the
+        loss's ``beta`` everywhere.
     learning_rate : float
         Initial Adam learning rate.
     epochs : int
@@ -111,6 +115,7 @@ class TrainConfig:
     loss: str = "bce_dice"
     centre_head: bool = False
     centre_weight: float = 1.0
+    centre_pair_beta: float | None = None
     learning_rate: float = 1e-3
     epochs: int = 30
     batch_size: int = 8
@@ -155,6 +160,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.centre_head needs model='unet', got {self.model!r}")
         if not self.centre_weight > 0:
             raise ValueError(f"TrainConfig.centre_weight must be > 0, got {self.centre_weight!r}")
+        if self.centre_pair_beta is not None and not (self.centre_head
+                                                      and self.centre_pair_beta > 0):
+            raise ValueError("TrainConfig.centre_pair_beta needs centre_head and a value "
+                             f"> 0, got {self.centre_pair_beta!r}")
         if self.tile_size is None:
             object.__setattr__(self, "tile_size", INPUT_SIZES[self.model])
         check_input_size((self.tile_size, self.tile_size, 1), multiple=self.size_multiple,

@@ -23,6 +23,7 @@ import datetime
 import functools
 import json
 import os
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,7 @@ __all__ = [
     "dtype_policy",
     "save_model",
     "save_inference_copy",
+    "read_keras_file",
     "load_model",
     "DEFAULT_MODEL",
     "load_segmenter",
@@ -148,6 +150,60 @@ def save_model(model: keras.Model, path: str | os.PathLike, *,
     return path
 
 
+#: Placeholder initialiser of the layers while a saved model is rebuilt (:func:`read_keras_file`).
+_ZEROS = {"module": "keras.initializers", "class_name": "Zeros", "config": {},
+          "registered_name": None}
+
+
+def _initialiser_keys(layer_config: Mapping[str, Any]) -> list[str]:
+    return [k for k, v in layer_config.items() if k.endswith("_initializer") and v is not None]
+
+
+def read_keras_file(path: str | os.PathLike, *, compile: bool = True) -> keras.Model:
+    """``keras.saving.load_model(path, compile=compile)``, without drawing initial weights.
+
+    Keras builds every layer of a saved model with its initialisers before the stored
+    weights replace them; under JAX each random initialiser is an XLA compilation (about
+    24 s for the shipped U-Net on 2 CPU cores, most of a CPU start-up). Here the layers
+    are built with zeros, the weights read from the file, and each layer's own
+    initialisers put back, so the model, its config and its outputs are those
+    ``load_model`` gives.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.keras`` archive (what :func:`save_model` writes); a model that is not
+        functional is read by ``load_model`` itself.
+    compile : bool
+        Compile the model with its saved loss, metrics and optimiser, as ``load_model``
+        does; the optimiser starts afresh (to resume a training, ``load_model`` restores
+        its state).
+
+    Returns
+    -------
+    keras.Model
+    """
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    layers = config.get("config", {}).get("layers")
+    if not isinstance(layers, list):  # not a functional model: Keras' own way
+        return keras.saving.load_model(path, compile=compile)
+    kept = {layer["config"]["name"]: {k: layer["config"][k]
+                                      for k in _initialiser_keys(layer["config"])}
+            for layer in layers}
+    for layer in layers:
+        layer["config"].update(dict.fromkeys(kept[layer["config"]["name"]], _ZEROS))
+    compile_config = config.pop("compile_config", None)
+    model = keras.saving.deserialize_keras_object(config)
+    model.load_weights(path)
+    for layer in model.layers:
+        for key, value in kept.get(layer.name, {}).items():
+            setattr(layer, key, keras.initializers.get(value))
+    if compile and compile_config:
+        model.compile_from_config(compile_config)
+    return model
+
+
 def save_inference_copy(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Copy a saved model and its sidecar without the optimiser state.
 
@@ -163,7 +219,7 @@ def save_inference_copy(source: str | os.PathLike, target: str | os.PathLike) ->
     source, target = _keras_path(source), _keras_path(target)
     meta = json.loads(sidecar_path(source).read_text())
     with dtype_policy(meta.get("dtype_policy", "float32")):
-        model = keras.saving.load_model(source, compile=False)
+        model = read_keras_file(source, compile=False)
     target.parent.mkdir(parents=True, exist_ok=True)
     model.save(target)
     sidecar_path(target).write_text(json.dumps(meta, indent=2) + "\n")
@@ -250,7 +306,7 @@ def load_model(
         raise ModelMismatchError(f"model {path.name} does not match the data: "
                                  + "; ".join(problems))
     with dtype_policy(meta.get("dtype_policy", "float32")):
-        return keras.saving.load_model(path), meta
+        return read_keras_file(path), meta
 
 
 #: Pretrained model shipped with the package (used when no model is given).

@@ -48,6 +48,7 @@ from radioseg_utils.model.architectures import build_cae, build_unet, build_vae
 from radioseg_utils.model.config import TrainConfig
 from radioseg_utils.model.files import (
     dtype_policy,
+    read_keras_file,
     read_sidecar,
     save_model,
     sidecar_path,
@@ -180,7 +181,7 @@ def warm_start(model: keras.Model, config: TrainConfig) -> str:
     if differ:
         raise ValueError(f"init_weights {path.name} has another architecture: "
                          + ", ".join(differ))
-    source = keras.saving.load_model(path, compile=False)
+    source = read_keras_file(path, compile=False)
     model.set_weights(source.get_weights())
     digest = sha256sum(path)
     logger.info("warm start from %s (sha256 %s)", path, digest[:12])
@@ -528,8 +529,9 @@ def train_model(
             model = build_model(config)
             if config.init_weights:
                 state["init_weights_sha256"] = warm_start(model, config)
-            loss = (MaskCentreLoss(config.loss, config.centre_weight) if config.centre_head
-                    else get_loss(config.loss))
+            loss = (MaskCentreLoss(config.loss, config.centre_weight,
+                                   pair_beta=config.centre_pair_beta)
+                    if config.centre_head else get_loss(config.loss))
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
                           metrics=keras_pixel_scores())
     finished = state["stopped_early"] or state.get("stopped_by_time_budget", False)

@@ -7,11 +7,12 @@ field: its centre threshold is tuned there
 (:func:`radioseg_utils.workflows.pretrain.tune_centre_threshold`: the lowest level whose
 strict reliability reaches :data:`~radioseg_utils.workflows.pretrain.TARGET_RELIABILITY`), so
 the models compare at equal reliability (the completeness at exactly that reliability is
-read between the two tried thresholds that bracket it, :func:`completeness_at_target`), and
-at the tuned level the completeness of the sources beside a brighter one (1.5-3", the
-class where learning pays, see :mod:`radioseg_utils.evaluation.crowding`) is counted too,
-with the true sources that one model finds and the other misses, for the paired test of
-:func:`validation_verdict`. Sizes and fluxes are not calibrated here, as a new model has
+read between the two tried thresholds that bracket it, :func:`completeness_at_target`).
+The completeness of the sources beside a brighter one (1.5-3", the class where learning
+pays, see :mod:`radioseg_utils.evaluation.crowding`) and the true sources that one model
+finds and the other misses, for the paired test of :func:`validation_verdict`, are counted
+with both models at the stricter of their two tuned reliabilities, so that neither gains
+from where the threshold grid happens to cross the target. Sizes and fluxes are not calibrated here, as a new model has
 no calibration yet; matching is by position only.
 
 :func:`comparison_by_field`, :func:`verdict_line` and :func:`training_history` read what
@@ -95,8 +96,12 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
     """Each model on each validation field at its own tuned centre threshold.
 
     Every model runs once per field
-    (:func:`radioseg_utils.workflows.pretrain.threshold_levels`); the tuned level's
-    detections give the class counts and the sources found by no other model.
+    (:func:`radioseg_utils.workflows.pretrain.threshold_levels`). The counts of sources
+    (those found, the classes, those no other model finds) are taken with every model at
+    the same reliability floor, the highest of the models' tuned strict reliabilities on
+    that field: each model at its lowest level that reaches it. The thresholds are tried on
+    a grid, so one model's tuned level may land at 96.0 % and another's at 96.8 %; at their
+    tuned levels the first would find more sources for the grid's sake alone.
 
     Parameters
     ----------
@@ -110,19 +115,19 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
     -------
     pandas.DataFrame
         One row per model and field: ``model``, ``field``, ``band``, ``integration``,
-        ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability``,
-        ``strict_found`` and ``strict_true`` (true sources found, and all, above the strict
-        S/N), ``strict_found_alone`` (of those found, the ones every other model missed,
-        each at its own tuned level), ``completeness_at_target``
-        (:func:`completeness_at_target`), and ``n_`` / ``completeness_`` columns of each
-        class of :data:`COMPARED_CLASSES`.
+        ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability``
+        (at the tuned level), ``completeness_at_target`` (:func:`completeness_at_target`),
+        ``paired_threshold`` and ``paired_reliability`` (the level at the common floor),
+        and at that level ``strict_found`` and ``strict_true`` (true sources found, and
+        all, above the strict S/N), ``strict_found_alone`` (of those found, the ones every
+        other model missed) and ``n_`` / ``completeness_`` columns of each class of
+        :data:`COMPARED_CLASSES`.
 
     Raises
     ------
     ValueError
         If the test field is among ``fields``.
     """
-    from radioseg_utils.evaluation.crowding import class_bin_completeness
     from radioseg_utils.workflows.pipeline import load_field
     from radioseg_utils.workflows.pretrain import chosen_threshold, threshold_levels
 
@@ -133,33 +138,49 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
     for field, files in fields.items():
         sky, truth = load_field(files)
         hours = int(files.saved_parameters()["integration"])
-        found = {}
-        for name, path in models.items():
-            trials, ev = [], None
-            for trial, level in threshold_levels(path, sky, truth, integration=hours):
-                trials.append(trial)
-                if trial["threshold"] == chosen_threshold(trials):
-                    ev = level  # the first level at the target, else the highest one so far
-            value = chosen_threshold(trials)
-            chosen = next(t for t in trials if t["threshold"] == value)
-            found[name] = ev.match.true_found() & (np.asarray(ev.true_snr, float)
-                                                   >= STRICT_MIN_SNR)
-            row = {"model": name, "field": field, "band": sky.band.name, "integration": hours,
-                   **chosen, "strict_found": ev.strict.tp,
-                   "strict_true": ev.strict.tp + ev.strict.fn,
-                   "completeness_at_target": completeness_at_target(trials)}
-            table = class_bin_completeness(ev, truth, sky, snr_bins=bins)
-            for cls, lo, hi in COMPARED_CLASSES:
-                cell = table[(table.neighbour_class == cls) & (table.snr_lo == lo)
-                             & (table.snr_hi == hi)].iloc[0]
-                row[_column("n", cls, lo, hi)] = int(cell.n_true)
-                row[_column("completeness", cls, lo, hi)] = float(cell.completeness)
-            rows.append(row)
-        for row in rows[-len(models):]:
-            others = [hit for name, hit in found.items() if name != row["model"]]
-            row["strict_found_alone"] = int(np.sum(found[row["model"]]
-                                                   & ~np.any(others, axis=0)))
+        levels = {name: [(trial, _level_counts(ev, truth, sky, bins))
+                         for trial, ev in threshold_levels(path, sky, truth, integration=hours)]
+                  for name, path in models.items()}
+        tuned = {name: next(t for t, _ in runs
+                            if t["threshold"] == chosen_threshold([t for t, _ in runs]))
+                 for name, runs in levels.items()}
+        floor = max(t["strict_reliability"] for t in tuned.values())
+        paired = {name: _paired_level(runs, floor) for name, runs in levels.items()}
+        for name, (trial, (counts, found)) in paired.items():
+            others = [hit for other, (_, (_, hit)) in paired.items() if other != name]
+            rows.append({"model": name, "field": field, "band": sky.band.name,
+                         "integration": hours, **tuned[name],
+                         "completeness_at_target": completeness_at_target(
+                             [t for t, _ in levels[name]]),
+                         "paired_threshold": trial["threshold"],
+                         "paired_reliability": trial["strict_reliability"], **counts,
+                         "strict_found_alone": int(np.sum(found & ~np.any(others, axis=0)))})
     return pd.DataFrame(rows)
+
+
+def _level_counts(ev, truth, sky, bins: list[float]) -> tuple[dict, np.ndarray]:
+    """What a comparison keeps of one level's evaluation (not its label map): the counts
+    of the table's columns, and which true sources above the strict S/N it found."""
+    from radioseg_utils.evaluation.crowding import class_bin_completeness
+
+    counts = {"strict_found": ev.strict.tp, "strict_true": ev.strict.tp + ev.strict.fn}
+    table = class_bin_completeness(ev, truth, sky, snr_bins=bins)
+    for cls, lo, hi in COMPARED_CLASSES:
+        cell = table[(table.neighbour_class == cls) & (table.snr_lo == lo)
+                     & (table.snr_hi == hi)].iloc[0]
+        counts[_column("n", cls, lo, hi)] = int(cell.n_true)
+        counts[_column("completeness", cls, lo, hi)] = float(cell.completeness)
+    found = ev.match.true_found() & (np.asarray(ev.true_snr, float) >= STRICT_MIN_SNR)
+    return counts, found
+
+
+def _paired_level(runs: list[tuple[dict, Any]], floor: float) -> tuple[dict, Any]:
+    """The lowest level of a model whose strict reliability is >= ``floor`` (else its
+    highest): the level at which it meets the other models in the paired counts."""
+    good = [run for run in runs if run[0]["strict_reliability"] >= floor]
+    if good:
+        return min(good, key=lambda run: run[0]["threshold"])
+    return max(runs, key=lambda run: run[0]["threshold"])
 
 
 def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str, *,
@@ -169,10 +190,11 @@ def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str, *,
     The candidate wins if, pooled over the fields (sources counted, not fields averaged),
     it finds more true sources at exactly the target reliability
     (``completeness_at_target`` times ``strict_true``), no fewer in the 1.5-3" class at
-    S/N 5-10 at its tuned threshold, and if the sources that only one of the two finds
-    (``strict_found_alone``: the same true sources, each model at its tuned threshold)
-    fall to it more often than chance allows, by a one-sided exact McNemar test at level
-    ``alpha``. A handful of sources more is no reason to replace a model.
+    S/N 5-10, and if the sources that only one of the two finds (``strict_found_alone``:
+    the same true sources) fall to it more often than chance allows, by a one-sided exact
+    McNemar test at level ``alpha``; the class and the paired counts are those at the
+    field's common reliability floor (``paired_threshold``). A handful of sources more is
+    no reason to replace a model.
 
     Returns
     -------
@@ -269,12 +291,16 @@ def comparison_by_field(info: Mapping[str, Any]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by field; columns ``(quantity, model)`` for ``threshold``,
-        ``completeness_at_target``, the 1.5-3" class at S/N 5-10 and ``strict_found_alone``,
-        with ``strict_true`` and that class's ``n_`` once.
+        ``completeness_at_target``, ``paired_threshold`` (records made before it: the
+        tuned one), the 1.5-3" class at S/N 5-10 and ``strict_found_alone``, with
+        ``strict_true`` and that class's ``n_`` once.
     """
     table = pd.DataFrame(info["table"])
+    if "paired_threshold" not in table:  # counted at the tuned levels then
+        table["paired_threshold"] = table.threshold
     pair = _column("completeness", "1.5-3arcsec", 5.0, 10.0)
-    quantities = ["threshold", "completeness_at_target", pair, "strict_found_alone"]
+    quantities = ["threshold", "completeness_at_target", "paired_threshold", pair,
+                  "strict_found_alone"]
     side = table.pivot(index="field", columns="model", values=quantities)
     side = side.reindex(columns=["candidate", "incumbent"], level=1)
     counts = table[table.model == "incumbent"].set_index("field")[
