@@ -68,7 +68,8 @@ CENTRE_ALPHA = 2.0
 #: Exponent of the penalty reduction near centres in :class:`CentreFocalLoss` (beta).
 CENTRE_BETA = 4.0
 #: Half-width (pixels) of the box in which two target centres make a close pair
-#: (:class:`CentreFocalLoss` ``pair_beta``): pairs up to 1.5 beams apart at SDC1's 2.5 px beam.
+#: (:class:`CentreFocalLoss` ``pair_beta``): the pixels between two centres up to 6 px
+#: apart (3.6", 2.4 beams of B1) count.
 CENTRE_PAIR_RADIUS = 3
 #: Scores computed by :class:`PixelScore`.
 SCORES: tuple[str, ...] = ("iou", "precision", "recall", "f1")

@@ -12,8 +12,8 @@ The completeness of the sources beside a brighter one (1.5-3", the class where l
 pays, see :mod:`radioseg_utils.evaluation.crowding`) and the true sources that one model
 finds and the other misses, for the paired test of :func:`validation_verdict`, are counted
 with both models at the stricter of their two tuned reliabilities, so that neither gains
-from where the threshold grid happens to cross the target. Sizes and fluxes are not calibrated here, as a new model has
-no calibration yet; matching is by position only.
+from where the threshold grid happens to cross the target. Sizes and fluxes are not
+calibrated here, as a new model has no calibration yet; matching is by position only.
 
 :func:`comparison_by_field`, :func:`verdict_line` and :func:`training_history` read what
 such a comparison and the training stages of a model left behind (the committed records
