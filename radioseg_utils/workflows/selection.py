@@ -11,8 +11,11 @@ read between the two tried thresholds that bracket it, :func:`completeness_at_ta
 The completeness of the sources beside a brighter one (1.5-3", the class where learning
 pays, see :mod:`radioseg_utils.evaluation.crowding`) and the true sources that one model
 finds and the other misses, for the paired test of :func:`validation_verdict`, are counted
-with both models at the stricter of their two tuned reliabilities, so that neither gains
-from where the threshold grid happens to cross the target. Sizes and fluxes are not
+with both models at the stricter of their two tuned reliabilities, so that the laxer one
+does not gain from where the threshold grid happens to cross the target. The model raised
+to that floor then loses up to a whole grid step of sources instead: with the 0.05 steps
+of the grid neither way of counting is fair, and the pooled count at exactly the target
+reliability is the measure to read beside the verdict. Sizes and fluxes are not
 calibrated here, as a new model has no calibration yet; matching is by position only.
 
 :func:`comparison_by_field`, :func:`verdict_line` and :func:`training_history` read what
@@ -101,7 +104,8 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
     the same reliability floor, the highest of the models' tuned strict reliabilities on
     that field: each model at its lowest level that reaches it. The thresholds are tried on
     a grid, so one model's tuned level may land at 96.0 % and another's at 96.8 %; at their
-    tuned levels the first would find more sources for the grid's sake alone.
+    tuned levels the first would find more sources for the grid's sake alone (raised to
+    the floor, it may lose up to a grid step of them instead).
 
     Parameters
     ----------
