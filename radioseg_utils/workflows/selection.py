@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from radioseg_utils.evaluation.metrics import STRICT_MIN_SNR
-from radioseg_utils.workflows.pretrain import TARGET_RELIABILITY, TRAINED_RECORD
+from radioseg_utils.workflows.pretrain import TARGET_RELIABILITY, TRAINED_RECORD, chosen_threshold
 
 __all__ = ["COMPARED_CLASSES", "VERDICT_ALPHA", "compare_models", "compare_on_validation",
            "comparison_by_field", "completeness_at_target", "training_history",
@@ -133,7 +133,7 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
         If the test field is among ``fields``.
     """
     from radioseg_utils.workflows.pipeline import load_field
-    from radioseg_utils.workflows.pretrain import chosen_threshold, threshold_levels
+    from radioseg_utils.workflows.pretrain import threshold_levels
 
     if "test" in fields:
         raise ValueError("the test field cannot choose a model: compare on validation fields")
@@ -145,11 +145,9 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
         levels = {name: [(trial, _level_counts(ev, truth, sky, bins))
                          for trial, ev in threshold_levels(path, sky, truth, integration=hours)]
                   for name, path in models.items()}
-        tuned = {name: next(t for t, _ in runs
-                            if t["threshold"] == chosen_threshold([t for t, _ in runs]))
-                 for name, runs in levels.items()}
+        tuned = {name: _level_at(runs, TARGET_RELIABILITY)[0] for name, runs in levels.items()}
         floor = max(t["strict_reliability"] for t in tuned.values())
-        paired = {name: _paired_level(runs, floor) for name, runs in levels.items()}
+        paired = {name: _level_at(runs, floor) for name, runs in levels.items()}
         for name, (trial, (counts, found)) in paired.items():
             others = [hit for other, (_, (_, hit)) in paired.items() if other != name]
             rows.append({"model": name, "field": field, "band": sky.band.name,
@@ -178,13 +176,13 @@ def _level_counts(ev, truth, sky, bins: list[float]) -> tuple[dict, np.ndarray]:
     return counts, found
 
 
-def _paired_level(runs: list[tuple[dict, Any]], floor: float) -> tuple[dict, Any]:
-    """The lowest level of a model whose strict reliability is >= ``floor`` (else its
-    highest): the level at which it meets the other models in the paired counts."""
-    good = [run for run in runs if run[0]["strict_reliability"] >= floor]
-    if good:
-        return min(good, key=lambda run: run[0]["threshold"])
-    return max(runs, key=lambda run: run[0]["threshold"])
+def _level_at(runs: list[tuple[dict, Any]], target: float) -> tuple[dict, Any]:
+    """The ``(trial, counts)`` of the level that
+    :func:`radioseg_utils.workflows.pretrain.chosen_threshold` picks for ``target``:
+    the tuned level (the target reliability), or where a model meets the others in the
+    paired counts (the common floor)."""
+    value = chosen_threshold([trial for trial, _ in runs], target)
+    return next(run for run in runs if run[0]["threshold"] == value)
 
 
 def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str, *,
