@@ -15,6 +15,8 @@ from radioseg_utils.io.registry import sha256sum
 from radioseg_utils.model.files import DEFAULT_MODEL, read_sidecar, write_sidecar
 from radioseg_utils.workflows.pipeline import RunLayout, load_field
 from radioseg_utils.workflows.pretrain import (
+    TARGET_RELIABILITY,
+    THRESHOLD_GRID,
     PretrainSettings,
     held_out_fields,
     tune_centre_threshold,
@@ -24,6 +26,7 @@ from radioseg_utils.workflows.selection import (
     compare_on_validation,
     comparison_by_field,
     completeness_at_target,
+    refined_levels,
     training_history,
     validation_verdict,
 )
@@ -90,7 +93,7 @@ def test_verdict_wants_the_sources_only_one_model_finds_to_fall_to_the_candidate
 
 def test_the_test_field_cannot_choose_a_model():
     with pytest.raises(ValueError, match="test field cannot choose"):
-        compare_on_validation({"a": DEFAULT_MODEL}, {"val": None, "test": None})
+        compare_on_validation({"a": DEFAULT_MODEL}, {"val": None, "test": None}, incumbent="a")
 
 
 def _perturbed_copy(folder) -> str:
@@ -125,24 +128,27 @@ def test_models_compared_on_the_same_sources(tmp_path):
     assert 0 < first.threshold < 1 and np.isfinite(first["completeness_isolated_snr5-10"])
     assert (table.strict_found_alone == 0).all()  # each finds what the other finds
     assert not info["verdict"]["better"]  # a model never beats itself
-    # another model: the tuned level is tune_centre_threshold's, and the sources found by
-    # both are the same count seen from either side
+    # another model: the tuned level is within a refinement step below
+    # tune_centre_threshold's coarse one, and the sources found by both are the same count
+    # seen from either side
     other = compare_models(_perturbed_copy(tmp_path), DEFAULT_MODEL, settings=settings,
                            work_dir=tmp_path)
     rows = pd.DataFrame(other["table"]).set_index("model")
     sky, truth = load_field(held_out_fields(settings, RunLayout.from_parameter(tmp_path))["val"])
     value, trials = tune_centre_threshold(tmp_path / "perturbed.keras", sky, truth,
                                           integration=settings.integration)
-    assert rows.loc["candidate", "threshold"] == value
-    assert rows.loc["candidate", "completeness_at_target"] == completeness_at_target(trials)
-    assert rows.loc["incumbent", "threshold"] == first.threshold
+    coarse = sorted(THRESHOLD_GRID)
+    below = max([t for t in coarse if t < value], default=value)
+    assert below <= rows.loc["candidate", "threshold"] <= value
+    assert (rows.levels >= len(coarse)).all()
+    assert rows.loc["candidate", "strict_reliability"] >= TARGET_RELIABILITY or (
+        value == max(coarse))
     both = rows.strict_found - rows.strict_found_alone
     assert both.candidate == both.incumbent and rows.strict_found_alone.sum() > 0
-    # the paired counts meet at the stricter of the two tuned reliabilities
-    floor = rows.strict_reliability.max()
-    assert (rows.paired_reliability >= floor).all() and (rows.paired_threshold >= rows.threshold).all()
-    stricter = rows.strict_reliability.idxmax()
-    assert rows.loc[stricter, "paired_threshold"] == rows.loc[stricter, "threshold"]
+    # the incumbent is counted at its tuned level, the candidate at or above the stricter
+    # of the two tuned reliabilities
+    assert rows.loc["incumbent", "paired_threshold"] == rows.loc["incumbent", "threshold"]
+    assert rows.loc["candidate", "paired_reliability"] >= rows.strict_reliability.max()
     assert other["verdict"]["candidate"]["found_alone"] == rows.loc["candidate", "strict_found_alone"]
 
 
@@ -155,36 +161,64 @@ def test_cli_compare_names_a_missing_model(tmp_path, capsys):
     assert "--compare trains nothing" in capsys.readouterr().err
 
 
-def test_models_are_paired_at_the_stricter_tuned_reliability(monkeypatch):
-    """A grid that lets one model's tuned level sit just above the target and the other's
-    well above it: both are counted at the higher reliability."""
+@pytest.mark.parametrize("incumbent", ["strict", "lax"])
+def test_levels_are_refined_and_the_step_falls_against_the_challenger(monkeypatch, incumbent):
+    """Reliability rising with the threshold, the lax model 0.025 below the strict one:
+    each is tuned on the 0.01 steps below its coarse level, the incumbent is counted at its
+    tuned level and the challenger at the stricter of the two tuned reliabilities."""
     import radioseg_utils.workflows.pipeline as pipeline
     import radioseg_utils.workflows.pretrain as pretrain
     from radioseg_utils.workflows import selection
 
-    reliabilities = {"lax": [0.90, 0.961, 0.975, 0.99], "strict": [0.95, 0.968, 0.98, 0.99]}
+    offsets = {"lax": 0.805, "strict": 0.83}
+    decoded = []
 
-    def levels(path, sky, truth, *, integration):
-        for threshold, reliability in zip((0.3, 0.35, 0.4, 0.45), reliabilities[path]):
-            yield ({"threshold": threshold, "detections": 10, "strict_completeness": 0.5,
-                    "strict_reliability": reliability}, threshold)
+    class Scan:
+        def __init__(self, path, sky, truth, *, integration):
+            self.path = path
+
+        def at(self, value):
+            decoded.append((self.path, value))
+            return ({"threshold": value, "detections": 10, "strict_completeness": 1 - value,
+                     "strict_reliability": round(offsets[self.path] + 0.4 * value, 9)}, value)
 
     class Files:
         def saved_parameters(self):
             return {"integration": 1000}
 
-    monkeypatch.setattr(pretrain, "threshold_levels", levels)
+    monkeypatch.setattr(pretrain, "LevelScan", Scan)
     monkeypatch.setattr(pipeline, "load_field", lambda files: (type("S", (), {
         "band": type("B", (), {"name": "B1"})})(), None))
     monkeypatch.setattr(selection, "_level_counts", lambda ev, truth, sky, bins: (
-        {"strict_found": int(100 * ev)}, np.arange(4) < int(10 * ev) - 2))
-    table = compare_on_validation({"lax": "lax", "strict": "strict"}, {"val": Files()})
+        {"strict_found": round(100 * (1 - ev))}, np.arange(100) < round(100 * (1 - ev))))
+    table = compare_on_validation({"lax": "lax", "strict": "strict"}, {"val": Files()},
+                                  incumbent=incumbent)
     rows = table.set_index("model")
-    assert rows.threshold.tolist() == [0.35, 0.35]  # each tuned to its lowest level >= 96 %
-    assert rows.paired_threshold.tolist() == [0.4, 0.35]  # the lax one raised to 96.8 %
-    assert rows.paired_reliability.tolist() == [0.975, 0.968]
-    assert rows.strict_found.tolist() == [40, 35]
-    assert rows.strict_found_alone.tolist() == [1, 0]  # 2 of 4 found against 1 of 4
+    assert len(decoded) == len(set(decoded))  # no level decoded twice
+    # coarse 0.4 and 0.35; the steps below them reach 96 % at 0.39 (96.1 %) and 0.33 (96.2 %)
+    assert rows.threshold.tolist() == [0.39, 0.33]
+    assert rows.strict_reliability.tolist() == [0.961, 0.962]
+    assert rows.levels.tolist() == [len(THRESHOLD_GRID) + 4] * 2
+    if incumbent == "strict":  # the lax challenger raised to 96.2 %: 0.40 (96.5 %)
+        assert rows.paired_threshold.tolist() == [0.4, 0.33]
+        assert rows.strict_found_alone.tolist() == [0, 7]
+    else:  # the lax incumbent keeps its level; the strict challenger is there already
+        assert rows.paired_threshold.tolist() == [0.39, 0.33]
+        assert rows.strict_found_alone.tolist() == [0, 6]
+    # at exactly 96 %: between 0.38 (95.7 %) and 0.39, and between 0.32 (95.8 %) and 0.33
+    assert rows.completeness_at_target.tolist() == pytest.approx([0.6125, 0.675])
+    with pytest.raises(ValueError, match="incumbent 'old' is not one of"):
+        compare_on_validation({"lax": "lax"}, {"val": Files()}, incumbent="old")
+
+
+def test_refined_levels_leave_a_grid_that_never_reaches_the_target_alone():
+    def at(value):
+        return {"threshold": value, "strict_reliability": 0.5}, None
+
+    runs = refined_levels(at, 0.96, grid=(0.3, 0.4))
+    assert [t["threshold"] for t, _ in runs] == [0.3, 0.4]
+    # the lowest level reaches it: nothing below to refine
+    assert len(refined_levels(at, 0.4, grid=(0.3, 0.4))) == 2
 
 
 def test_comparison_by_field_puts_the_two_models_side_by_side():

@@ -53,7 +53,7 @@ from radioseg_utils.model.files import read_sidecar, save_inference_copy, write_
 __all__ = ["DEFAULT_CONFIG", "FULL_TRAIN_FIELDS", "PRETRAIN_PROFILES", "TRAINED_RECORD",
            "training_field_names", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
            "TARGET_RELIABILITY", "PretrainSettings", "train_default_model",
-           "threshold_levels", "chosen_threshold", "tune_centre_threshold",
+           "LevelScan", "threshold_levels", "chosen_threshold", "tune_centre_threshold",
            "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
            "validation_name", "validation_fields", "held_out_fields", "prepare", "reliability_path",
            "fit_model_reliability", "add_reliability"]
@@ -225,36 +225,61 @@ class _Replay:
         return out
 
 
+class LevelScan:
+    """A model's detections on one field at any centre threshold; the network runs once.
+
+    Every level decodes the same network outputs (recorded at the first level and replayed
+    after, :class:`_Replay`), so trying one more level costs a decoding, not a network pass.
+
+    Parameters
+    ----------
+    model_path : path
+        ``.keras`` file with sidecar.
+    sky : SkyImage
+        The field's image.
+    truth : astropy.table.Table
+        Its true sources.
+    integration : int
+        Its integration in h (the strict S/N cut of the evaluation).
+    """
+
+    def __init__(self, model_path: str | Path, sky, truth, *, integration: int):
+        from radioseg_utils.model.files import load_model_cached
+
+        net, self.normalisation = load_model_cached(model_path, sky.band.name)
+        self.replay = _Replay(net)
+        self.sky, self.truth, self.integration = sky, truth, integration
+
+    def at(self, value: float) -> tuple[dict, Any]:
+        """The detections at centre threshold ``value``.
+
+        Returns
+        -------
+        trial : dict
+            ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability``.
+        evaluation : radioseg_utils.evaluation.evaluate.Evaluation
+            The detections scored against the truth (no pixel metrics, no SDC1 score).
+        """
+        from radioseg_utils.baselines import run_unet
+        from radioseg_utils.evaluation.evaluate import evaluate_finder
+        from radioseg_utils.inference.config import PredictConfig
+
+        self.replay.rewind()
+        result = run_unet(self.sky, model=self.replay, normalisation=self.normalisation,
+                          config=PredictConfig(centre_threshold=value, calibration=None))
+        ev = evaluate_finder(result, self.truth, self.sky, integration=self.integration,
+                             pixels=False, score=False)
+        return ({"threshold": value, "detections": len(result.catalogue),
+                 "strict_completeness": ev.strict.completeness,
+                 "strict_reliability": ev.strict.reliability}, ev)
+
+
 def threshold_levels(model_path: str | Path, sky, truth, *, integration: int,
                      grid: tuple[float, ...] = THRESHOLD_GRID) -> Iterator[tuple[dict, Any]]:
-    """A model's detections on a field at every centre threshold of ``grid``, lowest first.
-
-    The network runs once; every level decodes the same outputs.
-
-    Yields
-    ------
-    trial : dict
-        ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability``.
-    evaluation : radioseg_utils.evaluation.evaluate.Evaluation
-        The detections at that level scored against ``truth`` (no pixel metrics, no
-        SDC1 score).
-    """
-    from radioseg_utils.baselines import run_unet
-    from radioseg_utils.evaluation.evaluate import evaluate_finder
-    from radioseg_utils.inference.config import PredictConfig
-    from radioseg_utils.model.files import load_model_cached
-
-    net, normalisation = load_model_cached(model_path, sky.band.name)
-    replay = _Replay(net)  # the same tiles at every level: run the network once
+    """:meth:`LevelScan.at` of a model on a field at every threshold of ``grid``, lowest first."""
+    scan = LevelScan(model_path, sky, truth, integration=integration)
     for value in sorted(grid):
-        replay.rewind()
-        result = run_unet(sky, model=replay, normalisation=normalisation,
-                          config=PredictConfig(centre_threshold=value, calibration=None))
-        ev = evaluate_finder(result, truth, sky, integration=integration, pixels=False,
-                             score=False)
-        yield ({"threshold": value, "detections": len(result.catalogue),
-                "strict_completeness": ev.strict.completeness,
-                "strict_reliability": ev.strict.reliability}, ev)
+        yield scan.at(value)
 
 
 def chosen_threshold(trials: list[dict], target: float = TARGET_RELIABILITY) -> float:

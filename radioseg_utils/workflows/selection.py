@@ -3,20 +3,22 @@
 A new model replaces the shipped one only if it finds more on data that neither was
 trained on, and the choice must not touch the test field that later scores it.
 :func:`compare_on_validation` gives every model the same treatment on every validation
-field: its centre threshold is tuned there
-(:func:`radioseg_utils.workflows.pretrain.tune_centre_threshold`: the lowest level whose
-strict reliability reaches :data:`~radioseg_utils.workflows.pretrain.TARGET_RELIABILITY`), so
-the models compare at equal reliability (the completeness at exactly that reliability is
-read between the two tried thresholds that bracket it, :func:`completeness_at_target`).
-The completeness of the sources beside a brighter one (1.5-3", the class where learning
-pays, see :mod:`radioseg_utils.evaluation.crowding`) and the true sources that one model
-finds and the other misses, for the paired test of :func:`validation_verdict`, are counted
-with both models at the stricter of their two tuned reliabilities, so that the laxer one
-does not gain from where the threshold grid happens to cross the target. The model raised
-to that floor then loses up to a whole grid step of sources instead: with the 0.05 steps
-of the grid neither way of counting is fair, and the pooled count at exactly the target
-reliability is the measure to read beside the verdict. Sizes and fluxes are not
-calibrated here, as a new model has no calibration yet; matching is by position only.
+field: its centre threshold is tuned there (the lowest level whose strict reliability
+reaches :data:`~radioseg_utils.workflows.pretrain.TARGET_RELIABILITY`, on the coarse grid
+of :func:`radioseg_utils.workflows.pretrain.tune_centre_threshold` refined to
+:data:`REFINE_STEP` below the chosen level, :func:`refined_levels`), so the models compare
+at equal reliability (the completeness at exactly that reliability is read between the two
+tried thresholds that bracket it, :func:`completeness_at_target`). The completeness of the
+sources beside a brighter one (1.5-3", the class where learning pays, see
+:mod:`radioseg_utils.evaluation.crowding`) and the true sources that one model finds and
+the other misses, for the paired test of :func:`validation_verdict`, are counted with the
+incumbent at its tuned level and the challenger at the stricter of the two tuned
+reliabilities, so that what is left of the grid's step falls against the challenger. On
+the coarse grid alone either symmetric count could be won by the step: of two CPU
+continuations, each a tie in the pooled count, one read 160 against 90 discordant sources
+with both models at their own tuned levels, the other 244 against 37 with both at the
+stricter reliability (``benchmarks/results/cpu_pairs``, ``cpu_continued``). Sizes and fluxes are not calibrated here, as a new model has no
+calibration yet; matching is by position only.
 
 :func:`comparison_by_field`, :func:`verdict_line` and :func:`training_history` read what
 such a comparison and the training stages of a model left behind (the committed records
@@ -26,18 +28,25 @@ in ``benchmarks/results/``, chapter 5 of the book).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from radioseg_utils.evaluation.metrics import STRICT_MIN_SNR
-from radioseg_utils.workflows.pretrain import TARGET_RELIABILITY, TRAINED_RECORD, chosen_threshold
+from radioseg_utils.workflows.pretrain import (
+    TARGET_RELIABILITY,
+    THRESHOLD_GRID,
+    TRAINED_RECORD,
+    chosen_threshold,
+)
 
-__all__ = ["COMPARED_CLASSES", "VERDICT_ALPHA", "compare_models", "compare_on_validation",
-           "comparison_by_field", "completeness_at_target", "training_history",
+__all__ = ["COMPARED_CLASSES", "REFINE_STEP", "VERDICT_ALPHA", "compare_models",
+           "compare_on_validation", "comparison_by_field", "completeness_at_target",
+           "refined_levels", "training_history",
            "validation_verdict", "verdict_line"]
 
 #: ``(neighbour class, S/N low, S/N high)`` of the completeness columns of
@@ -45,6 +54,11 @@ __all__ = ["COMPARED_CLASSES", "VERDICT_ALPHA", "compare_models", "compare_on_va
 COMPARED_CLASSES: tuple[tuple[str, float, float], ...] = (
     ("isolated", 5.0, 10.0), ("1.5-3arcsec", 5.0, 10.0), ("1.5-3arcsec", 10.0, np.inf),
 )
+
+#: Step of the centre thresholds that :func:`refined_levels` adds below the level chosen
+#: on the coarse grid: a step of it moves the strict reliability by about 0.2 % on the
+#: B1 1000 h validation field, a step of the grid's 0.05 by about 1 %.
+REFINE_STEP: float = 0.01
 
 #: Level of the paired test of :func:`validation_verdict`.
 VERDICT_ALPHA: float = 0.05
@@ -95,17 +109,21 @@ def completeness_at_target(trials: list[dict], target: float = TARGET_RELIABILIT
     return float("nan")
 
 
-def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> pd.DataFrame:
+def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping, *,
+                          incumbent: str, progress: bool = True) -> pd.DataFrame:
     """Each model on each validation field at its own tuned centre threshold.
 
-    Every model runs once per field
-    (:func:`radioseg_utils.workflows.pretrain.threshold_levels`). The counts of sources
-    (those found, the classes, those no other model finds) are taken with every model at
-    the same reliability floor, the highest of the models' tuned strict reliabilities on
-    that field: each model at its lowest level that reaches it. The thresholds are tried on
-    a grid, so one model's tuned level may land at 96.0 % and another's at 96.8 %; at their
-    tuned levels the first would find more sources for the grid's sake alone (raised to
-    the floor, it may lose up to a grid step of them instead).
+    Every model runs once per field (:class:`radioseg_utils.workflows.pretrain.LevelScan`)
+    and is decoded at the levels of the threshold grid, then at :data:`REFINE_STEP` steps
+    below the level chosen for the target reliability (:func:`refined_levels`), so that the
+    tuned level lies within a fine step of the target. The counts of sources (those found,
+    the classes, those no other model finds) are taken with ``incumbent`` at its tuned level
+    and every other model at its lowest level reaching the highest of the models' tuned
+    strict reliabilities on that field (refined there too). Whichever way a step falls, it
+    falls against the challenger: at the incumbent's tuned level a laxer incumbent keeps
+    what its laxity finds, and a laxer challenger is raised to the incumbent's reliability
+    and loses what the step below would have found. A model that wins so wins by more than
+    a step.
 
     Parameters
     ----------
@@ -114,50 +132,123 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping) -> 
     fields : mapping of str to FieldFiles
         Validation fields (:class:`radioseg_utils.workflows.pipeline.FieldFiles`), by
         name; a field named ``"test"`` is refused.
+    incumbent : str
+        The name of the model the others must beat.
+    progress : bool
+        Show a progress bar over the fields.
 
     Returns
     -------
     pandas.DataFrame
         One row per model and field: ``model``, ``field``, ``band``, ``integration``,
         ``threshold``, ``detections``, ``strict_completeness``, ``strict_reliability``
-        (at the tuned level), ``completeness_at_target`` (:func:`completeness_at_target`),
-        ``paired_threshold`` and ``paired_reliability`` (the level at the common floor),
-        and at that level ``strict_found`` and ``strict_true`` (true sources found, and
-        all, above the strict S/N), ``strict_found_alone`` (of those found, the ones every
-        other model missed) and ``n_`` / ``completeness_`` columns of each class of
-        :data:`COMPARED_CLASSES`.
+        (at the tuned level), ``completeness_at_target`` (:func:`completeness_at_target`
+        of all the levels tried), ``levels`` (how many), ``paired_threshold`` and
+        ``paired_reliability`` (the level of the counts), and at that level
+        ``strict_found`` and ``strict_true`` (true sources found, and all, above the strict
+        S/N), ``strict_found_alone`` (of those found, the ones every other model missed)
+        and ``n_`` / ``completeness_`` columns of each class of :data:`COMPARED_CLASSES`.
 
     Raises
     ------
     ValueError
-        If the test field is among ``fields``.
+        If the test field is among ``fields``, or ``incumbent`` is not among ``models``.
     """
     from radioseg_utils.workflows.pipeline import load_field
-    from radioseg_utils.workflows.pretrain import threshold_levels
+    from radioseg_utils.workflows.pretrain import LevelScan
 
     if "test" in fields:
         raise ValueError("the test field cannot choose a model: compare on validation fields")
+    if incumbent not in models:
+        raise ValueError(f"incumbent {incumbent!r} is not one of the models {sorted(models)}")
     bins = sorted({b for _, lo, hi in COMPARED_CLASSES for b in (lo, hi)})
     rows = []
-    for field, files in fields.items():
+    for field, files in tqdm(fields.items(), desc="validation fields", unit="field",
+                             disable=not progress):
         sky, truth = load_field(files)
         hours = int(files.saved_parameters()["integration"])
-        levels = {name: [(trial, _level_counts(ev, truth, sky, bins))
-                         for trial, ev in threshold_levels(path, sky, truth, integration=hours)]
-                  for name, path in models.items()}
-        tuned = {name: _level_at(runs, TARGET_RELIABILITY)[0] for name, runs in levels.items()}
+        decode, runs, tuned = {}, {}, {}
+        for name, path in models.items():
+            decode[name] = _counted_levels(LevelScan(path, sky, truth, integration=hours),
+                                           truth, sky, bins)
+            runs[name] = refined_levels(decode[name], TARGET_RELIABILITY)
+            tuned[name] = _level_at(runs[name], TARGET_RELIABILITY)[0]
         floor = max(t["strict_reliability"] for t in tuned.values())
-        paired = {name: _level_at(runs, floor) for name, runs in levels.items()}
+        for name in models:
+            if name != incumbent:
+                runs[name] = refined_levels(decode[name], floor, runs[name])
+        paired = {name: _level_at(runs[name], TARGET_RELIABILITY if name == incumbent
+                                  else floor) for name in models}
         for name, (trial, (counts, found)) in paired.items():
             others = [hit for other, (_, (_, hit)) in paired.items() if other != name]
             rows.append({"model": name, "field": field, "band": sky.band.name,
                          "integration": hours, **tuned[name],
                          "completeness_at_target": completeness_at_target(
-                             [t for t, _ in levels[name]]),
+                             [t for t, _ in runs[name]]),
+                         "levels": len(runs[name]),
                          "paired_threshold": trial["threshold"],
                          "paired_reliability": trial["strict_reliability"], **counts,
                          "strict_found_alone": int(np.sum(found & ~np.any(others, axis=0)))})
     return pd.DataFrame(rows)
+
+
+def refined_levels(at: Callable[[float], tuple[dict, Any]], target: float,
+                   runs: list[tuple[dict, Any]] | None = None, *,
+                   grid: tuple[float, ...] = THRESHOLD_GRID,
+                   step: float = REFINE_STEP) -> list[tuple[dict, Any]]:
+    """The levels of a model on a field, refined near the one chosen for ``target``.
+
+    Parameters
+    ----------
+    at : callable
+        ``at(threshold) -> (trial, result)``: one level (a trial as
+        :meth:`radioseg_utils.workflows.pretrain.LevelScan.at` gives).
+    target : float
+        Strict reliability.
+    runs : list of (trial, result), optional
+        Levels already tried (default: none; then every level of ``grid`` is tried).
+    grid, step
+        The coarse levels, and the step of the refinement.
+
+    Returns
+    -------
+    list of (trial, result)
+        ``runs`` (or the grid's levels) and the levels ``step`` apart between the one
+        :func:`radioseg_utils.workflows.pretrain.chosen_threshold` picks for ``target``
+        and the highest tried level below it, sorted by threshold; unchanged if no level
+        reaches ``target`` or the lowest does.
+
+    Examples
+    --------
+    >>> def at(t):  # reliability rising with the threshold
+    ...     return {"threshold": t, "strict_reliability": 0.8 + 0.4 * t}, None
+    >>> [t["threshold"] for t, _ in refined_levels(at, 0.95, grid=(0.3, 0.35, 0.4))]
+    [0.3, 0.35, 0.36, 0.37, 0.38, 0.39, 0.4]
+    """
+    runs = sorted(runs or [at(value) for value in grid], key=lambda run: run[0]["threshold"])
+    trials = [trial for trial, _ in runs]
+    if not any(t["strict_reliability"] >= target for t in trials):
+        return runs
+    chosen = chosen_threshold(trials, target)
+    below = [t["threshold"] for t in trials if t["threshold"] < chosen]
+    if not below:
+        return runs
+    tried = {t["threshold"] for t in trials}
+    low = max(below)
+    new = [at(float(value)) for value in np.round(np.arange(low + step, chosen - step / 2, step), 6)
+           if float(value) not in tried]
+    return sorted(runs + new, key=lambda run: run[0]["threshold"])
+
+
+def _counted_levels(scan, truth, sky, bins: list[float]) -> Callable[[float], tuple[dict, Any]]:
+    """``at(threshold) -> (trial, (counts, found))``: a level of ``scan``
+    (:class:`radioseg_utils.workflows.pretrain.LevelScan`) as :func:`_level_counts` keeps it."""
+
+    def at(value: float) -> tuple[dict, Any]:
+        trial, ev = scan.at(value)
+        return trial, _level_counts(ev, truth, sky, bins)
+
+    return at
 
 
 def _level_counts(ev, truth, sky, bins: list[float]) -> tuple[dict, np.ndarray]:
@@ -179,8 +270,8 @@ def _level_counts(ev, truth, sky, bins: list[float]) -> tuple[dict, np.ndarray]:
 def _level_at(runs: list[tuple[dict, Any]], target: float) -> tuple[dict, Any]:
     """The ``(trial, counts)`` of the level that
     :func:`radioseg_utils.workflows.pretrain.chosen_threshold` picks for ``target``:
-    the tuned level (the target reliability), or where a model meets the others in the
-    paired counts (the common floor)."""
+    the tuned level (the target reliability), or where a challenger is counted (the
+    stricter of the tuned reliabilities)."""
     value = chosen_threshold([trial for trial, _ in runs], target)
     return next(run for run in runs if run[0]["threshold"] == value)
 
@@ -194,9 +285,10 @@ def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str, *,
     (``completeness_at_target`` times ``strict_true``), no fewer in the 1.5-3" class at
     S/N 5-10, and if the sources that only one of the two finds (``strict_found_alone``:
     the same true sources) fall to it more often than chance allows, by a one-sided exact
-    McNemar test at level ``alpha``; the class and the paired counts are those at the
-    field's common reliability floor (``paired_threshold``). A handful of sources more is
-    no reason to replace a model.
+    McNemar test at level ``alpha``; the class and the paired counts are those at
+    ``paired_threshold`` (the incumbent at its tuned level, the candidate at the stricter
+    of the two tuned reliabilities). A handful of sources more is no reason to replace a
+    model.
 
     Returns
     -------
@@ -274,7 +366,7 @@ def compare_models(candidate: str | Path, incumbent: str | Path | None = None, *
             raise FileNotFoundError(f"model {path} not found")
     layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
     fields = validation_fields(held_out_fields(settings, layout, n_workers=n_workers))
-    table = compare_on_validation(models, fields)
+    table = compare_on_validation(models, fields, incumbent="incumbent")
     return {"candidate": models["candidate"].name, "incumbent": incumbent.name,
             "verdict": validation_verdict(table, "candidate", "incumbent"),
             "table": table.to_dict("records")}
