@@ -201,6 +201,20 @@ def test_predict_with_a_bad_primary_beam_is_quiet_and_one_line(tmp_path, tiny_im
     assert not (tmp_path / "out").exists()
 
 
+def test_held_stderr_loses_only_the_named_lines():
+    """C-level and Python writes to stderr come back in order, less the named lines."""
+    code = ("import os, sys\n"
+            "from radioseg_utils.core.runtime import without_lines\n"
+            "with without_lines(('oneDNN', 'absl::')):\n"
+            "    os.write(2, b'I0000 port.cc] oneDNN custom operations are on\\nkept\\n')\n"
+            "    print('python', file=sys.stderr)\n"
+            "    os.write(2, b'W absl:: before init\\n')\n"
+            "print('after', file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stderr == "kept\npython\nafter\n"
+
+
 def test_importing_the_model_layer_starts_tensorflow_quietly():
     code = ("import radioseg_utils.model.files, tensorflow as tf; "
             "print(float(tf.reduce_sum(tf.constant([1.0, 2.0]))))")

@@ -14,9 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from radioseg_utils.core.runtime import quiet_tensorflow
+from radioseg_utils.core.runtime import start_keras
 
-quiet_tensorflow()  # before Keras starts TensorFlow
+start_keras()  # without TensorFlow's start-up lines
 import keras  # noqa: E402
 
 from radioseg_utils.data.normalise import NORMALISATIONS, normalise
