@@ -446,12 +446,15 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder for fields, dataset and checkpoints")
     parser.add_argument("--seed", type=int, default=None, help="base seed (default 2026)")
-    parser.add_argument("--profile", choices=("default", "full", "full-continued", "full-pairs"),
-                        default="default",
+    parser.add_argument("--profile", default="default",
+                        choices=("default", "full", "full-continued", "full-pairs",
+                                 "full-blends"),
                         help="recipe: default (3 levels, CPU), full (the shipped 4-level "
                              "model, 3.6x the data, for a GPU), full-continued (full's "
-                             "training continued from the shipped weights, sized for a CPU) "
-                             "or full-pairs (the same, the centre loss sharper at close pairs)")
+                             "training continued from the shipped weights, sized for a CPU), "
+                             "full-pairs (the same, the centre loss sharper at close pairs) "
+                             "or full-blends (the same, on training fields with more close "
+                             "pairs)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for simulating and cutting the fields")
     parser.add_argument("--time-budget", type=float, default=None,

@@ -67,3 +67,13 @@ def test_ensure_model_trains_on_a_named_dataset_once(run):
     with pytest.raises(ValueError, match=r"model 'vae' in .* was trained with other settings "
                                          r"\(saved, requested\): \{'seed': \(2, 3\)\}"):
         pipeline.ensure_model(layout, config.replace(seed=3), name="vae", dataset="dataset_16")
+
+
+def test_a_field_with_pairs_is_recorded_and_not_taken_for_a_plain_one(tmp_path):
+    layout = pipeline.RunLayout(tmp_path)
+    files = pipeline.ensure_field(layout, "train", size=64, seed=1, pair_fraction=0.2)
+    assert files.saved_parameters()["pair_fraction"] == 0.2
+    with pytest.raises(ValueError, match="other parameters"):
+        pipeline.ensure_field(layout, "train", size=64, seed=1)
+    plain = pipeline.ensure_field(layout, "val", size=64, seed=1)
+    assert "pair_fraction" not in plain.saved_parameters()

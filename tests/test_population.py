@@ -13,11 +13,13 @@ from radioseg_utils.io.catalogue import read_truth_catalogue
 from radioseg_utils.io.wcs import sdc1_wcs
 from radioseg_utils.simulation.population import (
     FAINT_SLOPE,
+    PAIR_SEPARATION_BEAMS,
     POPULATION_MODELS,
     ClassModel,
     differential_counts,
     expected_counts,
     fit_population_model,
+    place_pairs,
     synthetic_population,
     training_area_deg2,
 )
@@ -173,3 +175,53 @@ def test_differential_counts_of_a_population_add_up_to_its_sources():
 def test_differential_counts_rejects_bad_bins(edges, area, match):
     with pytest.raises(ValueError, match=match):
         differential_counts([1e-6], edges, area)
+
+
+def test_placed_pairs_sit_beside_brighter_staying_sources():
+    rng = np.random.default_rng(1)
+    n = 400
+    x, y, flux = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n), rng.pareto(1.5, n) + 1
+    nx, ny = place_pairs(x, y, flux, np.random.default_rng(2), fraction=0.3, flux_floor=1.5,
+                         separation_pix=(2.0, 4.0))
+    moved = (nx != x) | (ny != y)
+    eligible = flux >= 1.5
+    assert not np.any(moved & ~eligible)  # faint sources stay where they were
+    assert 0.2 < moved.sum() / eligible.sum() < 0.4
+    assert not moved[np.argmax(flux)]
+    staying = eligible & ~moved
+    for i in np.flatnonzero(moved):
+        d = np.hypot(nx[staying] - nx[i], ny[staying] - ny[i])
+        beside = (d >= 2.0 - 1e-9) & (d <= 4.0 + 1e-9) & (flux[staying] > flux[i])
+        assert beside.any(), i
+    assert np.array_equal(x, np.asarray(x)) and nx is not x  # copies, inputs untouched
+    with pytest.raises(ValueError, match="pair fraction must be in"):
+        place_pairs(x, y, flux, rng, fraction=1.5, flux_floor=1.0, separation_pix=(1, 2))
+
+
+def test_a_population_with_pairs_has_the_same_sources_more_of_them_close():
+    """Same fluxes and sizes, seeded alike; far more sources 1-2 beams from a brighter one."""
+    from scipy.spatial import cKDTree
+
+    band = get_band("B1")
+    wcs = sdc1_wcs(band, SHAPE)
+    options = {"wcs": wcs, "region": (0, 0, SHAPE[1], SHAPE[0]), "seed": 5, "flux_min": 1e-6}
+    plain = synthetic_population(band, **options)
+    paired = synthetic_population(band, **options, pair_fraction=0.3, pair_flux_min=3e-6)
+    again = synthetic_population(band, **options, pair_fraction=0.3, pair_flux_min=3e-6)
+    assert np.array_equal(paired["x"], again["x"])
+    for name in ("flux", "b_maj", "class", "pa"):
+        assert np.array_equal(plain[name], paired[name])
+    assert np.array_equal(paired["x"] == plain["x"], paired["y"] == plain["y"])
+
+    def close_to_brighter(table):
+        bright = np.flatnonzero(np.asarray(table["flux"]) >= 3e-6)
+        xy = np.column_stack([table["x"][bright], table["y"][bright]])
+        lo, hi = (b * band.beam_fwhm_pix for b in PAIR_SEPARATION_BEAMS)
+        count = 0
+        for i, near in enumerate(cKDTree(xy).query_ball_point(xy, hi + 1e-6)):
+            flux = table["flux"][bright]
+            count += any(j != i and flux[j] > flux[i]
+                         and np.hypot(*(xy[j] - xy[i])) >= lo - 1e-6 for j in near)
+        return count
+
+    assert close_to_brighter(paired) > 3 * close_to_brighter(plain) > 0

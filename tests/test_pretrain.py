@@ -207,6 +207,37 @@ def test_full_pairs_profile_is_the_continuation_with_the_pair_penalty():
     assert TrainConfig.completed(saved)["centre_pair_beta"] is None
 
 
+def test_full_blends_profile_is_the_continuation_on_fields_with_more_pairs():
+    settings, config = pretrain.PRETRAIN_PROFILES["full-blends"]
+    base_settings, base = pretrain.PRETRAIN_PROFILES["full-continued"]
+    assert settings.pair_fraction > 0 and base_settings.pair_fraction == 0
+    assert dataclasses.replace(settings, pair_fraction=0.0) == base_settings
+    assert config.replace(epochs=base.epochs, profile=base.profile) == base
+
+
+def test_a_training_record_from_before_a_setting_reads_as_its_default(tmp_path):
+    """A carried-back folder whose record predates ``pair_fraction`` was trained on the
+    population's own positions: it fits a recipe without pairs, not one with them."""
+    import json
+
+    from radioseg_utils.workflows.pipeline import RunLayout
+
+    settings, config = pretrain.PRETRAIN_PROFILES["full-continued"]
+    folder = tmp_path / "carried"
+    folder.mkdir()
+    old = {k: v for k, v in dataclasses.asdict(settings).items() if k != "pair_fraction"}
+    (folder / pretrain.TRAINED_RECORD).write_text(json.dumps(
+        {"settings": old, "config": config.to_dict()}))
+    for name in ("model.keras", "model.json", "log.csv"):
+        (folder / name).write_text(name)
+    layout = RunLayout(tmp_path / "run")
+    pretrain._adopt_trained(folder, settings, config, layout)
+    assert (layout.model_dir() / "model.keras").read_text() == "model.keras"
+    with pytest.raises(ValueError, match=r"other settings \(pair_fraction\)"):
+        pretrain._adopt_trained(folder, dataclasses.replace(settings, pair_fraction=0.15),
+                                config, layout)
+
+
 def test_cli_offers_every_pretrain_profile():
     from radioseg_utils.cli import build_parser
 

@@ -23,6 +23,7 @@ from radioseg_utils.simulation.simulate import (
     BACKGROUND_SIGMA,
     FLUX_SCALE,
     NOISE_SIGMA,
+    PAIR_SIGMA,
     load_primary_beam,
     simulate_field,
 )
@@ -219,7 +220,10 @@ def test_primary_beam_attenuation_is_applied(sdc1_dir):
     [({"shape": (0, 10)}, ValueError, "shape must be positive"),
      ({"integration_h": 7}, ValueError, "unknown integration 7"),
      ({"n_workers": 0}, ValueError, "n_workers must be positive"),
-     ({"ndim": 3}, ValueError, "ndim must be 2 or 4")],
+     ({"ndim": 3}, ValueError, "ndim must be 2 or 4"),
+     ({"pair_fraction": -0.1}, ValueError, r"pair_fraction must be in \[0, 1\]"),
+     ({"pair_fraction": 0.1, "catalogue": Table({"ra_cent": [0.0], "dec_cent": [-30.0]})},
+      ValueError, "not with a catalogue")],
 )
 def test_bad_field_arguments(kwargs, error, match):
     options = {"band": "B1", "integration_h": 1000, "shape": (16, 16), "seed": 0, **kwargs}
@@ -244,3 +248,21 @@ def test_cli_simulate_writes_fits_and_truth(tmp_path, capsys):
     with fits.open(fits_path) as hdul:
         assert hdul[0].data.shape == (1, 1, 96, 96)
     assert (tmp_path / "sim_B1_1000h_96_seed1.truth.ecsv").is_file()
+
+
+def test_a_field_with_pairs_says_so_and_keeps_its_sources():
+    plain = simulate_field("B1", 1000, shape=(128, 128), seed=3, add_noise=False)
+    paired = simulate_field("B1", 1000, shape=(128, 128), seed=3, add_noise=False,
+                            pair_fraction=0.5)
+    assert "SIMPAIRS" not in plain.header and paired.header["SIMPAIRS"] == 0.5
+    assert not np.array_equal(plain.image, paired.image)
+    # the same population: the sources too faint to be moved are where they were
+    floor = PAIR_SIGMA * RMS / FLUX_SCALE
+
+    def faint(truth):
+        rows = truth[np.asarray(truth["flux"]) < floor]
+        return sorted(zip(rows["flux"], rows["ra_cent"], rows["dec_cent"]))
+
+    assert faint(plain.truth) == faint(paired.truth) and len(faint(plain.truth)) > 10
+    bright = np.asarray(paired.truth["flux"]) >= floor
+    assert bright.any() and not set(paired.truth["ra_cent"][bright]) <= set(plain.truth["ra_cent"])

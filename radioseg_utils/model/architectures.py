@@ -28,10 +28,9 @@ arXiv:1312.6114
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import layers, ops
 
+from radioseg_utils.model.backend import keras, layers, ops
 from radioseg_utils.model.shapes import CAE_SIZE, VAE_SIZE
 
 __all__ = [

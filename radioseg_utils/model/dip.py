@@ -43,11 +43,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import keras
 import numpy as np
-from keras import layers
 
 from radioseg_utils.model.architectures import conv_block
+from radioseg_utils.model.backend import keras, layers
 from radioseg_utils.simulation.noise_model import bright_pixel_mask
 
 __all__ = [

@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 import radioseg_utils.model.architectures  # noqa: F401  (registers the custom layers)
@@ -37,6 +36,7 @@ import radioseg_utils.model.losses  # noqa: F401  (registers the custom losses a
 from radioseg_utils.core.bands import get_band
 from radioseg_utils.core.paths import PRETRAINED_DIR
 from radioseg_utils.core.provenance import git_commit, versions
+from radioseg_utils.model.backend import keras
 
 __all__ = [
     "SIDECAR_FORMAT",

@@ -31,9 +31,7 @@ Zhou, X., Wang, D. & Krähenbühl, P. 2019, "Objects as Points", arXiv:1904.0785
 
 from __future__ import annotations
 
-import keras
-from keras import ops
-
+from radioseg_utils.model.backend import keras, ops
 from radioseg_utils.model.config import LOSSES
 
 __all__ = [

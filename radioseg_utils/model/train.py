@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -45,6 +44,7 @@ from radioseg_utils.core.paths import PRETRAINED_DIR
 from radioseg_utils.data.loader import ArrayLoader, ShardLoader
 from radioseg_utils.io.registry import sha256sum
 from radioseg_utils.model.architectures import build_cae, build_unet, build_vae
+from radioseg_utils.model.backend import keras
 from radioseg_utils.model.config import TrainConfig
 from radioseg_utils.model.files import (
     dtype_policy,

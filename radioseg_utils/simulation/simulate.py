@@ -72,6 +72,7 @@ __all__ = [
     "HALO_PIX",
     "FLUX_MIN_SIGMA",
     "POINT_SIGMA",
+    "PAIR_SIGMA",
     "BACKGROUND_SIGMA",
     "NOISE_SIGMA",
     "FLUX_SCALE",
@@ -89,6 +90,9 @@ HALO_PIX: int = 256
 FLUX_MIN_SIGMA: float = 0.3
 #: Sources fainter than this (apparent flux / rms) are rendered as points.
 POINT_SIGMA: float = 1.0
+#: Faintest integrated flux (units of rms, before any primary beam) of a source that
+#: ``pair_fraction`` moves, or moves another beside.
+PAIR_SIGMA: float = 3.0
 #: Mean noise background (units of ``band.noise(t)``) per integration: the real B1 1000 h
 #: cutout minus its rendered truth sits at -0.82 rms (its image median, with the faint
 #: sources, is -0.69 rms). No measurement exists for 8 h and 100 h.
@@ -165,6 +169,7 @@ class _Tile:
     seed: int
     flux_min: float
     point_sigma: float
+    pair_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -212,8 +217,11 @@ def _block_sources(spec: _Tile, wcs: WCS) -> Table:
         for bx in range((spec.x0 - HALO_PIX) // b, (spec.x0 + spec.nx + HALO_PIX - 1) // b + 1):
             seq = np.random.SeedSequence([spec.seed, _POPULATION_STREAM, by + _BLOCK_OFFSET,
                                           bx + _BLOCK_OFFSET])
-            blocks.append(synthetic_population(spec.band, wcs=wcs, seed=seq, flux_min=spec.flux_min,
-                                               region=(bx * b, by * b, (bx + 1) * b, (by + 1) * b)))
+            blocks.append(synthetic_population(
+                spec.band, wcs=wcs, seed=seq, flux_min=spec.flux_min,
+                region=(bx * b, by * b, (bx + 1) * b, (by + 1) * b),
+                pair_fraction=spec.pair_fraction,
+                pair_flux_min=PAIR_SIGMA * spec.rms / spec.primary_beam.scale))
     table = vstack(blocks, metadata_conflicts="silent")
     near = ((table["x"] >= spec.x0 - HALO_PIX) & (table["x"] < spec.x0 + spec.nx + HALO_PIX)
             & (table["y"] >= spec.y0 - HALO_PIX) & (table["y"] < spec.y0 + spec.ny + HALO_PIX))
@@ -294,6 +302,7 @@ def simulate_field(
     add_noise: bool = True,
     flux_scale: float = FLUX_SCALE,
     overwrite: bool = False,
+    pair_fraction: float = 0.0,
 ) -> SimulatedField:
     """Render an SDC1-like field from a catalogue or the synthetic population.
 
@@ -341,6 +350,12 @@ def simulate_field(
         fluxes, times the primary beam if applied).
     overwrite : bool
         Replace existing output files.
+    pair_fraction : float
+        Training data richer in blends: this fraction of the synthetic sources of at least
+        :data:`PAIR_SIGMA` rms is moved 1-2 beams from a brighter one
+        (:func:`~radioseg_utils.simulation.population.place_pairs`; the header's
+        ``SIMPAIRS`` says so). Default 0: the population's own uniform positions. Not with
+        a ``catalogue``.
 
     Returns
     -------
@@ -349,7 +364,8 @@ def simulate_field(
     Raises
     ------
     ValueError
-        On a bad shape, tile, worker count, ndim or integration time.
+        On a bad shape, tile, worker count, ndim, integration time or pair fraction (or
+        one with a catalogue).
     FileExistsError
         If ``output`` exists and ``overwrite`` is False.
     """
@@ -365,6 +381,12 @@ def simulate_field(
     header = sdc1_header(wcs, band, ndim=ndim)
     header["OBJECT"] = "radioseg simulated field"
     header["SIMSEED"], header["SIMINTEG"] = int(seed), (int(integration_h), "integration [h]")
+    if not 0.0 <= pair_fraction <= 1.0:
+        raise ValueError(f"pair_fraction must be in [0, 1], got {pair_fraction}")
+    if pair_fraction and catalogue is not None:
+        raise ValueError("pair_fraction moves synthetic sources: not with a catalogue")
+    if pair_fraction:
+        header["SIMPAIRS"] = (float(pair_fraction), "fraction moved beside a brighter source")
     if background_sigma is None:
         background_sigma = BACKGROUND_SIGMA[int(integration_h)]
     noise_seed = int(np.random.SeedSequence([seed, _NOISE_STREAM]).generate_state(1)[0])
@@ -389,7 +411,7 @@ def simulate_field(
             specs.append(_Tile(band.name, y0, x0, min(tile, ny - y0), min(tile, nx - x0), (ny, nx),
                                tuple(centre), None if crpix is None else tuple(crpix), rms,
                                noise, pb, sub, int(seed), FLUX_MIN_SIGMA * band.noise(1000),
-                               point_sigma))
+                               point_sigma, float(pair_fraction)))
 
     if output is None:
         image = np.empty((ny, nx), dtype=np.float32)

@@ -78,13 +78,15 @@ class FieldFiles:
 
     def simulate(self, params: dict[str, Any], *, n_workers: int = 1) -> None:
         """Simulate the field of ``params`` (``band``, ``integration``, ``size``, ``seed``,
-        ``centre``) into these files and record the parameters."""
+        ``centre``, and ``pair_fraction`` if not 0) into these files and record the
+        parameters."""
         from radioseg_utils.simulation.simulate import simulate_field
 
         self.image.parent.mkdir(parents=True, exist_ok=True)
         simulate_field(params["band"], params["integration"], shape=(params["size"],) * 2,
                        seed=params["seed"], centre=tuple(params["centre"]), output=self.image,
-                       n_workers=n_workers, overwrite=True)
+                       n_workers=n_workers, overwrite=True,
+                       pair_fraction=params.get("pair_fraction", 0.0))
         produced = self.image.with_name(self.image.stem + ".truth.ecsv")
         if produced != self.truth:
             produced.replace(self.truth)
@@ -188,6 +190,7 @@ def ensure_field(
     size: int = 2048,
     seed: int = 1,
     n_workers: int = 1,
+    pair_fraction: float = 0.0,
 ) -> FieldFiles:
     """Simulate field ``name`` into the run folder unless it is already there.
 
@@ -214,6 +217,10 @@ def ensure_field(
         Base seed of the run; the field's own seed is :func:`field_seed` ``(name, seed)``.
     n_workers : int
         Processes rendering the field's tiles (the result does not depend on it).
+    pair_fraction : float
+        Fraction of the sources moved beside a brighter one, for training data richer in
+        blends (:func:`~radioseg_utils.simulation.simulate.simulate_field`); 0 for every
+        field that scores a finder.
 
     Returns
     -------
@@ -230,10 +237,13 @@ def ensure_field(
     files = layout.field(name)
     params = {"band": get_band(band).name, "integration": int(integration), "size": int(size),
               "seed": field_seed(name, seed), "centre": list(_centre(name, band))}
+    if pair_fraction:  # absent otherwise: fields made before it existed stay valid
+        params["pair_fraction"] = float(pair_fraction)
     saved = files.saved_parameters()
     if saved is not None:
+        plain = {"pair_fraction": 0.0}  # what a record without it was made with
         _require_same(f"field {name!r} in {files.image.parent} was made with other parameters",
-                      saved, params)
+                      {**plain, **saved}, {**plain, **params})
         return files
     logger.info("simulating field %r: %s", name, params)
     files.simulate(params, n_workers=n_workers)
