@@ -45,6 +45,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from radioseg_utils.core.provenance import cpu_description, git_commit
 from radioseg_utils.model.architectures import build_unet
 from radioseg_utils.model.losses import MaskCentreLoss, get_loss, keras_pixel_scores
 from radioseg_utils.model.train import gpu_available
@@ -166,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out:
         record = {"device": "GPU" if gpu else "CPU", "backend": keras.backend.backend(),
                   "machine": platform.machine(), "cpu_count": __import__("os").cpu_count(),
+                  "cpu": cpu_description(), "git_commit": git_commit(),
                   "policy": keras.config.dtype_policy().name,
                   "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                   "models": {name: {"depth": d, "base_filters": f, "params": n,

@@ -77,3 +77,16 @@ def test_a_field_with_pairs_is_recorded_and_not_taken_for_a_plain_one(tmp_path):
         pipeline.ensure_field(layout, "train", size=64, seed=1)
     plain = pipeline.ensure_field(layout, "val", size=64, seed=1)
     assert "pair_fraction" not in plain.saved_parameters()
+
+
+def test_cpu_description_names_the_model_and_the_units_that_matter(tmp_path):
+    from radioseg_utils.core.provenance import cpu_description
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\n"
+                    "flags\t\t: fpu sse2 avx2 avx512f avx512_vnni amx_bf16\n\n"
+                    "processor\t: 1\nmodel name\t: Some CPU @ 2.0GHz\n")
+    assert cpu_description(info) == {"model": "Some CPU @ 2.0GHz",
+                                     "features": ["avx2", "avx512f", "amx_bf16"]}
+    missing = cpu_description(tmp_path / "none")
+    assert missing["features"] == [] and isinstance(missing["model"], str)

@@ -14,10 +14,17 @@ import platform
 import subprocess
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from radioseg_utils.core.paths import PROJECT_ROOT
 
-__all__ = ["PACKAGE_VERSION", "BOOK_PACKAGES", "versions", "provenance", "git_commit"]
+__all__ = ["PACKAGE_VERSION", "BOOK_PACKAGES", "CPU_FEATURES", "cpu_description", "versions",
+           "provenance", "git_commit"]
+
+#: CPU flags that decide how fast a network runs here: wide vectors, bf16 and matrix units
+#: (TensorFlow turns oneDNN on by default with AVX-512; ``mixed_bfloat16`` needs the bf16
+#: ones to be faster than float32).
+CPU_FEATURES: tuple[str, ...] = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 try:
     #: Version of the installed ``radioseg`` distribution.
@@ -61,3 +68,28 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def cpu_description(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, object]:
+    """The processor's model name and which of :data:`CPU_FEATURES` it has.
+
+    Parameters
+    ----------
+    cpuinfo : path
+        Linux's processor description; elsewhere (no such file) the model name is
+        ``platform.processor()`` and the features are empty.
+
+    Returns
+    -------
+    dict
+        ``model`` (str) and ``features`` (list of str, in the order of :data:`CPU_FEATURES`).
+    """
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return {"model": platform.processor(), "features": []}
+    fields = dict(line.split(":", 1) for line in text.splitlines()[:40] if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name", platform.processor()),
+            "features": [f for f in CPU_FEATURES if f in flags]}

@@ -203,8 +203,9 @@ PRETRAIN_PROFILES["full-pairs"] = (
     PRETRAIN_PROFILES["full-continued"][1].replace(centre_pair_beta=1.0, epochs=4,
                                                    profile="pretrained-full-pairs"))
 #: ``full-blends``: as ``full-continued`` over 4 epochs, on training fields where 15 % of
-#: the sources above 3 rms sit 1-2 beams from a brighter one (``pair_fraction``; about
-#: three times the close pairs of the uniform sky), the data lever aimed at that class.
+#: the sources above 3 rms are moved 1-2 beams from a brighter one (``pair_fraction``; on
+#: the main training field the sources 1.5-3" from a brighter one become 1.8 times as many
+#: at S/N 5-10 and 3.3 times above S/N 10), the data lever aimed at that class.
 PRETRAIN_PROFILES["full-blends"] = (
     replace(PRETRAIN_PROFILES["full"][0], pair_fraction=0.15),
     PRETRAIN_PROFILES["full-continued"][1].replace(epochs=4, profile="pretrained-full-blends"))
