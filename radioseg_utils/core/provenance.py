@@ -88,7 +88,8 @@ def cpu_description(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, object]:
         text = Path(cpuinfo).read_text()
     except OSError:
         return {"model": platform.processor(), "features": []}
-    fields = dict(line.split(":", 1) for line in text.splitlines()[:40] if ":" in line)
+    first = text.split("\n\n", 1)[0]  # the first processor's block
+    fields = dict(line.split(":", 1) for line in first.splitlines() if ":" in line)
     fields = {k.strip(): v.strip() for k, v in fields.items()}
     flags = set(fields.get("flags", "").split())
     return {"model": fields.get("model name", platform.processor()),

@@ -28,7 +28,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 __all__ = ["START_UP_LINES", "TENSORFLOW_LOG_ENV", "quiet_tensorflow", "start_keras",
            "without_lines"]
@@ -93,8 +93,6 @@ def start_keras() -> None:
     quiet_tensorflow()
     if "keras" in sys.modules:
         return
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
-        import keras  # noqa: F401
-        return
-    with without_lines(START_UP_LINES):
+    everything = os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    with nullcontext() if everything else without_lines(START_UP_LINES):
         import keras  # noqa: F401
