@@ -448,13 +448,14 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="base seed (default 2026)")
     parser.add_argument("--profile", default="default",
                         choices=("default", "full", "full-continued", "full-pairs",
-                                 "full-blends"),
+                                 "full-blends", "full-deep-blends"),
                         help="recipe: default (3 levels, CPU), full (the shipped 4-level "
                              "model, 3.6x the data, for a GPU), full-continued (full's "
                              "training continued from the shipped weights, sized for a CPU), "
                              "full-pairs (the same, the centre loss sharper at close pairs) "
-                             "or full-blends (the same, on training fields with more close "
-                             "pairs)")
+                             ", full-blends (the same, on training fields with more close "
+                             "pairs) or full-deep-blends (pairs in the 100 h and 1000 h "
+                             "fields only)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for simulating and cutting the fields")
     parser.add_argument("--time-budget", type=float, default=None,
@@ -475,6 +476,10 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
                              "shipped one), each at its own tuned threshold on every "
                              "validation field of the recipe; prints the table and whether "
                              "MODEL finds more (the test field is not used)")
+    parser.add_argument("--compare-tta", action="store_true",
+                        help="with --compare: run MODEL with test-time augmentation (the "
+                             "mean over the eight flips and rotations of each tile); give the "
+                             "shipped model as MODEL to measure what the augmentation buys")
     parser.set_defaults(handler=_cmd_pretrain)
 
 
@@ -491,6 +496,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     settings, config = PRETRAIN_PROFILES[args.profile]
     if args.seed is not None:
         settings = dataclasses.replace(settings, seed=args.seed)
+    if args.compare_tta and args.compare is None:
+        raise ValueError("--compare-tta needs --compare MODEL")
     if args.compare is not None:
         if args.reliability_only or args.until != "all" or args.trained is not None:
             raise ValueError("--compare trains nothing: drop --reliability-only, --until "
@@ -498,8 +505,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         from radioseg_utils.workflows.selection import compare_models, verdict_line
 
         incumbent = (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
-        info = compare_models(args.compare, incumbent, settings=settings,
-                              work_dir=args.work_dir, n_workers=args.workers)
+        info = compare_models(args.compare, incumbent, candidate_tta=args.compare_tta,
+                              settings=settings, work_dir=args.work_dir,
+                              n_workers=args.workers)
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         sys.stderr.write(verdict_line(info) + "\n")
         return EXIT_OK

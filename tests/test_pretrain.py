@@ -215,6 +215,25 @@ def test_full_blends_profile_is_the_continuation_on_fields_with_more_pairs():
     assert config.replace(epochs=base.epochs, profile=base.profile) == base
 
 
+def test_full_deep_blends_moves_pairs_in_the_deep_training_fields_only(monkeypatch, tmp_path):
+    from radioseg_utils.workflows import pipeline
+
+    settings, config = pretrain.PRETRAIN_PROFILES["full-deep-blends"]
+    blends, blends_config = pretrain.PRETRAIN_PROFILES["full-blends"]
+    assert dataclasses.replace(settings, pair_min_integration=0) == blends
+    assert config.replace(profile=blends_config.profile) == blends_config
+    asked = {}
+    monkeypatch.setattr(pipeline, "ensure_field",
+                        lambda layout, name, **kw: asked.setdefault(name, kw))
+    pretrain._training_fields(settings, pipeline.RunLayout(tmp_path), n_workers=1,
+                              datasets=False)
+    assert len(asked) == len(settings.fields)
+    for kw in asked.values():
+        deep = kw["integration"] >= 100
+        assert kw["pair_fraction"] == (settings.pair_fraction if deep else 0.0)
+    assert {kw["integration"] for kw in asked.values()} >= {8, 100, 1000}
+
+
 def test_a_training_record_from_before_a_setting_reads_as_its_default(tmp_path):
     """A carried-back folder whose record predates ``pair_fraction`` was trained on the
     population's own positions: it fits a recipe without pairs, not one with them."""

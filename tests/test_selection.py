@@ -29,6 +29,7 @@ from radioseg_utils.workflows.selection import (
     refined_levels,
     training_history,
     validation_verdict,
+    verdict_line,
 )
 
 
@@ -159,6 +160,8 @@ def test_cli_compare_names_a_missing_model(tmp_path, capsys):
     assert err.endswith("new.keras not found") and len(err.splitlines()) == 1
     assert main(["pretrain", "--compare", str(DEFAULT_MODEL), "--until", "train"]) == 2
     assert "--compare trains nothing" in capsys.readouterr().err
+    assert main(["pretrain", "--compare-tta"]) == 2
+    assert "--compare-tta needs --compare MODEL" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("incumbent", ["strict", "lax"])
@@ -173,9 +176,12 @@ def test_levels_are_refined_and_the_step_falls_against_the_challenger(monkeypatc
     offsets = {"lax": 0.805, "strict": 0.83}
     decoded = []
 
+    augmented = []
+
     class Scan:
-        def __init__(self, path, sky, truth, *, integration):
+        def __init__(self, path, sky, truth, *, integration, tta=False):
             self.path = path
+            augmented.append((path, tta))
 
         def at(self, value):
             decoded.append((self.path, value))
@@ -192,8 +198,9 @@ def test_levels_are_refined_and_the_step_falls_against_the_challenger(monkeypatc
     monkeypatch.setattr(selection, "_level_counts", lambda ev, truth, sky, bins: (
         {"strict_found": round(100 * (1 - ev))}, np.arange(100) < round(100 * (1 - ev))))
     table = compare_on_validation({"lax": "lax", "strict": "strict"}, {"val": Files()},
-                                  incumbent=incumbent)
+                                  incumbent=incumbent, tta=("lax",))
     rows = table.set_index("model")
+    assert sorted(augmented) == [("lax", True), ("strict", False)]
     assert len(decoded) == len(set(decoded))  # no level decoded twice
     # coarse 0.4 and 0.35; the steps below them reach 96 % at 0.39 (96.1 %) and 0.33 (96.2 %)
     assert rows.threshold.tolist() == [0.39, 0.33]
@@ -209,6 +216,29 @@ def test_levels_are_refined_and_the_step_falls_against_the_challenger(monkeypatc
     assert rows.completeness_at_target.tolist() == pytest.approx([0.6125, 0.675])
     with pytest.raises(ValueError, match="incumbent 'old' is not one of"):
         compare_on_validation({"lax": "lax"}, {"val": Files()}, incumbent="old")
+    with pytest.raises(ValueError, match=r"tta names \['new'\], not among"):
+        compare_on_validation({"lax": "lax"}, {"val": Files()}, incumbent="lax", tta=("new",))
+
+
+def test_a_level_scan_with_tta_runs_the_eight_symmetries(monkeypatch):
+    import radioseg_utils.inference.config as inference_config
+    from radioseg_utils.workflows.pretrain import LevelScan
+
+    calls = []
+
+    def net(batch):
+        calls.append(batch.shape)
+        return np.repeat(np.asarray(batch), 2, axis=-1)
+
+    monkeypatch.setattr(inference_config, "load_model_cached",
+                        lambda model, band, normalisation: (net, "asinh"))
+    sky = type("Sky", (), {"band": type("B", (), {"name": "B1"})()})()
+    batch = np.random.default_rng(0).random((2, 8, 8, 1), dtype=np.float32)
+    for tta, passes in ((False, 1), (True, 8)):
+        calls.clear()
+        out = LevelScan("m.keras", sky, None, integration=1000, tta=tta).replay(batch)
+        assert len(calls) == passes and out.shape == (2, 8, 8, 2)
+        np.testing.assert_allclose(out[..., 1], batch[..., 0], rtol=1e-6)
 
 
 def test_refined_levels_leave_a_grid_that_never_reaches_the_target_alone():
@@ -266,7 +296,8 @@ GPU_STAGE = RESULTS / "gpu_full_profile"
 
 
 @pytest.mark.datacheck
-@pytest.mark.parametrize("record", ["cpu_continued", "cpu_pairs", "cpu_blends"])
+@pytest.mark.parametrize("record", ["cpu_continued", "cpu_pairs", "cpu_blends",
+                                    "cpu_deep_blends"])
 def test_data_check_continued_training_record_is_consistent(record):
     """Each CPU continuation started from the shipped H100 weights, compared on validation
     fields only, and its recorded verdict follows from its recorded table."""
@@ -283,3 +314,13 @@ def test_data_check_continued_training_record_is_consistent(record):
     assert "test" not in set(table.field) and len(table) == 2 * table.field.nunique()
     again = validation_verdict(table, "candidate", "incumbent")
     assert again == info["verdict"]
+
+
+def test_the_verdict_line_names_test_time_augmentation():
+    counts = {"found": 10.0, "found_1.5-3arcsec_snr5-10": 1, "found_alone": 0}
+    info = {"candidate": "unet_B1.keras", "incumbent": "unet_B1.keras",
+            "verdict": {"better": False, "p_value": 1.0, "candidate": counts,
+                        "incumbent": counts}}
+    assert verdict_line(info).startswith("unet_B1.keras does not beat")
+    assert verdict_line({**info, "candidate_tta": True}).startswith(
+        "unet_B1.keras with test-time augmentation does not beat unet_B1.keras")

@@ -135,6 +135,9 @@ class PretrainSettings:
         brighter one (:func:`radioseg_utils.simulation.population.place_pairs`): more
         blended examples to learn from. The validation and test fields keep the
         population's own positions.
+    pair_min_integration : int
+        Integration (h) below which a training field gets no moved pairs
+        (:meth:`pair_fraction_for`): 100 keeps the 8 h fields' population as drawn.
     """
 
     fields: tuple[tuple[str, int, int], ...] = TRAIN_FIELDS
@@ -147,6 +150,18 @@ class PretrainSettings:
     normalisation: str = "asinh"
     seed: int = 2026
     pair_fraction: float = 0.0
+    pair_min_integration: int = 0
+
+    def pair_fraction_for(self, integration: int) -> float:
+        """The pair fraction of a training field of this integration (h).
+
+        Examples
+        --------
+        >>> deep = PretrainSettings(pair_fraction=0.15, pair_min_integration=100)
+        >>> deep.pair_fraction_for(1000), deep.pair_fraction_for(8)
+        (0.15, 0.0)
+        """
+        return self.pair_fraction if integration >= self.pair_min_integration else 0.0
 
     @property
     def band(self) -> str:
@@ -209,6 +224,12 @@ PRETRAIN_PROFILES["full-pairs"] = (
 PRETRAIN_PROFILES["full-blends"] = (
     replace(PRETRAIN_PROFILES["full"][0], pair_fraction=0.15),
     PRETRAIN_PROFILES["full-continued"][1].replace(epochs=4, profile="pretrained-full-blends"))
+#: ``full-deep-blends``: as ``full-blends`` with the pairs in the 100 h and 1000 h training
+#: fields only (``pair_min_integration``); ``full-blends`` lifted the close-pair class on the
+#: deep fields but lost sources on the 8 h ones.
+PRETRAIN_PROFILES["full-deep-blends"] = (
+    replace(PRETRAIN_PROFILES["full-blends"][0], pair_min_integration=100),
+    PRETRAIN_PROFILES["full-blends"][1].replace(profile="pretrained-full-deep-blends"))
 
 
 class _Replay:
@@ -254,12 +275,17 @@ class LevelScan:
         Its true sources.
     integration : int
         Its integration in h (the strict S/N cut of the evaluation).
+    tta : bool
+        Run the model with test-time augmentation
+        (:func:`radioseg_utils.data.augment.with_tta`: the mean over the eight flips and
+        rotations of each tile, eight network passes).
     """
 
-    def __init__(self, model_path: str | Path, sky, truth, *, integration: int):
-        from radioseg_utils.model.files import load_model_cached
+    def __init__(self, model_path: str | Path, sky, truth, *, integration: int,
+                 tta: bool = False):
+        from radioseg_utils.inference.config import segmenter
 
-        net, self.normalisation = load_model_cached(model_path, sky.band.name)
+        net, self.normalisation = segmenter(model_path, sky.band.name, None, tta=tta)
         self.replay = _Replay(net)
         self.sky, self.truth, self.integration = sky, truth, integration
 
@@ -582,7 +608,7 @@ def _training_field(layout, name: str, band: str, hours: int, size: int,
 
     files = pipeline.ensure_field(layout, name, band=band, integration=hours, size=size,
                                   seed=settings.seed, n_workers=n_workers,
-                                  pair_fraction=settings.pair_fraction)
+                                  pair_fraction=settings.pair_fraction_for(hours))
     meta = pipeline.ensure_dataset(
         layout, files, size=settings.tile_size, stride=settings.tile_size,
         snr_min=settings.snr_min, k_sigma=settings.k_sigma,
@@ -603,7 +629,7 @@ def _training_fields(settings: PretrainSettings, layout, *, n_workers: int,
     if not datasets:
         return {name: pipeline.ensure_field(layout, name, band=band, integration=hours,
                                             size=size, seed=settings.seed, n_workers=n_workers,
-                                            pair_fraction=settings.pair_fraction)
+                                            pair_fraction=settings.pair_fraction_for(hours))
                 for name, band, hours, size, _ in jobs}, {}
     if n_workers > 1 and len(jobs) > 1:
         import multiprocessing

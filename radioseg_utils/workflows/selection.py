@@ -28,7 +28,7 @@ in ``benchmarks/results/``, chapter 5 of the book).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,8 @@ def completeness_at_target(trials: list[dict], target: float = TARGET_RELIABILIT
 
 
 def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping, *,
-                          incumbent: str, progress: bool = True) -> pd.DataFrame:
+                          incumbent: str, tta: Collection[str] = (),
+                          progress: bool = True) -> pd.DataFrame:
     """Each model on each validation field at its own tuned centre threshold.
 
     Every model runs once per field (:class:`radioseg_utils.workflows.pretrain.LevelScan`)
@@ -134,6 +135,10 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping, *,
         name; a field named ``"test"`` is refused.
     incumbent : str
         The name of the model the others must beat.
+    tta : collection of str
+        Names of the models run with test-time augmentation (``tta`` of
+        :class:`radioseg_utils.workflows.pretrain.LevelScan`); one file can so be compared
+        with and without it.
     progress : bool
         Show a progress bar over the fields.
 
@@ -152,7 +157,8 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping, *,
     Raises
     ------
     ValueError
-        If the test field is among ``fields``, or ``incumbent`` is not among ``models``.
+        If the test field is among ``fields``, or ``incumbent`` or a name in ``tta`` is
+        not among ``models``.
     """
     from radioseg_utils.workflows.pipeline import load_field
     from radioseg_utils.workflows.pretrain import LevelScan
@@ -161,6 +167,9 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping, *,
         raise ValueError("the test field cannot choose a model: compare on validation fields")
     if incumbent not in models:
         raise ValueError(f"incumbent {incumbent!r} is not one of the models {sorted(models)}")
+    if set(tta) - set(models):
+        raise ValueError(f"tta names {sorted(set(tta) - set(models))}, not among the models "
+                         f"{sorted(models)}")
     bins = sorted({b for _, lo, hi in COMPARED_CLASSES for b in (lo, hi)})
     rows = []
     for field, files in tqdm(fields.items(), desc="validation fields", unit="field",
@@ -169,8 +178,8 @@ def compare_on_validation(models: Mapping[str, str | Path], fields: Mapping, *,
         hours = int(files.saved_parameters()["integration"])
         decode, runs, tuned = {}, {}, {}
         for name, path in models.items():
-            decode[name] = _counted_levels(LevelScan(path, sky, truth, integration=hours),
-                                           truth, sky, bins)
+            scan = LevelScan(path, sky, truth, integration=hours, tta=name in tta)
+            decode[name] = _counted_levels(scan, truth, sky, bins)
             runs[name] = refined_levels(decode[name], TARGET_RELIABILITY)
             tuned[name] = _level_at(runs[name], TARGET_RELIABILITY)[0]
         floor = max(t["strict_reliability"] for t in tuned.values())
@@ -320,8 +329,8 @@ def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str, *,
 
 
 def compare_models(candidate: str | Path, incumbent: str | Path | None = None, *,
-                   settings=None, work_dir: str | Path | None = None,
-                   n_workers: int = 1) -> dict[str, Any]:
+                   candidate_tta: bool = False, settings=None,
+                   work_dir: str | Path | None = None, n_workers: int = 1) -> dict[str, Any]:
     """:func:`compare_on_validation` of two model files on a recipe's validation fields.
 
     Parameters
@@ -330,6 +339,9 @@ def compare_models(candidate: str | Path, incumbent: str | Path | None = None, *
         The new model (e.g. the ``model.keras`` of ``radioseg pretrain --until train``).
     incumbent : path, optional
         The model it would replace (default: the shipped ``unet_<band>.keras``).
+    candidate_tta : bool
+        Run the candidate with test-time augmentation (the incumbent runs without): with
+        ``candidate`` the incumbent's own file, what the augmentation buys.
     settings : PretrainSettings, optional
         The recipe's data settings (default :class:`PretrainSettings`, whose validation
         fields every recipe shares): its validation fields are simulated into ``work_dir``
@@ -342,7 +354,7 @@ def compare_models(candidate: str | Path, incumbent: str | Path | None = None, *
     Returns
     -------
     dict
-        ``candidate``, ``incumbent`` (file names), ``verdict``
+        ``candidate``, ``incumbent`` (file names), ``candidate_tta``, ``verdict``
         (:func:`validation_verdict`) and ``table`` (the rows, as records).
 
     Raises
@@ -366,8 +378,10 @@ def compare_models(candidate: str | Path, incumbent: str | Path | None = None, *
             raise FileNotFoundError(f"model {path} not found")
     layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
     fields = validation_fields(held_out_fields(settings, layout, n_workers=n_workers))
-    table = compare_on_validation(models, fields, incumbent="incumbent")
+    table = compare_on_validation(models, fields, incumbent="incumbent",
+                                  tta=("candidate",) if candidate_tta else ())
     return {"candidate": models["candidate"].name, "incumbent": incumbent.name,
+            "candidate_tta": candidate_tta,
             "verdict": validation_verdict(table, "candidate", "incumbent"),
             "table": table.to_dict("records")}
 
@@ -454,7 +468,9 @@ def verdict_line(info: Mapping[str, Any]) -> str:
     """
     verdict = info["verdict"]
     new, old = verdict["candidate"], verdict["incumbent"]
-    return (f"{info['candidate']} {'beats' if verdict['better'] else 'does not beat'} "
+    name = info["candidate"] + (" with test-time augmentation" if info.get("candidate_tta")
+                                else "")
+    return (f"{name} {'beats' if verdict['better'] else 'does not beat'} "
             f"{info['incumbent']} on the validation fields: {new['found']:.1f} against "
             f"{old['found']:.1f} true sources found at {TARGET_RELIABILITY * 100:g} % strict "
             f"reliability, {new['found_1.5-3arcsec_snr5-10']} against "
