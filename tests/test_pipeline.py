@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from radioseg_utils.data.shards import read_metadata
+from radioseg_utils.simulation.simulate import PAIR_SIGMA
 from radioseg_utils.workflows import pipeline
 
 
@@ -77,6 +80,18 @@ def test_a_field_with_pairs_is_recorded_and_not_taken_for_a_plain_one(tmp_path):
         pipeline.ensure_field(layout, "train", size=64, seed=1)
     plain = pipeline.ensure_field(layout, "val", size=64, seed=1)
     assert "pair_fraction" not in plain.saved_parameters()
+    # the pair floor is recorded with the fraction; a record from before it existed was
+    # made with the default floor
+    assert files.saved_parameters()["pair_sigma"] == PAIR_SIGMA
+    with pytest.raises(ValueError, match="other parameters"):
+        pipeline.ensure_field(layout, "train", size=64, seed=1, pair_fraction=0.2,
+                              pair_sigma=6.0)
+    old = {k: v for k, v in files.saved_parameters().items() if k != "pair_sigma"}
+    files.record.write_text(json.dumps(old))
+    assert pipeline.ensure_field(layout, "train", size=64, seed=1, pair_fraction=0.2) == files
+    with pytest.raises(ValueError, match="other parameters"):
+        pipeline.ensure_field(layout, "train", size=64, seed=1, pair_fraction=0.2,
+                              pair_sigma=6.0)
 
 
 def test_cpu_description_names_the_model_and_the_units_that_matter(tmp_path):

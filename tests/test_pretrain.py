@@ -234,6 +234,21 @@ def test_full_deep_blends_moves_pairs_in_the_deep_training_fields_only(monkeypat
     assert {kw["integration"] for kw in asked.values()} >= {8, 100, 1000}
 
 
+def test_full_bright_blends_raises_the_pair_floor_only(monkeypatch, tmp_path):
+    from radioseg_utils.workflows import pipeline
+
+    settings, config = pretrain.PRETRAIN_PROFILES["full-bright-blends"]
+    deep, deep_config = pretrain.PRETRAIN_PROFILES["full-deep-blends"]
+    assert settings.pair_sigma > deep.pair_sigma
+    assert dataclasses.replace(settings, pair_sigma=deep.pair_sigma) == deep
+    assert config.replace(profile=deep_config.profile) == deep_config
+    asked = []
+    monkeypatch.setattr(pipeline, "ensure_field", lambda layout, name, **kw: asked.append(kw))
+    pretrain._training_fields(settings, pipeline.RunLayout(tmp_path), n_workers=1,
+                              datasets=False)
+    assert {kw["pair_sigma"] for kw in asked} == {settings.pair_sigma}
+
+
 def test_a_training_record_from_before_a_setting_reads_as_its_default(tmp_path):
     """A carried-back folder whose record predates ``pair_fraction`` was trained on the
     population's own positions: it fits a recipe without pairs, not one with them."""

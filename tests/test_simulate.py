@@ -222,6 +222,7 @@ def test_primary_beam_attenuation_is_applied(sdc1_dir):
      ({"n_workers": 0}, ValueError, "n_workers must be positive"),
      ({"ndim": 3}, ValueError, "ndim must be 2 or 4"),
      ({"pair_fraction": -0.1}, ValueError, r"pair_fraction must be in \[0, 1\]"),
+     ({"pair_sigma": 0.0}, ValueError, "pair_sigma must be positive and finite, got 0.0"),
      ({"pair_fraction": 0.1, "catalogue": Table({"ra_cent": [0.0], "dec_cent": [-30.0]})},
       ValueError, "not with a catalogue")],
 )
@@ -266,3 +267,24 @@ def test_a_field_with_pairs_says_so_and_keeps_its_sources():
     assert faint(plain.truth) == faint(paired.truth) and len(faint(plain.truth)) > 10
     bright = np.asarray(paired.truth["flux"]) >= floor
     assert bright.any() and not set(paired.truth["ra_cent"][bright]) <= set(plain.truth["ra_cent"])
+    assert paired.header["SIMPSIG"] == PAIR_SIGMA and "SIMPSIG" not in plain.header
+
+
+def test_a_higher_pair_floor_moves_only_brighter_sources():
+    plain = simulate_field("B1", 1000, shape=(128, 128), seed=3, add_noise=False)
+    paired = simulate_field("B1", 1000, shape=(128, 128), seed=3, add_noise=False,
+                            pair_fraction=0.5, pair_sigma=4 * PAIR_SIGMA)
+    assert paired.header["SIMPSIG"] == 4 * PAIR_SIGMA
+    floor = 4 * PAIR_SIGMA * RMS / FLUX_SCALE
+
+    def below(truth):
+        rows = truth[np.asarray(truth["flux"]) < floor]
+        return sorted(zip(rows["flux"], rows["ra_cent"], rows["dec_cent"]))
+
+    # every source under the raised floor stays, among them some the default floor moves
+    assert below(plain.truth) == below(paired.truth)
+    between = ((np.asarray(plain.truth["flux"]) >= PAIR_SIGMA * RMS / FLUX_SCALE)
+               & (np.asarray(plain.truth["flux"]) < floor))
+    assert between.sum() > 5
+    above = np.asarray(paired.truth["flux"]) >= floor
+    assert not set(paired.truth["ra_cent"][above]) <= set(plain.truth["ra_cent"])

@@ -91,7 +91,7 @@ FLUX_MIN_SIGMA: float = 0.3
 #: Sources fainter than this (apparent flux / rms) are rendered as points.
 POINT_SIGMA: float = 1.0
 #: Faintest integrated flux (units of rms, before any primary beam) of a source that
-#: ``pair_fraction`` moves, or moves another beside.
+#: ``pair_fraction`` moves, or moves another beside (the default ``pair_sigma``).
 PAIR_SIGMA: float = 3.0
 #: Mean noise background (units of ``band.noise(t)``) per integration: the real B1 1000 h
 #: cutout minus its rendered truth sits at -0.82 rms (its image median, with the faint
@@ -170,6 +170,7 @@ class _Tile:
     flux_min: float
     point_sigma: float
     pair_fraction: float = 0.0
+    pair_sigma: float = PAIR_SIGMA
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ def _block_sources(spec: _Tile, wcs: WCS) -> Table:
                 spec.band, wcs=wcs, seed=seq, flux_min=spec.flux_min,
                 region=(bx * b, by * b, (bx + 1) * b, (by + 1) * b),
                 pair_fraction=spec.pair_fraction,
-                pair_flux_min=PAIR_SIGMA * spec.rms / spec.primary_beam.scale))
+                pair_flux_min=spec.pair_sigma * spec.rms / spec.primary_beam.scale))
     table = vstack(blocks, metadata_conflicts="silent")
     near = ((table["x"] >= spec.x0 - HALO_PIX) & (table["x"] < spec.x0 + spec.nx + HALO_PIX)
             & (table["y"] >= spec.y0 - HALO_PIX) & (table["y"] < spec.y0 + spec.ny + HALO_PIX))
@@ -303,6 +304,7 @@ def simulate_field(
     flux_scale: float = FLUX_SCALE,
     overwrite: bool = False,
     pair_fraction: float = 0.0,
+    pair_sigma: float = PAIR_SIGMA,
 ) -> SimulatedField:
     """Render an SDC1-like field from a catalogue or the synthetic population.
 
@@ -352,10 +354,13 @@ def simulate_field(
         Replace existing output files.
     pair_fraction : float
         Training data richer in blends: this fraction of the synthetic sources of at least
-        :data:`PAIR_SIGMA` rms is moved 1-2 beams from a brighter one
+        ``pair_sigma`` rms is moved 1-2 beams from a brighter one
         (:func:`~radioseg_utils.simulation.population.place_pairs`; the header's
-        ``SIMPAIRS`` says so). Default 0: the population's own uniform positions. Not with
-        a ``catalogue``.
+        ``SIMPAIRS`` and ``SIMPSIG`` say so). Default 0: the population's own uniform
+        positions. Not with a ``catalogue``.
+    pair_sigma : float
+        Faintest integrated flux (units of rms) of a source moved, or moved beside, by
+        ``pair_fraction`` (default :data:`PAIR_SIGMA`).
 
     Returns
     -------
@@ -385,8 +390,11 @@ def simulate_field(
         raise ValueError(f"pair_fraction must be in [0, 1], got {pair_fraction}")
     if pair_fraction and catalogue is not None:
         raise ValueError("pair_fraction moves synthetic sources: not with a catalogue")
+    if not (np.isfinite(pair_sigma) and pair_sigma > 0):
+        raise ValueError(f"pair_sigma must be positive and finite, got {pair_sigma}")
     if pair_fraction:
         header["SIMPAIRS"] = (float(pair_fraction), "fraction moved beside a brighter source")
+        header["SIMPSIG"] = (float(pair_sigma), "faintest source moved or partnered [rms]")
     if background_sigma is None:
         background_sigma = BACKGROUND_SIGMA[int(integration_h)]
     noise_seed = int(np.random.SeedSequence([seed, _NOISE_STREAM]).generate_state(1)[0])
@@ -411,7 +419,7 @@ def simulate_field(
             specs.append(_Tile(band.name, y0, x0, min(tile, ny - y0), min(tile, nx - x0), (ny, nx),
                                tuple(centre), None if crpix is None else tuple(crpix), rms,
                                noise, pb, sub, int(seed), FLUX_MIN_SIGMA * band.noise(1000),
-                               point_sigma, float(pair_fraction)))
+                               point_sigma, float(pair_fraction), float(pair_sigma)))
 
     if output is None:
         image = np.empty((ny, nx), dtype=np.float32)

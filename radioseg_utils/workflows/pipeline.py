@@ -78,15 +78,16 @@ class FieldFiles:
 
     def simulate(self, params: dict[str, Any], *, n_workers: int = 1) -> None:
         """Simulate the field of ``params`` (``band``, ``integration``, ``size``, ``seed``,
-        ``centre``, and ``pair_fraction`` if not 0) into these files and record the
-        parameters."""
-        from radioseg_utils.simulation.simulate import simulate_field
+        ``centre``, and ``pair_fraction`` and ``pair_sigma`` if moved pairs are asked
+        for) into these files and record the parameters."""
+        from radioseg_utils.simulation.simulate import PAIR_SIGMA, simulate_field
 
         self.image.parent.mkdir(parents=True, exist_ok=True)
         simulate_field(params["band"], params["integration"], shape=(params["size"],) * 2,
                        seed=params["seed"], centre=tuple(params["centre"]), output=self.image,
                        n_workers=n_workers, overwrite=True,
-                       pair_fraction=params.get("pair_fraction", 0.0))
+                       pair_fraction=params.get("pair_fraction", 0.0),
+                       pair_sigma=params.get("pair_sigma", PAIR_SIGMA))
         produced = self.image.with_name(self.image.stem + ".truth.ecsv")
         if produced != self.truth:
             produced.replace(self.truth)
@@ -191,6 +192,7 @@ def ensure_field(
     seed: int = 1,
     n_workers: int = 1,
     pair_fraction: float = 0.0,
+    pair_sigma: float | None = None,
 ) -> FieldFiles:
     """Simulate field ``name`` into the run folder unless it is already there.
 
@@ -221,6 +223,10 @@ def ensure_field(
         Fraction of the sources moved beside a brighter one, for training data richer in
         blends (:func:`~radioseg_utils.simulation.simulate.simulate_field`); 0 for every
         field that scores a finder.
+    pair_sigma : float, optional
+        Faintest source (integrated flux in rms) moved, or moved beside, with
+        ``pair_fraction``; recorded only with it. Default
+        :data:`~radioseg_utils.simulation.simulate.PAIR_SIGMA`.
 
     Returns
     -------
@@ -234,14 +240,19 @@ def ensure_field(
         delete the files or use another run folder), or on an unknown band or integration
         time.
     """
+    from radioseg_utils.simulation.simulate import PAIR_SIGMA
+
     files = layout.field(name)
     params = {"band": get_band(band).name, "integration": int(integration), "size": int(size),
               "seed": field_seed(name, seed), "centre": list(_centre(name, band))}
     if pair_fraction:  # absent otherwise: fields made before it existed stay valid
         params["pair_fraction"] = float(pair_fraction)
+        params["pair_sigma"] = float(PAIR_SIGMA if pair_sigma is None else pair_sigma)
     saved = files.saved_parameters()
     if saved is not None:
         plain = {"pair_fraction": 0.0}  # what a record without it was made with
+        if "pair_fraction" in saved:
+            plain["pair_sigma"] = PAIR_SIGMA
         _require_same(f"field {name!r} in {files.image.parent} was made with other parameters",
                       {**plain, **saved}, {**plain, **params})
         return files

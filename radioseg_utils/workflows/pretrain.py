@@ -49,6 +49,7 @@ from radioseg_utils.core.paths import PRETRAINED_DIR, generated_dir
 from radioseg_utils.inference.tiling import call_model
 from radioseg_utils.model.config import TrainConfig
 from radioseg_utils.model.files import read_sidecar, save_inference_copy, write_sidecar
+from radioseg_utils.simulation.simulate import PAIR_SIGMA
 
 __all__ = ["DEFAULT_CONFIG", "FULL_TRAIN_FIELDS", "PRETRAIN_PROFILES", "TRAINED_RECORD",
            "training_field_names", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
@@ -138,6 +139,9 @@ class PretrainSettings:
     pair_min_integration : int
         Integration (h) below which a training field gets no moved pairs
         (:meth:`pair_fraction_for`): 100 keeps the 8 h fields' population as drawn.
+    pair_sigma : float
+        Faintest source (integrated flux in rms) moved, or moved beside
+        (:data:`radioseg_utils.simulation.simulate.PAIR_SIGMA` by default).
     """
 
     fields: tuple[tuple[str, int, int], ...] = TRAIN_FIELDS
@@ -151,6 +155,7 @@ class PretrainSettings:
     seed: int = 2026
     pair_fraction: float = 0.0
     pair_min_integration: int = 0
+    pair_sigma: float = PAIR_SIGMA
 
     def pair_fraction_for(self, integration: int) -> float:
         """The pair fraction of a training field of this integration (h).
@@ -230,6 +235,12 @@ PRETRAIN_PROFILES["full-blends"] = (
 PRETRAIN_PROFILES["full-deep-blends"] = (
     replace(PRETRAIN_PROFILES["full-blends"][0], pair_min_integration=100),
     PRETRAIN_PROFILES["full-blends"][1].replace(profile="pretrained-full-deep-blends"))
+#: ``full-bright-blends``: as ``full-deep-blends``, moving only sources of at least 6 rms
+#: beside ones as bright (``pair_sigma``): ``full-deep-blends`` still lost sources at 8 h,
+#: where a faint companion beside a bright source looks like a noise peak beside it.
+PRETRAIN_PROFILES["full-bright-blends"] = (
+    replace(PRETRAIN_PROFILES["full-deep-blends"][0], pair_sigma=6.0),
+    PRETRAIN_PROFILES["full-blends"][1].replace(profile="pretrained-full-bright-blends"))
 
 
 class _Replay:
@@ -608,7 +619,8 @@ def _training_field(layout, name: str, band: str, hours: int, size: int,
 
     files = pipeline.ensure_field(layout, name, band=band, integration=hours, size=size,
                                   seed=settings.seed, n_workers=n_workers,
-                                  pair_fraction=settings.pair_fraction_for(hours))
+                                  pair_fraction=settings.pair_fraction_for(hours),
+                                  pair_sigma=settings.pair_sigma)
     meta = pipeline.ensure_dataset(
         layout, files, size=settings.tile_size, stride=settings.tile_size,
         snr_min=settings.snr_min, k_sigma=settings.k_sigma,
@@ -629,7 +641,8 @@ def _training_fields(settings: PretrainSettings, layout, *, n_workers: int,
     if not datasets:
         return {name: pipeline.ensure_field(layout, name, band=band, integration=hours,
                                             size=size, seed=settings.seed, n_workers=n_workers,
-                                            pair_fraction=settings.pair_fraction_for(hours))
+                                            pair_fraction=settings.pair_fraction_for(hours),
+                                            pair_sigma=settings.pair_sigma)
                 for name, band, hours, size, _ in jobs}, {}
     if n_workers > 1 and len(jobs) > 1:
         import multiprocessing
