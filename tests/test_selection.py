@@ -316,6 +316,15 @@ def test_data_check_continued_training_record_is_consistent(record):
     assert again == info["verdict"]
 
 
+@pytest.mark.datacheck
+def test_data_check_tta_record_compares_the_shipped_model_with_itself():
+    info = json.loads((RESULTS / "cpu_tta" / "compare.json").read_text())
+    assert info["candidate_tta"] and info["candidate"] == info["incumbent"] == "unet_B1.keras"
+    table = pd.DataFrame(info["table"])
+    assert "test" not in set(table.field) and len(table) == 2 * table.field.nunique()
+    assert validation_verdict(table, "candidate", "incumbent") == info["verdict"]
+
+
 def test_the_verdict_line_names_test_time_augmentation():
     counts = {"found": 10.0, "found_1.5-3arcsec_snr5-10": 1, "found_alone": 0}
     info = {"candidate": "unet_B1.keras", "incumbent": "unet_B1.keras",
