@@ -452,8 +452,8 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
                         help="recipe: default (3 levels, CPU), full (the shipped 4-level "
                              "model, 3.6x the data, for a GPU), full-continued (full's "
                              "training continued from the shipped weights, sized for a CPU), "
-                             "full-pairs (the same, the centre loss sharper at close pairs) "
-                             ", full-blends (the same, on training fields with more close "
+                             "full-pairs (the same, the centre loss sharper at close pairs), "
+                             "full-blends (the same, on training fields with more close "
                              "pairs), full-deep-blends (pairs in the 100 h and 1000 h "
                              "fields only) or full-bright-blends (of those, only sources "
                              "above 6 rms moved)")
