@@ -174,9 +174,7 @@ def test_levels_are_refined_and_the_step_falls_against_the_challenger(monkeypatc
     from radioseg_utils.workflows import selection
 
     offsets = {"lax": 0.805, "strict": 0.83}
-    decoded = []
-
-    augmented = []
+    decoded, augmented = [], []
 
     class Scan:
         def __init__(self, path, sky, truth, *, integration, tta=False):
