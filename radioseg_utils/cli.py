@@ -448,15 +448,17 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="base seed (default 2026)")
     parser.add_argument("--profile", default="default",
                         choices=("default", "full", "full-continued", "full-pairs",
-                                 "full-blends", "full-deep-blends", "full-bright-blends"),
+                                 "full-blends", "full-deep-blends", "full-bright-blends",
+                                 "full-wide-blends"),
                         help="recipe: default (3 levels, CPU), full (the shipped 4-level "
                              "model, 3.6x the data, for a GPU), full-continued (full's "
                              "training continued from the shipped weights, sized for a CPU), "
                              "full-pairs (the same, the centre loss sharper at close pairs), "
                              "full-blends (the same, on training fields with more close "
                              "pairs), full-deep-blends (pairs in the 100 h and 1000 h "
-                             "fields only) or full-bright-blends (of those, only sources "
-                             "above 6 rms moved)")
+                             "fields only), full-bright-blends (of those, only sources "
+                             "above 6 rms moved) or full-wide-blends (the same with B2 8 h "
+                             "and more B5 training fields)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for simulating and cutting the fields")
     parser.add_argument("--time-budget", type=float, default=None,

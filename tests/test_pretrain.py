@@ -249,6 +249,19 @@ def test_full_bright_blends_raises_the_pair_floor_only(monkeypatch, tmp_path):
     assert {kw["pair_sigma"] for kw in asked} == {settings.pair_sigma}
 
 
+def test_full_wide_blends_adds_training_fields_only():
+    settings, config = pretrain.PRETRAIN_PROFILES["full-wide-blends"]
+    bright, bright_config = pretrain.PRETRAIN_PROFILES["full-bright-blends"]
+    assert settings.fields[:len(bright.fields)] == bright.fields
+    assert {(b, h) for b, h, _ in settings.fields[len(bright.fields):]} == {("B2", 8),
+                                                                           ("B5", 1000)}
+    assert dataclasses.replace(settings, fields=bright.fields) == bright
+    assert config.replace(profile=bright_config.profile) == bright_config
+    # the fields both recipes share keep their names, so their files are shared
+    names = pretrain.training_field_names(settings.fields)
+    assert names[:len(bright.fields)] == pretrain.training_field_names(bright.fields)
+
+
 def test_a_training_record_from_before_a_setting_reads_as_its_default(tmp_path):
     """A carried-back folder whose record predates ``pair_fraction`` was trained on the
     population's own positions: it fits a recipe without pairs, not one with them."""

@@ -241,6 +241,13 @@ PRETRAIN_PROFILES["full-deep-blends"] = (
 PRETRAIN_PROFILES["full-bright-blends"] = (
     replace(PRETRAIN_PROFILES["full-deep-blends"][0], pair_sigma=6.0),
     PRETRAIN_PROFILES["full-blends"][1].replace(profile="pretrained-full-bright-blends"))
+#: ``full-wide-blends``: as ``full-bright-blends`` with two more training fields, B2 8 h
+#: (2048 px) and another B5 1000 h (4096 px): every CPU continuation lost a few sources on
+#: the B2 8 h and B5 1000 h validation fields, which ``full``'s fields hold little of.
+PRETRAIN_PROFILES["full-wide-blends"] = (
+    replace(PRETRAIN_PROFILES["full-bright-blends"][0],
+            fields=FULL_TRAIN_FIELDS + (("B2", 8, 2048), ("B5", 1000, 4096))),
+    PRETRAIN_PROFILES["full-blends"][1].replace(profile="pretrained-full-wide-blends"))
 
 
 class _Replay:
