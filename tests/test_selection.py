@@ -295,7 +295,8 @@ GPU_STAGE = RESULTS / "gpu_full_profile"
 
 @pytest.mark.datacheck
 @pytest.mark.parametrize("record", ["cpu_continued", "cpu_pairs", "cpu_blends",
-                                    "cpu_deep_blends", "cpu_bright_blends"])
+                                    "cpu_deep_blends", "cpu_bright_blends",
+                                    "cpu_wide_blends"])
 def test_data_check_continued_training_record_is_consistent(record):
     """Each CPU continuation started from the shipped H100 weights, compared on validation
     fields only, and its recorded verdict follows from its recorded table."""
