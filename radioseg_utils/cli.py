@@ -449,7 +449,7 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", default="default",
                         choices=("default", "full", "full-continued", "full-pairs",
                                  "full-blends", "full-deep-blends", "full-bright-blends",
-                                 "full-wide-blends"),
+                                 "full-wide-blends", "full-scratch-blends"),
                         help="recipe: default (3 levels, CPU), full (the shipped 4-level "
                              "model, 3.6x the data, for a GPU), full-continued (full's "
                              "training continued from the shipped weights, sized for a CPU), "
@@ -457,8 +457,9 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
                              "full-blends (the same, on training fields with more close "
                              "pairs), full-deep-blends (pairs in the 100 h and 1000 h "
                              "fields only), full-bright-blends (of those, only sources "
-                             "above 6 rms moved) or full-wide-blends (the same with B2 8 h "
-                             "and more B5 training fields)")
+                             "above 6 rms moved), full-wide-blends (the same with B2 8 h "
+                             "and more B5 training fields) or full-scratch-blends (full "
+                             "from scratch on full-bright-blends' fields)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for simulating and cutting the fields")
     parser.add_argument("--time-budget", type=float, default=None,

@@ -224,3 +224,13 @@ def test_importing_the_model_layer_starts_tensorflow_quietly():
     assert done.stdout.strip() == "3.0"
     for noise in TENSORFLOW_START_UP:
         assert noise not in done.stderr
+
+
+def test_pretrain_profile_choices_are_the_recipes():
+    """Each recipe in PRETRAIN_PROFILES is offered by the CLI, and nothing else."""
+    from radioseg_utils.workflows.pretrain import PRETRAIN_PROFILES
+
+    commands = next(a.choices for a in build_parser()._actions
+                    if isinstance(a.choices, dict) and "pretrain" in a.choices)
+    profile = next(a for a in commands["pretrain"]._actions if a.dest == "profile")
+    assert set(profile.choices) == set(PRETRAIN_PROFILES)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from radioseg_utils.core.paths import PRETRAINED_DIR
+from radioseg_utils.core.paths import PRETRAINED_DIR, PROJECT_ROOT
 from radioseg_utils.model.files import load_model
 from radioseg_utils.workflows import pretrain
 
@@ -261,6 +261,21 @@ def test_full_wide_blends_adds_training_fields_only():
     names = pretrain.training_field_names(settings.fields)
     assert names[:len(bright.fields)] == pretrain.training_field_names(bright.fields)
 
+
+
+def test_full_scratch_blends_is_the_shipped_run_on_the_bright_blend_fields():
+    """From scratch, with the epochs and batch of the GPU run that made the shipped model."""
+    settings, config = pretrain.PRETRAIN_PROFILES["full-scratch-blends"]
+    bright, _ = pretrain.PRETRAIN_PROFILES["full-bright-blends"]
+    _, full = pretrain.PRETRAIN_PROFILES["full"]
+    assert settings == bright
+    assert not config.init_weights
+    assert config.replace(epochs=full.epochs, batch_size=full.batch_size,
+                          profile=full.profile) == full
+    record = json.loads((PROJECT_ROOT / "benchmarks" / "results" / "gpu_full_profile"
+                         / "TRAINED.json").read_text())
+    assert config.epochs == record["epochs_done"]
+    assert config.batch_size == record["config"]["gpu_batch_size"]
 
 def test_a_training_record_from_before_a_setting_reads_as_its_default(tmp_path):
     """A carried-back folder whose record predates ``pair_fraction`` was trained on the

@@ -248,6 +248,14 @@ PRETRAIN_PROFILES["full-wide-blends"] = (
     replace(PRETRAIN_PROFILES["full-bright-blends"][0],
             fields=FULL_TRAIN_FIELDS + (("B2", 8, 2048), ("B5", 1000, 4096))),
     PRETRAIN_PROFILES["full-blends"][1].replace(profile="pretrained-full-wide-blends"))
+#: ``full-scratch-blends``: the ``full`` network trained from scratch on
+#: ``full-bright-blends``' fields, for the 20 epochs at batch 32 that the shipped model had
+#: on the GPU: every continuation started from weights fitted without close pairs, and
+#: moved the shallow and B5 thresholds whatever its data. About 70 min on a 2-core CPU.
+PRETRAIN_PROFILES["full-scratch-blends"] = (
+    PRETRAIN_PROFILES["full-bright-blends"][0],
+    PRETRAIN_PROFILES["full"][1].replace(epochs=20, batch_size=32,
+                                         profile="pretrained-full-scratch-blends"))
 
 
 class _Replay:
