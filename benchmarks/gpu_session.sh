@@ -3,13 +3,16 @@
 # training. Rehearse on CPU first (see --rehearse); run from the repository root with the
 # wheels of .whl/ (keras and the project's pure-Python needs that the machine lacks).
 #
-#   bash benchmarks/gpu_session.sh [--rehearse]
+#   [PROFILE=full-scratch-blends] bash benchmarks/gpu_session.sh [--rehearse]
 #
-# 1. `radioseg pretrain --profile full --until train`: simulate and cut the training
+# 1. `radioseg pretrain --profile $PROFILE --until train` (default `full`, the recipe of
+#    the shipped model; any recipe of radioseg_utils.workflows.pretrain.PRETRAIN_PROFILES
+#    that starts from scratch): simulate and cut the training
 #    fields on all cores, train on the GPU for TRAIN_BUDGET s; the model (without
 #    optimiser state), its log and TRAINED.json -> $OUT/trained/. Tuning, calibration and
 #    the held-out scores run afterwards anywhere with
-#    `radioseg pretrain --profile full --trained <that folder>`.
+#    `radioseg pretrain --profile $PROFILE --trained <that folder>`, or the comparison
+#    with the shipped model with `--compare <that folder>/model.keras`.
 # 2. benchmarks/end_to_end.py with the time left: simulate a 32768² B1 1000 h field on
 #    all cores, then `radioseg predict` on it under KERAS_BACKEND=jax, its stages on a
 #    local dask cluster of one worker per core; record -> $OUT/end_to_end_gpu.json, stage
@@ -20,6 +23,7 @@ start=$(date +%s)
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 LIMIT=${LIMIT:-580}          # seconds this script may take in all
 E2E_SIZE=${E2E_SIZE:-32768}
+PROFILE=${PROFILE:-full}
 WORKERS=${WORKERS:-$(nproc)}
 WORK=${WORK:-/tmp/radioseg-gpu}
 if [ "${1:-}" = "--rehearse" ]; then  # CPU, no TensorFlow, small: the same code paths
@@ -41,8 +45,8 @@ log "$(nvidia-smi -L 2>/dev/null || echo 'no nvidia-smi')"
 $py -c 'import jax, keras; print("jax", jax.__version__, jax.devices(), "keras", keras.__version__)' \
   || exit 1
 
-log "1. pretrain --profile full --until train, training budget ${TRAIN_BUDGET:=180} s"
-timeout $(( LIMIT - 60 )) $py -m radioseg_utils pretrain --profile full --until train \
+log "1. pretrain --profile $PROFILE --until train, training budget ${TRAIN_BUDGET:=180} s"
+timeout $(( LIMIT - 60 )) $py -m radioseg_utils pretrain --profile "$PROFILE" --until train \
   --workers "$WORKERS" --time-budget "$TRAIN_BUDGET" --work-dir "$WORK/pretrain" \
   --out "$OUT/trained" >"$OUT/trained.json" 2>"$WORK.train.err" \
   || { log "training stopped (exit $?)"; tail -5 "$WORK.train.err"; }
