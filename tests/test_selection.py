@@ -309,19 +309,37 @@ def test_data_check_continued_training_record_is_consistent(record):
     if info["verdict"]["better"]:
         pytest.skip("the continued model replaced the one it started from")
     assert record["init_weights_sha256"] == shipped
+    _assert_verdict_from_validation_table(info)
+
+
+def _assert_verdict_from_validation_table(info: dict) -> None:
+    """The record compares on validation fields only, and its verdict is its table's."""
     table = pd.DataFrame(info["table"])
     assert "test" not in set(table.field) and len(table) == 2 * table.field.nunique()
-    again = validation_verdict(table, "candidate", "incumbent")
-    assert again == info["verdict"]
+    assert validation_verdict(table, "candidate", "incumbent") == info["verdict"]
+
+
+@pytest.mark.datacheck
+def test_data_check_scratch_record_was_trained_from_scratch_on_a_cpu():
+    """``cpu_scratch_blends``: the shipped GPU recipe's length, from random weights."""
+    folder = RESULTS / "cpu_scratch_blends"
+    record = json.loads((folder / "TRAINED.json").read_text())
+    gpu = json.loads((GPU_STAGE / "TRAINED.json").read_text())
+    assert record["device"] == "CPU" and gpu["device"] == "GPU"
+    assert not record["config"]["init_weights"] and record["init_weights_sha256"] is None
+    assert record["epochs_done"] == gpu["epochs_done"]
+    assert record["settings"]["pair_fraction"] > 0  # the GPU run's fields had no pairs
+    assert gpu["settings"].get("pair_fraction", 0) == 0
+    info = json.loads((folder / "compare.json").read_text())
+    assert info["incumbent"] == "unet_B1.keras" and not info["candidate_tta"]
+    _assert_verdict_from_validation_table(info)
 
 
 @pytest.mark.datacheck
 def test_data_check_tta_record_compares_the_shipped_model_with_itself():
     info = json.loads((RESULTS / "cpu_tta" / "compare.json").read_text())
     assert info["candidate_tta"] and info["candidate"] == info["incumbent"] == "unet_B1.keras"
-    table = pd.DataFrame(info["table"])
-    assert "test" not in set(table.field) and len(table) == 2 * table.field.nunique()
-    assert validation_verdict(table, "candidate", "incumbent") == info["verdict"]
+    _assert_verdict_from_validation_table(info)
 
 
 def test_the_verdict_line_names_test_time_augmentation():
