@@ -627,15 +627,23 @@ def add_reliability(model: str | Path | None = None, *,
     return info
 
 
+def _simulated_training_field(layout, name: str, band: str, hours: int, size: int,
+                              settings: PretrainSettings, n_workers: int):
+    """One training field with the recipe's close pairs, simulated unless it is there."""
+    from radioseg_utils.workflows import pipeline
+
+    return pipeline.ensure_field(layout, name, band=band, integration=hours, size=size,
+                                 seed=settings.seed, n_workers=n_workers,
+                                 pair_fraction=settings.pair_fraction_for(hours),
+                                 pair_sigma=settings.pair_sigma)
+
+
 def _training_field(layout, name: str, band: str, hours: int, size: int,
                     settings: PretrainSettings, dataset: str, n_workers: int) -> tuple:
     """Simulate one training field and cut its dataset (each only if not done yet)."""
     from radioseg_utils.workflows import pipeline
 
-    files = pipeline.ensure_field(layout, name, band=band, integration=hours, size=size,
-                                  seed=settings.seed, n_workers=n_workers,
-                                  pair_fraction=settings.pair_fraction_for(hours),
-                                  pair_sigma=settings.pair_sigma)
+    files = _simulated_training_field(layout, name, band, hours, size, settings, n_workers)
     meta = pipeline.ensure_dataset(
         layout, files, size=settings.tile_size, stride=settings.tile_size,
         snr_min=settings.snr_min, k_sigma=settings.k_sigma,
@@ -648,16 +656,12 @@ def _training_fields(settings: PretrainSettings, layout, *, n_workers: int,
                      datasets: bool) -> tuple[dict, dict]:
     """The training fields (and, with ``datasets``, their shards), in parallel processes
     when ``n_workers`` > 1 (one field per process; the results do not depend on it)."""
-    from radioseg_utils.workflows import pipeline
-
     names = training_field_names(settings.fields)
     jobs = [(name, band, hours, size, "dataset" if name == "train" else f"dataset_{name}")
             for name, (band, hours, size) in zip(names, settings.fields)]
     if not datasets:
-        return {name: pipeline.ensure_field(layout, name, band=band, integration=hours,
-                                            size=size, seed=settings.seed, n_workers=n_workers,
-                                            pair_fraction=settings.pair_fraction_for(hours),
-                                            pair_sigma=settings.pair_sigma)
+        return {name: _simulated_training_field(layout, name, band, hours, size, settings,
+                                                n_workers)
                 for name, band, hours, size, _ in jobs}, {}
     if n_workers > 1 and len(jobs) > 1:
         import multiprocessing
