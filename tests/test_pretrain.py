@@ -262,7 +262,6 @@ def test_full_wide_blends_adds_training_fields_only():
     assert names[:len(bright.fields)] == pretrain.training_field_names(bright.fields)
 
 
-
 def test_full_scratch_blends_is_the_shipped_run_on_the_bright_blend_fields():
     """From scratch, with the epochs and batch of the GPU run that made the shipped model."""
     settings, config = pretrain.PRETRAIN_PROFILES["full-scratch-blends"]
@@ -276,6 +275,7 @@ def test_full_scratch_blends_is_the_shipped_run_on_the_bright_blend_fields():
                          / "TRAINED.json").read_text())
     assert config.epochs == record["epochs_done"]
     assert config.batch_size == record["config"]["gpu_batch_size"]
+
 
 def test_a_training_record_from_before_a_setting_reads_as_its_default(tmp_path):
     """A carried-back folder whose record predates ``pair_fraction`` was trained on the

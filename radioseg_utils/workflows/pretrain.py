@@ -251,7 +251,7 @@ PRETRAIN_PROFILES["full-wide-blends"] = (
 #: ``full-scratch-blends``: the ``full`` network trained from scratch on
 #: ``full-bright-blends``' fields, for the 20 epochs at batch 32 that the shipped model had
 #: on the GPU: every continuation started from weights fitted without close pairs, and
-#: moved the shallow and B5 thresholds whatever its data. About 70 min on a 2-core CPU.
+#: moved the shallow and B5 thresholds whatever its data. About 65 min on 2 Xeon cores.
 PRETRAIN_PROFILES["full-scratch-blends"] = (
     PRETRAIN_PROFILES["full-bright-blends"][0],
     PRETRAIN_PROFILES["full"][1].replace(epochs=20, batch_size=32,
