@@ -254,8 +254,9 @@ PRETRAIN_PROFILES["full-wide-blends"] = (
 #: moved the shallow and B5 thresholds whatever its data. About 65 min on 2 Xeon cores.
 PRETRAIN_PROFILES["full-scratch-blends"] = (
     PRETRAIN_PROFILES["full-bright-blends"][0],
-    PRETRAIN_PROFILES["full"][1].replace(epochs=20, batch_size=32,
-                                         profile="pretrained-full-scratch-blends"))
+    PRETRAIN_PROFILES["full"][1].replace(
+        epochs=20, batch_size=PRETRAIN_PROFILES["full"][1].gpu_batch_size,
+        profile="pretrained-full-scratch-blends"))
 
 
 class _Replay:
