@@ -449,7 +449,7 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--profile", default="default",
                         choices=("default", "full", "full-continued", "full-pairs",
                                  "full-blends", "full-deep-blends", "full-bright-blends",
-                                 "full-wide-blends", "full-scratch-blends"),
+                                 "full-wide-blends", "full-scratch", "full-scratch-blends"),
                         help="recipe: default (3 levels, CPU), full (the shipped 4-level "
                              "model, 3.6x the data, for a GPU), full-continued (full's "
                              "training continued from the shipped weights, sized for a CPU), "
@@ -458,8 +458,10 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
                              "pairs), full-deep-blends (pairs in the 100 h and 1000 h "
                              "fields only), full-bright-blends (of those, only sources "
                              "above 6 rms moved), full-wide-blends (the same with B2 8 h "
-                             "and more B5 training fields) or full-scratch-blends (full "
-                             "from scratch on full-bright-blends' fields)")
+                             "and more B5 training fields), full-scratch (full from "
+                             "scratch for the shipped run's 20 epochs at batch 32, on a "
+                             "CPU) or full-scratch-blends (the same on full-bright-blends' "
+                             "fields)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for simulating and cutting the fields")
     parser.add_argument("--time-budget", type=float, default=None,
@@ -484,6 +486,9 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
                         help="with --compare: run MODEL with test-time augmentation (the "
                              "mean over the eight flips and rotations of each tile); give the "
                              "shipped model as MODEL to measure what the augmentation buys")
+    parser.add_argument("--against", type=Path, default=None, metavar="MODEL",
+                        help="with --compare: the model file to compare with instead of the "
+                             "model in --out (e.g. a control trained without one change)")
     parser.set_defaults(handler=_cmd_pretrain)
 
 
@@ -500,15 +505,16 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     settings, config = PRETRAIN_PROFILES[args.profile]
     if args.seed is not None:
         settings = dataclasses.replace(settings, seed=args.seed)
-    if args.compare_tta and args.compare is None:
-        raise ValueError("--compare-tta needs --compare MODEL")
+    for flag, given in (("--compare-tta", args.compare_tta), ("--against", args.against)):
+        if given and args.compare is None:
+            raise ValueError(f"{flag} needs --compare MODEL")
     if args.compare is not None:
         if args.reliability_only or args.until != "all" or args.trained is not None:
             raise ValueError("--compare trains nothing: drop --reliability-only, --until "
                              "and --trained")
         from radioseg_utils.workflows.selection import compare_models, verdict_line
 
-        incumbent = (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
+        incumbent = args.against or (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
         info = compare_models(args.compare, incumbent, candidate_tta=args.compare_tta,
                               settings=settings, work_dir=args.work_dir,
                               n_workers=args.workers)

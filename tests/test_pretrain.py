@@ -262,12 +262,14 @@ def test_full_wide_blends_adds_training_fields_only():
     assert names[:len(bright.fields)] == pretrain.training_field_names(bright.fields)
 
 
-def test_full_scratch_blends_is_the_shipped_run_on_the_bright_blend_fields():
-    """From scratch, with the epochs and batch of the GPU run that made the shipped model."""
-    settings, config = pretrain.PRETRAIN_PROFILES["full-scratch-blends"]
-    bright, _ = pretrain.PRETRAIN_PROFILES["full-bright-blends"]
+@pytest.mark.parametrize(("name", "fields_of"), [("full-scratch", "full"),
+                                                 ("full-scratch-blends", "full-bright-blends")])
+def test_scratch_recipes_are_the_shipped_gpu_run_on_their_fields(name, fields_of):
+    """From scratch, with the epochs and batch of the GPU run that made the shipped model;
+    the control and the pair run differ only in their fields."""
+    settings, config = pretrain.PRETRAIN_PROFILES[name]
     _, full = pretrain.PRETRAIN_PROFILES["full"]
-    assert settings == bright
+    assert settings == pretrain.PRETRAIN_PROFILES[fields_of][0]
     assert not config.init_weights
     assert config.replace(epochs=full.epochs, batch_size=full.batch_size,
                           profile=full.profile) == full

@@ -162,6 +162,12 @@ def test_cli_compare_names_a_missing_model(tmp_path, capsys):
     assert "--compare trains nothing" in capsys.readouterr().err
     assert main(["pretrain", "--compare-tta"]) == 2
     assert "--compare-tta needs --compare MODEL" in capsys.readouterr().err
+    assert main(["pretrain", "--against", str(DEFAULT_MODEL)]) == 2
+    assert "--against needs --compare MODEL" in capsys.readouterr().err
+    assert main(["pretrain", "--compare", str(DEFAULT_MODEL), "--against",
+                 str(tmp_path / "control.keras"), "--work-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("control.keras not found") and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize("incumbent", ["strict", "lax"])
@@ -320,19 +326,34 @@ def _assert_verdict_from_validation_table(info: dict) -> None:
 
 
 @pytest.mark.datacheck
-def test_data_check_scratch_record_was_trained_from_scratch_on_a_cpu():
-    """``cpu_scratch_blends``: the shipped GPU recipe's length, from random weights."""
-    folder = RESULTS / "cpu_scratch_blends"
+@pytest.mark.parametrize(("record", "with_pairs"), [("cpu_scratch", False),
+                                                    ("cpu_scratch_blends", True)])
+def test_data_check_scratch_records_were_trained_from_scratch_on_a_cpu(record, with_pairs):
+    """The shipped GPU recipe's length from random weights, with or without close pairs;
+    each compared with the shipped model."""
+    folder = RESULTS / record
     record = json.loads((folder / "TRAINED.json").read_text())
     gpu = json.loads((GPU_STAGE / "TRAINED.json").read_text())
     assert record["device"] == "CPU" and gpu["device"] == "GPU"
     assert not record["config"]["init_weights"] and record["init_weights_sha256"] is None
     assert record["epochs_done"] == gpu["epochs_done"]
-    # the same recipe on other data: the GPU run's fields had no pairs, these have
-    assert record["settings"]["pair_fraction"] > 0
+    assert (record["settings"]["pair_fraction"] > 0) == with_pairs
     assert gpu["settings"].get("pair_fraction", 0) == 0
+    if not with_pairs:  # the control: the GPU run's data, bit for bit
+        assert record["datasets"] == gpu["datasets"] and record["fields"] == gpu["fields"]
     info = json.loads((folder / "compare.json").read_text())
     assert info["incumbent"] == "unet_B1.keras" and not info["candidate_tta"]
+    _assert_verdict_from_validation_table(info)
+
+
+@pytest.mark.datacheck
+def test_data_check_pair_effect_record_compares_the_two_scratch_runs():
+    """The pairs alone: the run with them against its control, not the shipped model."""
+    info = json.loads((RESULTS / "cpu_scratch_blends" / "compare_against_control.json")
+                      .read_text())
+    assert (info["candidate"], info["incumbent"]) == ("full_scratch_blends.keras",
+                                                      "full_scratch.keras")
+    assert not info["candidate_tta"]
     _assert_verdict_from_validation_table(info)
 
 

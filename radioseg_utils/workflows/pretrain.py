@@ -248,15 +248,20 @@ PRETRAIN_PROFILES["full-wide-blends"] = (
     replace(PRETRAIN_PROFILES["full-bright-blends"][0],
             fields=FULL_TRAIN_FIELDS + (("B2", 8, 2048), ("B5", 1000, 4096))),
     PRETRAIN_PROFILES["full-blends"][1].replace(profile="pretrained-full-wide-blends"))
-#: ``full-scratch-blends``: the ``full`` network trained from scratch on
-#: ``full-bright-blends``' fields, for the 20 epochs at batch 32 that the shipped model had
-#: on the GPU: every continuation started from weights fitted without close pairs, and
-#: moved the shallow and B5 thresholds whatever its data. About 65 min on 2 Xeon cores.
-PRETRAIN_PROFILES["full-scratch-blends"] = (
-    PRETRAIN_PROFILES["full-bright-blends"][0],
+#: ``full-scratch``: the shipped model's own run, ``full`` from scratch for the 20 epochs
+#: at batch 32 that it had on the GPU, trained on a CPU: the control of
+#: ``full-scratch-blends``, whose only difference is the close pairs in its fields.
+PRETRAIN_PROFILES["full-scratch"] = (
+    PRETRAIN_PROFILES["full"][0],
     PRETRAIN_PROFILES["full"][1].replace(
         epochs=20, batch_size=PRETRAIN_PROFILES["full"][1].gpu_batch_size,
-        profile="pretrained-full-scratch-blends"))
+        profile="pretrained-full-scratch"))
+#: ``full-scratch-blends``: ``full-scratch`` on ``full-bright-blends``' fields: every
+#: continuation started from weights fitted without close pairs, and moved the shallow and
+#: B5 thresholds whatever its data. About 65 min on 2 Xeon cores.
+PRETRAIN_PROFILES["full-scratch-blends"] = (
+    PRETRAIN_PROFILES["full-bright-blends"][0],
+    PRETRAIN_PROFILES["full-scratch"][1].replace(profile="pretrained-full-scratch-blends"))
 
 
 class _Replay:
