@@ -326,12 +326,12 @@ def _assert_verdict_from_validation_table(info: dict) -> None:
 
 
 @pytest.mark.datacheck
-@pytest.mark.parametrize(("record", "with_pairs"), [("cpu_scratch", False),
-                                                    ("cpu_scratch_blends", True)])
-def test_data_check_scratch_records_were_trained_from_scratch_on_a_cpu(record, with_pairs):
+@pytest.mark.parametrize(("name", "with_pairs"), [("cpu_scratch", False),
+                                                  ("cpu_scratch_blends", True)])
+def test_data_check_scratch_records_were_trained_from_scratch_on_a_cpu(name, with_pairs):
     """The shipped GPU recipe's length from random weights, with or without close pairs;
     each compared with the shipped model."""
-    folder = RESULTS / record
+    folder = RESULTS / name
     record = json.loads((folder / "TRAINED.json").read_text())
     gpu = json.loads((GPU_STAGE / "TRAINED.json").read_text())
     assert record["device"] == "CPU" and gpu["device"] == "GPU"
@@ -339,7 +339,7 @@ def test_data_check_scratch_records_were_trained_from_scratch_on_a_cpu(record, w
     assert record["epochs_done"] == gpu["epochs_done"]
     assert (record["settings"]["pair_fraction"] > 0) == with_pairs
     assert gpu["settings"].get("pair_fraction", 0) == 0
-    if not with_pairs:  # the control: the GPU run's data, bit for bit
+    if not with_pairs:  # the control: the fields and datasets of the GPU run's record
         assert record["datasets"] == gpu["datasets"] and record["fields"] == gpu["fields"]
     info = json.loads((folder / "compare.json").read_text())
     assert info["incumbent"] == "unet_B1.keras" and not info["candidate_tta"]
