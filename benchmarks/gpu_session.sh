@@ -3,11 +3,12 @@
 # training. Rehearse on CPU first (see --rehearse); run from the repository root with the
 # wheels of .whl/ (keras and the project's pure-Python needs that the machine lacks).
 #
-#   [PROFILE=full-scratch-blends] bash benchmarks/gpu_session.sh [--rehearse]
+#   [PROFILE=full-scratch-blends] [TRAIN_SEED=7] bash benchmarks/gpu_session.sh [--rehearse]
 #
 # 1. `radioseg pretrain --profile $PROFILE --until train` (default `full`, the recipe of
 #    the shipped model; any recipe of radioseg_utils.workflows.pretrain.PRETRAIN_PROFILES
-#    that starts from scratch): simulate and cut the training
+#    that starts from scratch; TRAIN_SEED: another random start on the same fields):
+#    simulate and cut the training
 #    fields on all cores, train on the GPU for TRAIN_BUDGET s; the model (without
 #    optimiser state), its log and TRAINED.json -> $OUT/trained/. Tuning, calibration and
 #    the held-out scores run afterwards anywhere with
@@ -47,7 +48,7 @@ $py -c 'import jax, keras; print("jax", jax.__version__, jax.devices(), "keras",
 
 log "1. pretrain --profile $PROFILE --until train, training budget ${TRAIN_BUDGET:=180} s"
 timeout $(( LIMIT - 60 )) $py -m radioseg_utils pretrain --profile "$PROFILE" --until train \
-  --workers "$WORKERS" --time-budget "$TRAIN_BUDGET" --work-dir "$WORK/pretrain" \
+  ${TRAIN_SEED:+--train-seed "$TRAIN_SEED"} --workers "$WORKERS" --time-budget "$TRAIN_BUDGET" --work-dir "$WORK/pretrain" \
   --out "$OUT/trained" >"$OUT/trained.json" 2>"$WORK.train.err" \
   || { log "training stopped (exit $?)"; tail -5 "$WORK.train.err"; }
 if [ ! -f "$OUT/trained/TRAINED.json" ]; then  # cut short: bring the last checkpoint's log

@@ -446,6 +446,10 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder for fields, dataset and checkpoints")
     parser.add_argument("--seed", type=int, default=None, help="base seed (default 2026)")
+    parser.add_argument("--train-seed", type=int, default=None,
+                        help="seed of the training only: initial weights, cutout order, "
+                             "dropout (default: --seed); another random start on the same "
+                             "fields; give each start its own --work-dir")
     parser.add_argument("--profile", default="default",
                         choices=("default", "full", "full-continued", "full-pairs",
                                  "full-blends", "full-deep-blends", "full-bright-blends",
@@ -509,9 +513,10 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         if given and args.compare is None:
             raise ValueError(f"{flag} needs --compare MODEL")
     if args.compare is not None:
-        if args.reliability_only or args.until != "all" or args.trained is not None:
-            raise ValueError("--compare trains nothing: drop --reliability-only, --until "
-                             "and --trained")
+        if (args.reliability_only or args.until != "all" or args.trained is not None
+                or args.train_seed is not None):
+            raise ValueError("--compare trains nothing: drop --reliability-only, --until, "
+                             "--trained and --train-seed")
         from radioseg_utils.workflows.selection import compare_models, verdict_line
 
         incumbent = args.against or (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
@@ -522,8 +527,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         sys.stderr.write(verdict_line(info) + "\n")
         return EXIT_OK
     if args.reliability_only:
-        if args.until != "all" or args.trained is not None:
-            raise ValueError("--reliability-only trains nothing: drop --until and --trained")
+        if args.until != "all" or args.trained is not None or args.train_seed is not None:
+            raise ValueError("--reliability-only trains nothing: drop --until, --trained "
+                             "and --train-seed")
         model = (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
         info = add_reliability(model, settings=settings, work_dir=args.work_dir,
                                n_workers=args.workers)
@@ -534,7 +540,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     result = train_default_model(settings=settings, config=config, work_dir=args.work_dir,
                                  out_dir=args.out or PRETRAINED_DIR, n_workers=args.workers,
                                  time_budget=args.time_budget, until=args.until,
-                                 trained=args.trained)
+                                 trained=args.trained, train_seed=args.train_seed)
     shown = result if args.until == "train" else result.get("held_out_scores", {})
     sys.stdout.write(json.dumps(shown, indent=2, default=str) + "\n")
     return EXIT_OK

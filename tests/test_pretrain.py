@@ -83,6 +83,10 @@ def test_training_on_one_machine_and_finishing_on_another(tmp_path):
         pretrain.train_default_model(settings=dataclasses.replace(settings, seed=8),
                                      config=config, work_dir=tmp_path / "cpu",
                                      out_dir=tmp_path / "out", trained=carried)
+    with pytest.raises(ValueError, match=r"other config \(seed\).*--train-seed"):
+        pretrain.train_default_model(settings=settings, config=config, train_seed=8,
+                                     work_dir=tmp_path / "cpu", out_dir=tmp_path / "out",
+                                     trained=carried)
     manifest = pretrain.train_default_model(settings=settings, config=config,
                                             work_dir=tmp_path / "cpu", out_dir=tmp_path / "out",
                                             trained=carried, evaluate=False)
@@ -260,6 +264,39 @@ def test_full_wide_blends_adds_training_fields_only():
     # the fields both recipes share keep their names, so their files are shared
     names = pretrain.training_field_names(settings.fields)
     assert names[:len(bright.fields)] == pretrain.training_field_names(bright.fields)
+
+
+def test_a_train_seed_is_another_start_on_the_same_fields(monkeypatch, tmp_path):
+    """``train_seed`` seeds the training only; the fields keep ``settings.seed``."""
+    seen = []
+
+    def prepare(settings, config, layout, **kwargs):
+        seen.append((settings.seed, config.seed))
+        raise RuntimeError("stopped before simulating")
+
+    monkeypatch.setattr(pretrain, "prepare", prepare)
+    for train_seed in (None, 11):
+        with pytest.raises(RuntimeError, match="stopped"):
+            pretrain.train_default_model(settings=pretrain.PretrainSettings(seed=5),
+                                         work_dir=tmp_path, out_dir=tmp_path / "out",
+                                         train_seed=train_seed)
+    assert seen == [(5, 5), (5, 11)]
+
+
+def test_cli_pretrain_passes_the_train_seed(monkeypatch, tmp_path, capsys):
+    from radioseg_utils.cli import main
+
+    calls = []
+    monkeypatch.setattr(pretrain, "train_default_model",
+                        lambda **kwargs: calls.append(kwargs) or {"epochs_done": 0})
+    assert main(["pretrain", "--profile", "full-scratch", "--train-seed", "11", "--until",
+                 "train", "--out", str(tmp_path)]) == 0
+    assert calls[0]["train_seed"] == 11 and calls[0]["settings"].seed == 2026
+    capsys.readouterr()
+    for extra in (["--compare", str(tmp_path / "m.keras")], ["--reliability-only"]):
+        assert main(["pretrain", "--train-seed", "3", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "trains nothing" in err and "--train-seed" in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize(("name", "fields_of"), [("full-scratch", "full"),

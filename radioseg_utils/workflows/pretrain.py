@@ -789,7 +789,7 @@ def _adopt_trained(folder: str | Path, settings: PretrainSettings, config: Train
         diff = sorted(k for k in wanted[key] if wanted[key][k] != (got[key] or {}).get(k))
         if diff:
             raise ValueError(f"{path}: trained with other {key} ({', '.join(diff)}) than this "
-                             "recipe; use the same --profile and --seed")
+                             "recipe; use the same --profile, --seed and --train-seed")
     target = layout.model_dir()
     target.mkdir(parents=True, exist_ok=True)
     for name in ("model.keras", "model.json", "log.csv"):
@@ -808,6 +808,7 @@ def train_default_model(
     time_budget: float | None = None,
     until: str = "all",
     trained: str | Path | None = None,
+    train_seed: int | None = None,
 ) -> dict[str, Any]:
     """Simulate, train, tune on a validation field, evaluate on a test field, write the model.
 
@@ -822,7 +823,8 @@ def train_default_model(
     settings : PretrainSettings
         Data settings.
     config : TrainConfig, optional
-        Training configuration; default :data:`DEFAULT_CONFIG` with ``settings.seed``.
+        Training configuration; default :data:`DEFAULT_CONFIG`. Its seed is
+        ``train_seed``.
     work_dir : path, optional
         Run folder for fields, datasets and checkpoints (default
         ``generated_dir() / "pretrain"``).
@@ -839,6 +841,11 @@ def train_default_model(
         Stop after training (``"train"``): no validation or test fields, no tuning.
     trained : path, optional
         A folder written with ``until="train"``: use its model instead of training.
+    train_seed : int, optional
+        Seed of the training only: the network's initial weights, the order of the
+        training cutouts and dropout (default ``settings.seed``, which also makes the
+        fields): another random start on the same data. A run folder holds one model: train another start in another
+        ``work_dir``.
 
     Returns
     -------
@@ -851,8 +858,9 @@ def train_default_model(
     from radioseg_utils.postprocess.reliability import load_reliability
     from radioseg_utils.workflows import pipeline
 
-    config = (config or DEFAULT_CONFIG).replace(seed=settings.seed, band=settings.band,
-                                                integration=settings.integration)
+    config = (config or DEFAULT_CONFIG).replace(
+        seed=settings.seed if train_seed is None else train_seed, band=settings.band,
+        integration=settings.integration)
     layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
     lineage = _lineage(config)  # before a model written into out_dir can replace it
     train, held_out, datasets, model_path, timings = prepare(
