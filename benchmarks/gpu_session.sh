@@ -8,10 +8,9 @@
 # 1. `radioseg pretrain --profile $PROFILE --until train` (default `full`, the recipe of
 #    the shipped model; any recipe of radioseg_utils.workflows.pretrain.PRETRAIN_PROFILES
 #    that starts from scratch; TRAIN_SEED: another random start on the same fields):
-#    simulate and cut the training
-#    fields on all cores, train on the GPU for TRAIN_BUDGET s; the model (without
-#    optimiser state), its log and TRAINED.json -> $OUT/trained/. Tuning, calibration and
-#    the held-out scores run afterwards anywhere with
+#    simulate and cut the training fields on all cores, train on the GPU for TRAIN_BUDGET
+#    s; the model (without optimiser state), its log and TRAINED.json -> $OUT/trained/.
+#    Tuning, calibration and the held-out scores run afterwards anywhere with
 #    `radioseg pretrain --profile $PROFILE --trained <that folder>`, or the comparison
 #    with the shipped model with `--compare <that folder>/model.keras`.
 # 2. benchmarks/end_to_end.py with the time left: simulate a 32768² B1 1000 h field on
@@ -48,8 +47,8 @@ $py -c 'import jax, keras; print("jax", jax.__version__, jax.devices(), "keras",
 
 log "1. pretrain --profile $PROFILE --until train, training budget ${TRAIN_BUDGET:=180} s"
 timeout $(( LIMIT - 60 )) $py -m radioseg_utils pretrain --profile "$PROFILE" --until train \
-  ${TRAIN_SEED:+--train-seed "$TRAIN_SEED"} --workers "$WORKERS" --time-budget "$TRAIN_BUDGET" --work-dir "$WORK/pretrain" \
-  --out "$OUT/trained" >"$OUT/trained.json" 2>"$WORK.train.err" \
+  ${TRAIN_SEED:+--train-seed "$TRAIN_SEED"} --workers "$WORKERS" --time-budget "$TRAIN_BUDGET" \
+  --work-dir "$WORK/pretrain" --out "$OUT/trained" >"$OUT/trained.json" 2>"$WORK.train.err" \
   || { log "training stopped (exit $?)"; tail -5 "$WORK.train.err"; }
 if [ ! -f "$OUT/trained/TRAINED.json" ]; then  # cut short: bring the last checkpoint's log
   mkdir -p "$OUT/trained"

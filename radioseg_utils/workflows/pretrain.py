@@ -844,8 +844,8 @@ def train_default_model(
     train_seed : int, optional
         Seed of the training only: the network's initial weights, the order of the
         training cutouts and dropout (default ``settings.seed``, which also makes the
-        fields): another random start on the same data. A run folder holds one model: train another start in another
-        ``work_dir``.
+        fields): another random start on the same data. A run folder holds one model:
+        train another start in another ``work_dir``.
 
     Returns
     -------
