@@ -11,6 +11,8 @@ BIN     = $(VENV)/bin
 SHARED_DATA := $(abspath ../shared/data)
 export RADIOSEG_DATA ?= $(if $(wildcard $(SHARED_DATA)/sdc1/README.md),$(SHARED_DATA)/sdc1:$(SHARED_DATA)/other,)
 LOCK    = requirements/lock-cpu.txt
+# Disk the pinned install takes, with pip's temporary files (the venv alone is 3.2 GiB).
+INSTALL_GIB = 4
 STAMP   = $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: all test venv venv-gpu book lab benchmarks chromium clean
@@ -26,6 +28,9 @@ venv: $(STAMP)
 
 $(STAMP): $(LOCK) pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -c "import shutil, sys; free = shutil.disk_usage('.').free / 2**30; \
+	  need = 'the install into $(VENV) needs about $(INSTALL_GIB) GiB'; \
+	  free < $(INSTALL_GIB) and sys.exit(f'error: {free:.1f} GiB free on this disk; {need}')"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r $(LOCK)
