@@ -26,6 +26,7 @@ from radioseg_utils.workflows.selection import (
     compare_on_validation,
     comparison_by_field,
     completeness_at_target,
+    found_by_field,
     refined_levels,
     training_history,
     validation_verdict,
@@ -78,6 +79,18 @@ def test_verdict_pools_sources_and_guards_the_blended_class():
     assert not validation_verdict(table, "same", "old")["better"]  # a tie is no reason
     with pytest.raises(ValueError, match="no rows of model 'nope'"):
         validation_verdict(table, "nope", "old")
+
+
+def test_sources_found_per_field_are_one_models_completeness_times_the_true_sources():
+    table = pd.DataFrame(_rows("old", [100, 50], [0.8, 0.5]) + _rows("new", [110, 40], [0.8, 0.5]))
+    table.loc[3, "completeness_at_target"] = np.nan  # no tried level of "new" reached it on val1
+    found = found_by_field(table, "new")
+    assert found.name == "new" and list(found.index) == ["val0", "val1"]
+    assert found.val0 == pytest.approx(110) and np.isnan(found.val1)
+    assert found_by_field(table, "old").tolist() == pytest.approx([100, 50])
+    assert validation_verdict(table, "new", "old")["new"]["found"] == 110.0  # NaN counts 0
+    with pytest.raises(ValueError, match="no rows of model 'nope'"):
+        found_by_field(table, "nope")
 
 
 def test_verdict_wants_the_sources_only_one_model_finds_to_fall_to_the_candidate():
@@ -355,6 +368,41 @@ def test_data_check_pair_effect_record_compares_the_two_scratch_runs():
                                                       "full_scratch.keras")
     assert not info["candidate_tta"]
     _assert_verdict_from_validation_table(info)
+
+
+@pytest.mark.datacheck
+def test_data_check_second_start_differs_from_the_control_in_its_training_seed_only():
+    """The same recipe, fields, machine and backend as the control; another training seed."""
+    control, second = (json.loads((RESULTS / name / "TRAINED.json").read_text())
+                       for name in ("cpu_scratch", "cpu_scratch_seed1"))
+    assert control["config"]["seed"] == control["settings"]["seed"] != second["config"]["seed"]
+    assert {**second["config"], "seed": control["config"]["seed"]} == control["config"]
+    for key in ("settings", "fields", "datasets", "device", "backend", "versions",
+                "epochs_done", "init_weights_sha256"):
+        assert second[key] == control[key], key
+    info = json.loads((RESULTS / "cpu_scratch_seed1" / "compare_against_control.json")
+                      .read_text())
+    assert (info["candidate"], info["incumbent"]) == ("full_scratch_seed1.keras",
+                                                      "full_scratch.keras")
+    assert not info["candidate_tta"]
+    _assert_verdict_from_validation_table(info)
+
+
+@pytest.mark.datacheck
+@pytest.mark.parametrize("folder", ["cpu_scratch_blends", "cpu_scratch_seed1"])
+def test_data_check_control_counts_the_same_against_any_model(folder):
+    """Each model's threshold is tuned on its own: the control's tuned levels and the
+    sources it finds at the target reliability against another model are those of its
+    comparison with the shipped one (the paired counts are not: they depend on both)."""
+    own, there = (pd.DataFrame(json.loads((RESULTS / record).read_text())["table"])
+                  for record in ("cpu_scratch/compare.json",
+                                 f"{folder}/compare_against_control.json"))
+    pd.testing.assert_series_equal(found_by_field(own, "candidate"),
+                                   found_by_field(there, "incumbent"), check_names=False)
+    columns = ["field", "threshold", "strict_true"]
+    pd.testing.assert_frame_equal(own[own.model == "candidate"][columns].reset_index(drop=True),
+                                  there[there.model == "incumbent"][columns]
+                                  .reset_index(drop=True))
 
 
 @pytest.mark.datacheck

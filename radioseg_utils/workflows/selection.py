@@ -17,12 +17,17 @@ reliabilities, so that what is left of the grid's step falls against the challen
 the coarse grid alone either symmetric count could be won by the step: of two CPU
 continuations, each a tie in the pooled count, one read 160 against 90 discordant sources
 with both models at their own tuned levels, the other 244 against 37 with both at the
-stricter reliability (``benchmarks/results/cpu_pairs``, ``cpu_continued``). Sizes and fluxes are not calibrated here, as a new model has no
-calibration yet; matching is by position only.
+stricter reliability (``benchmarks/results/cpu_pairs``, ``cpu_continued``). Sizes and
+fluxes are not calibrated here, as a new model has no calibration yet; matching is by
+position only. The verdict chooses between model files,
+not recipes: the paired test counts sources, and a second random start of one recipe on
+the same machine beat the first by it (p = 0.005, ``benchmarks/results/cpu_scratch_seed1``),
+so whether a recipe is better needs several starts of each (:func:`found_by_field` sets
+them side by side).
 
-:func:`comparison_by_field`, :func:`verdict_line` and :func:`training_history` read what
-such a comparison and the training stages of a model left behind (the committed records
-in ``benchmarks/results/``, chapter 5 of the book).
+:func:`comparison_by_field`, :func:`found_by_field`, :func:`verdict_line` and
+:func:`training_history` read what such a comparison and the training stages of a model
+left behind (the committed records in ``benchmarks/results/``, chapter 5 of the book).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from radioseg_utils.workflows.pretrain import (
 
 __all__ = ["COMPARED_CLASSES", "REFINE_STEP", "VERDICT_ALPHA", "compare_models",
            "compare_on_validation", "comparison_by_field", "completeness_at_target",
-           "refined_levels", "training_history",
+           "found_by_field", "refined_levels", "training_history",
            "validation_verdict", "verdict_line"]
 
 #: ``(neighbour class, S/N low, S/N high)`` of the completeness columns of
@@ -285,6 +290,39 @@ def _level_at(runs: list[tuple[dict, Any]], target: float) -> tuple[dict, Any]:
     return next(run for run in runs if run[0]["threshold"] == value)
 
 
+def found_by_field(table: pd.DataFrame, model: str) -> pd.Series:
+    """True sources ``model`` finds on each field at exactly the target reliability.
+
+    Each model's threshold is tuned on its own, so this count does not depend on the model
+    it was compared with: the starts of one recipe can be set side by side from several
+    comparisons.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The rows of :func:`compare_on_validation` (a comparison record's ``table``).
+    model : str
+        ``model`` column of the rows to count (``"candidate"``, ``"incumbent"``).
+
+    Returns
+    -------
+    pandas.Series
+        ``completeness_at_target`` times ``strict_true``, indexed by field (NaN where no
+        tried threshold reached the target).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"model": ["a", "b"], "field": ["val", "val"],
+    ...                      "completeness_at_target": [0.5, 0.25], "strict_true": [10, 10]})
+    >>> found_by_field(rows, "b").to_dict()
+    {'val': 2.5}
+    """
+    part = table[table.model == model]
+    if part.empty:
+        raise ValueError(f"no rows of model {model!r} in the table")
+    return (part.completeness_at_target * part.strict_true).set_axis(part.field).rename(model)
+
+
 def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str, *,
                        alpha: float = VERDICT_ALPHA) -> dict:
     """Whether ``candidate`` beats ``incumbent`` on the fields of :func:`compare_on_validation`.
@@ -311,10 +349,8 @@ def validation_verdict(table: pd.DataFrame, candidate: str, incumbent: str, *,
     key, n_key = (_column(kind, "1.5-3arcsec", 5.0, 10.0) for kind in ("completeness", "n"))
     for name in (candidate, incumbent):
         part = table[table.model == name]
-        if part.empty:
-            raise ValueError(f"no rows of model {name!r} in the table")
         pooled[name] = {
-            "found": float(round(np.nansum(part.completeness_at_target * part.strict_true), 1)),
+            "found": float(round(np.nansum(found_by_field(table, name)), 1)),
             "found_1.5-3arcsec_snr5-10": int(round(np.nansum(part[key] * part[n_key]))),
             "found_alone": int(part.strict_found_alone.sum()),
         }
