@@ -19,11 +19,10 @@ continuations, each a tie in the pooled count, one read 160 against 90 discordan
 with both models at their own tuned levels, the other 244 against 37 with both at the
 stricter reliability (``benchmarks/results/cpu_pairs``, ``cpu_continued``). Sizes and
 fluxes are not calibrated here, as a new model has no calibration yet; matching is by
-position only. The verdict chooses between model files,
-not recipes: the paired test counts sources, and a second random start of one recipe on
-the same machine beat the first by it (p = 0.005, ``benchmarks/results/cpu_scratch_seed1``),
-so whether a recipe is better needs several starts of each (:func:`found_by_field` sets
-them side by side).
+position only. The verdict chooses between model files, not recipes: the paired test
+counts sources, and a second random start of one recipe on the same machine beat the first
+by it (p = 0.005, ``benchmarks/results/cpu_scratch_seed1``), so whether a recipe is better
+needs several starts of each (:func:`found_by_field` sets them side by side).
 
 :func:`comparison_by_field`, :func:`found_by_field`, :func:`verdict_line` and
 :func:`training_history` read what such a comparison and the training stages of a model
