@@ -360,12 +360,14 @@ def test_data_check_scratch_records_were_trained_from_scratch_on_a_cpu(name, wit
 
 
 @pytest.mark.datacheck
-def test_data_check_pair_effect_record_compares_the_two_scratch_runs():
-    """The pairs alone: the run with them against its control, not the shipped model."""
-    info = json.loads((RESULTS / "cpu_scratch_blends" / "compare_against_control.json")
-                      .read_text())
-    assert (info["candidate"], info["incumbent"]) == ("full_scratch_blends.keras",
-                                                      "full_scratch.keras")
+@pytest.mark.parametrize(("folder", "candidate"),
+                         [("cpu_scratch_blends", "full_scratch_blends.keras"),
+                          ("cpu_scratch_seed1", "full_scratch_seed1.keras")])
+def test_data_check_records_against_the_control_compare_two_scratch_runs(folder, candidate):
+    """The pairs alone, and the draw alone: each run against the control, not the shipped
+    model."""
+    info = json.loads((RESULTS / folder / "compare_against_control.json").read_text())
+    assert (info["candidate"], info["incumbent"]) == (candidate, "full_scratch.keras")
     assert not info["candidate_tta"]
     _assert_verdict_from_validation_table(info)
 
@@ -380,12 +382,6 @@ def test_data_check_second_start_differs_from_the_control_in_its_training_seed_o
     for key in ("settings", "fields", "datasets", "device", "backend", "versions",
                 "epochs_done", "init_weights_sha256"):
         assert second[key] == control[key], key
-    info = json.loads((RESULTS / "cpu_scratch_seed1" / "compare_against_control.json")
-                      .read_text())
-    assert (info["candidate"], info["incumbent"]) == ("full_scratch_seed1.keras",
-                                                      "full_scratch.keras")
-    assert not info["candidate_tta"]
-    _assert_verdict_from_validation_table(info)
 
 
 @pytest.mark.datacheck
