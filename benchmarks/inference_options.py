@@ -11,7 +11,10 @@ float32, no XLA):
   (the model is fully convolutional);
 * ``xla``, ``tile512_xla``: the predict function compiled with XLA (``jit_compile``);
 * ``bf16``, ``tile512_bf16``: the same weights under Keras' ``mixed_bfloat16`` policy
-  (bf16 matrix units, e.g. AVX512_BF16 or AMX on a CPU).
+  (bf16 matrix units, e.g. AVX512_BF16 or AMX on a CPU);
+* ``ensemble`` (with ``--ensemble FILE``): an ensemble file written by ``radioseg
+  ensemble`` in the baseline's tiles and batches; its probability change is the
+  ensemble's own difference from the model, not an error.
 
 Speed is counted in *useful* pixels per second (each tile counts ``(tile - overlap)²``,
 the part that is not shared with its neighbours), so tile sizes compare fairly. Beside
@@ -21,7 +24,7 @@ the result.
 
 Usage::
 
-    python benchmarks/inference_options.py [--seconds 10] [--rounds 3]
+    python benchmarks/inference_options.py [--seconds 10] [--rounds 3] [--ensemble FILE]
         [--out benchmarks/results/inference_options_cpu.json]
 """
 
@@ -91,6 +94,8 @@ def patch(side: int) -> np.ndarray:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="default: the shipped one")
+    parser.add_argument("--ensemble", type=Path, default=None,
+                        help="also time this ensemble file (radioseg ensemble)")
     parser.add_argument("--seconds", type=float, default=10.0, help="per setting and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="JSON record to write")
@@ -98,12 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     import keras
 
     models = variants(args.model)
+    settings = dict(SETTINGS)
+    if args.ensemble:
+        models["ensemble"] = load_model(args.ensemble)[0]
+        settings["ensemble"] = (*SETTINGS["baseline"][:2], "ensemble")
     rng = np.random.default_rng(0)
     batches = {name: rng.normal(size=(b, t, t, 1)).astype(np.float32)
-               for name, (t, b, _) in SETTINGS.items()}
-    rates: dict[str, list[float]] = {name: [] for name in SETTINGS}
+               for name, (t, b, _) in settings.items()}
+    rates: dict[str, list[float]] = {name: [] for name in settings}
     for _ in range(args.rounds):
-        for name, (_, _, variant) in SETTINGS.items():
+        for name, (_, _, variant) in settings.items():
             batch = batches[name]  # tiles/s, counted in the useful part of each tile
             rate = tiles_per_s(models[variant], batch, args.seconds)
             rates[name].append(rate * (batch.shape[1] - OVERLAP) ** 2 / 1e6)
@@ -115,13 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = {"backend": keras.backend.backend(), "machine": platform.machine(),
               "processor": platform.processor(), "cpu_count": os.cpu_count(),
               "model": args.model.name, "overlap": OVERLAP,
+              "ensemble": args.ensemble.name if args.ensemble else None,
               "versions": versions("keras", "tensorflow", "tensorflow-cpu", "jax", "numpy"),
               "git_commit": git_commit(),
               "settings": {name: {"tile": t, "batch": b, "variant": v,
                                   "useful_mpx_per_s": rates[name],
                                   "ratio_to_baseline": median[name] / median["baseline"],
                                   "max_probability_change": change[v]}
-                           for name, (t, b, v) in SETTINGS.items()}}
+                           for name, (t, b, v) in settings.items()}}
     for name, entry in record["settings"].items():
         print(f"{name:>9}: {median[name]:6.3f} useful Mpx/s, {entry['ratio_to_baseline']:.2f}x "
               f"baseline, probability change up to {entry['max_probability_change']:.2g}")

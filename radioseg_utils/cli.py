@@ -546,6 +546,39 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- ensemble
+def _add_ensemble(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ensemble",
+        help="average two or more trained models into one model file",
+        description=(
+            "Read two or more .keras models trained for the same data (band, "
+            "normalisation, outputs) and save one model whose maps are the mean of "
+            "theirs, with a sidecar listing the members. `radioseg pretrain --compare "
+            "FILE` tunes its centre threshold on the validation fields and says whether it "
+            "finds more sources than the shipped model; `radioseg predict --model FILE` "
+            "runs it at the default centre threshold, without the size and flux calibration "
+            "and p_real, which `radioseg pretrain` fits only for the model it trains."
+        ),
+    )
+    parser.add_argument("models", nargs="+", type=Path, metavar="MODEL",
+                        help="the member .keras files (each with its .json sidecar)")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                        help="the ensemble's .keras file (its sidecar is written beside it)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
+    parser.set_defaults(handler=_cmd_ensemble)
+
+
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    from radioseg_utils.model.ensemble import save_ensemble
+
+    path = save_ensemble(args.models, args.output, overwrite=args.overwrite)
+    logger.info("ensemble of %d models written to %s; it has no tuned centre threshold, "
+                "calibration or p_real: `radioseg pretrain --compare %s` says what it finds",
+                len(args.models), path, path)
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- ablation
 def _add_ablation(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -636,6 +669,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_fetch,
     _add_book,
     _add_pretrain,
+    _add_ensemble,
     _add_ablation,
     _add_info,
     _add_train,

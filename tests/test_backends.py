@@ -1,4 +1,5 @@
-"""The same code trains and predicts on another Keras backend (JAX), and agrees with TensorFlow.
+"""The same code trains and predicts on another Keras backend (JAX), and agrees with TensorFlow
+(the shipped model and an ensemble file written here).
 
 Keras picks its backend when it is first imported, so the JAX side runs in a subprocess
 with ``KERAS_BACKEND=jax``; this process stays on TensorFlow (the default).
@@ -15,7 +16,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from radioseg_utils.model.files import DEFAULT_MODEL, load_model
+from radioseg_utils.model.architectures import build_unet
+from radioseg_utils.model.ensemble import save_ensemble
+from radioseg_utils.model.files import DEFAULT_MODEL, load_model, save_model
 
 pytest.importorskip("jax")
 
@@ -37,6 +40,8 @@ SCRIPT = textwrap.dedent("""
     batch = np.load(out / "batch.npy")
     model, _ = load_model(DEFAULT_MODEL)
     np.save(out / "jax_prediction.npy", np.asarray(model.predict(batch, verbose=0)))
+    ensemble, _ = load_model(out / "ensemble.keras")
+    np.save(out / "jax_ensemble.npy", np.asarray(ensemble.predict(batch, verbose=0)))
 
     field = simulate_field("B1", 1000, shape=(256, 256), seed=3)
     build_dataset(field.image, field.truth, field.wcs, "B1", out_dir=out / "shards", size=16,
@@ -58,6 +63,10 @@ def test_jax_backend_trains_from_shards_and_matches_tensorflow_predictions(tmp_p
     batch = np.arcsinh(rng.normal(size=(2, 64, 64, 1)) * 3.0).astype(np.float32)
     batch[0, 30:36, 30:36, 0] += 4.0  # a source, so the outputs are not all background
     np.save(tmp_path / "batch.npy", batch)
+    members = [save_model(build_unet(depth=1, base_filters=2, centre_head=True, name=f"u{i}"),
+                          tmp_path / f"member{i}.keras",
+                          metadata={"band": "B1", "normalisation": "asinh"}) for i in (0, 1)]
+    ensemble, _ = load_model(save_ensemble(members, tmp_path / "ensemble.keras"))
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     run = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env,
                          capture_output=True, text=True, timeout=600)
@@ -74,3 +83,5 @@ def test_jax_backend_trains_from_shards_and_matches_tensorflow_predictions(tmp_p
     assert jax.shape == tensorflow.shape == (2, 64, 64, 2)
     np.testing.assert_allclose(jax, tensorflow, atol=1e-4)
     assert tensorflow.max() > 0.5  # the source is found by both
+    np.testing.assert_allclose(np.load(tmp_path / "jax_ensemble.npy"),
+                               np.asarray(ensemble.predict(batch, verbose=0)), atol=1e-5)

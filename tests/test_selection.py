@@ -401,6 +401,37 @@ def test_data_check_control_counts_the_same_against_any_model(folder):
                                   .reset_index(drop=True))
 
 
+#: member sidecars of each committed ensemble, in the order of its members
+ENSEMBLES = {"ens_shipped_seed1": (PRETRAINED_DIR / "unet_B1.json",
+                                   RESULTS / "cpu_scratch_seed1" / "model.json"),
+             "ens_three": (PRETRAINED_DIR / "unet_B1.json",
+                           RESULTS / "cpu_scratch_seed1" / "model.json",
+                           RESULTS / "cpu_scratch" / "model.json")}
+
+
+@pytest.mark.datacheck
+@pytest.mark.parametrize(("name", "record"), [("ens_shipped_seed1", "compare.json"),
+                                              ("ens_three", "compare_three.json")])
+def test_data_check_ensemble_records_average_the_starts_they_name(name, record):
+    """Each ensemble's members are the committed starts (by their sidecars' commit, save
+    time and seed), it is compared with the shipped model, and the shipped model counts
+    as it does against the control."""
+    folder = RESULTS / "cpu_ensemble"
+    sidecar = json.loads((folder / f"{name}.json").read_text())
+    assert sidecar["model"] == "ensemble"
+    keys = ("git_commit", "saved_utc", "seed")
+    assert [{k: m[k] for k in keys} for m in sidecar["members"]] == [
+        {k: json.loads(path.read_text())[k] for k in keys} for path in ENSEMBLES[name]]
+    info = json.loads((folder / record).read_text())
+    assert (info["candidate"], info["incumbent"]) == (f"{name}.keras", "unet_B1.keras")
+    assert not info["candidate_tta"]
+    _assert_verdict_from_validation_table(info)
+    shipped = pd.DataFrame(json.loads((RESULTS / "cpu_scratch" / "compare.json").read_text())
+                           ["table"])
+    pd.testing.assert_series_equal(found_by_field(shipped, "incumbent"),
+                                   found_by_field(pd.DataFrame(info["table"]), "incumbent"))
+
+
 @pytest.mark.datacheck
 def test_data_check_tta_record_compares_the_shipped_model_with_itself():
     info = json.loads((RESULTS / "cpu_tta" / "compare.json").read_text())

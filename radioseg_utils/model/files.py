@@ -182,9 +182,18 @@ def read_keras_file(path: str | os.PathLike, *, compile: bool = True) -> keras.M
     Returns
     -------
     keras.Model
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is not a zip archive with a Keras ``config.json`` (a truncated or
+        foreign file).
     """
-    with zipfile.ZipFile(path) as archive:
-        config = json.loads(archive.read("config.json"))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable .keras model archive ({exc})") from None
     layers = config.get("config", {}).get("layers")
     if not isinstance(layers, list):  # not a functional model: Keras' own way
         return keras.saving.load_model(path, compile=compile)
