@@ -29,8 +29,9 @@ __all__ = ["MEMBER_PREFIX", "SHARED_KEYS", "build_ensemble", "save_ensemble"]
 
 #: Name of member ``i`` inside an ensemble (``member_0``, ``member_1``, ...).
 MEMBER_PREFIX = "member_"
-#: Sidecar keys every member must agree on: what the data must be (band, normalisation),
-#: what the output channels mean and how inference tiles the image.
+#: Sidecar keys every member must agree on: what the data must be (band, normalisation,
+#: integration), what the output channels mean, the cutout size trained on, and the
+#: input shape and dtype policy of the network.
 SHARED_KEYS: tuple[str, ...] = ("band", "bands", "outputs", "integration", "normalisation",
                                 "tile_size", "input_shape", "dtype_policy")
 #: Sidecar keys recorded for each member: where and how it was trained.
