@@ -438,7 +438,8 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
             "integration on its validation field, fit the size and flux calibration and "
             "p_real and write the model with its sidecar, calibration and MANIFEST.json "
             "(data, seeds, versions, where it was trained, held-out scores). Interrupted "
-            "runs resume; --until train and --trained split the work between machines."
+            "runs resume; --until train and --trained split the work between machines; "
+            "--tune MODEL does the tuning and fitting for a model made elsewhere."
         ),
     )
     parser.add_argument("--out", type=Path, default=None,
@@ -481,6 +482,11 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
                              "model unet_<band>.keras already in --out on the validation "
                              "fields (simulated into --work-dir unless there), check it on "
                              "the test field, name it in the sidecar and the manifest")
+    parser.add_argument("--tune", type=Path, default=None, metavar="MODEL",
+                        help="no training: tune the centre thresholds and fit the size and "
+                             "flux calibration and p_real of MODEL (an ensemble, a model "
+                             "trained elsewhere) on the recipe's validation fields, written "
+                             "beside MODEL; then `radioseg predict --model MODEL` uses them")
     parser.add_argument("--compare", type=Path, default=None, metavar="MODEL",
                         help="no training: MODEL against the model in --out (default the "
                              "shipped one), each at its own tuned threshold on every "
@@ -512,11 +518,23 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     for flag, given in (("--compare-tta", args.compare_tta), ("--against", args.against)):
         if given and args.compare is None:
             raise ValueError(f"{flag} needs --compare MODEL")
+    tasks = [flag for flag, given in (("--compare", args.compare is not None),
+                                      ("--tune", args.tune is not None),
+                                      ("--reliability-only", args.reliability_only)) if given]
+    if len(tasks) > 1:
+        raise ValueError(f"{' and '.join(tasks)} are separate tasks: give one of them")
+    if tasks and (args.until != "all" or args.trained is not None
+                  or args.train_seed is not None):
+        raise ValueError(f"{tasks[0]} trains nothing: drop --until, --trained and "
+                         "--train-seed")
+    if args.tune is not None:
+        from radioseg_utils.workflows.pretrain import tune_model
+
+        info = tune_model(args.tune, settings=settings, work_dir=args.work_dir,
+                          n_workers=args.workers)
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+        return EXIT_OK
     if args.compare is not None:
-        if (args.reliability_only or args.until != "all" or args.trained is not None
-                or args.train_seed is not None):
-            raise ValueError("--compare trains nothing: drop --reliability-only, --until, "
-                             "--trained and --train-seed")
         from radioseg_utils.workflows.selection import compare_models, verdict_line
 
         incumbent = args.against or (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
@@ -527,9 +545,6 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         sys.stderr.write(verdict_line(info) + "\n")
         return EXIT_OK
     if args.reliability_only:
-        if args.until != "all" or args.trained is not None or args.train_seed is not None:
-            raise ValueError("--reliability-only trains nothing: drop --until, --trained "
-                             "and --train-seed")
         model = (args.out or PRETRAINED_DIR) / f"unet_{settings.band}.keras"
         info = add_reliability(model, settings=settings, work_dir=args.work_dir,
                                n_workers=args.workers)
@@ -554,11 +569,11 @@ def _add_ensemble(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Read two or more .keras models trained for the same data (band, "
             "normalisation, outputs) and save one model whose maps are the mean of "
-            "theirs, with a sidecar listing the members. `radioseg pretrain --compare "
-            "FILE` tunes its centre threshold on the validation fields and says whether it "
-            "finds more sources than the shipped model; `radioseg predict --model FILE` "
-            "runs it at the default centre threshold, without the size and flux calibration "
-            "and p_real, which `radioseg pretrain` fits only for the model it trains."
+            "theirs, with a sidecar listing the members. `radioseg pretrain --tune FILE` "
+            "tunes its centre thresholds and fits its size and flux calibration and p_real "
+            "on the validation fields (until then `radioseg predict --model FILE` runs it "
+            "at the default centre threshold without them); `radioseg pretrain --compare "
+            "FILE` says whether it finds more sources than the shipped model."
         ),
     )
     parser.add_argument("models", nargs="+", type=Path, metavar="MODEL",
@@ -574,7 +589,7 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
 
     path = save_ensemble(args.models, args.output, overwrite=args.overwrite)
     logger.info("ensemble of %d models written to %s; it has no tuned centre threshold, "
-                "calibration or p_real: `radioseg pretrain --compare %s` says what it finds",
+                "calibration or p_real yet: `radioseg pretrain --tune %s` fits them",
                 len(args.models), path, path)
     return EXIT_OK
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from radioseg_utils.cli import EXIT_OK, EXIT_USAGE, main
+from radioseg_utils.core.bands import get_band
 from radioseg_utils.core.paths import OutputExistsError
 from radioseg_utils.model.architectures import build_unet
 from radioseg_utils.model.ensemble import SHARED_KEYS, build_ensemble, save_ensemble
@@ -125,3 +126,28 @@ def test_cli_ensemble(tmp_path, members, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("radioseg: error:") and "not a readable .keras" in err
     assert "\n" not in err
+
+
+@pytest.mark.slow
+def test_an_ensemble_tuned_by_pretrain_predicts_at_its_own_threshold(tmp_path, members):
+    """`radioseg ensemble`, then `radioseg pretrain --tune`: the thresholds land in the
+    ensemble's sidecar and predictions on an image of that band and depth use them."""
+    import dataclasses
+
+    from radioseg_utils.inference.config import PredictConfig, resolve_config
+    from radioseg_utils.workflows import pretrain
+
+    settings = dataclasses.replace(pretrain.PretrainSettings(), seed=5, val_size=256,
+                                   test_size=256, val_fields=(("B2", 100, 256),))
+    path = save_ensemble(members, tmp_path / "ens.keras")
+    info = pretrain.tune_model(path, settings=settings, work_dir=tmp_path / "run")
+    meta = json.loads(sidecar_path(path).read_text())
+    assert set(meta["centre_thresholds"]) == {"B1", "B2"}
+    assert meta["centre_threshold"] == info["centre_threshold"] in pretrain.THRESHOLD_GRID
+    assert [t["threshold"] for t in info["trials"]["val_B2_100h"]] == sorted(
+        pretrain.THRESHOLD_GRID)
+    assert "test" not in info["trials"]
+    b2_100h = resolve_config(path, PredictConfig(), band="B2", noise=get_band("B2").noise(100))
+    assert b2_100h.centre_threshold == meta["centre_thresholds"]["B2"]["100"]
+    other = resolve_config(path, PredictConfig(), band="B2", noise=None, sdc1=False)
+    assert other.centre_threshold == meta["centre_threshold"]

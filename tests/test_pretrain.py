@@ -410,3 +410,72 @@ def test_pretrain_fits_p_real_on_validation_fields_never_on_test(tmp_path, monke
     assert pretrain.validation_fields(held_out) == {k: v for k, v in held_out.items() if k != "test"}
     with pytest.raises(ValueError, match="test field"):
         fit_model_reliability(model, {"val": field("val"), "test": field("test")}, seed=0)
+
+
+def _fake_held_out(tmp_path):
+    from radioseg_utils.workflows.pipeline import FieldFiles
+
+    return {name: FieldFiles(tmp_path / f"{name}.fits", tmp_path / f"{name}.ecsv")
+            for name in ("val", "test", "val_B2_100h")}
+
+
+def test_tune_model_fits_on_validation_fields_only_and_writes_the_sidecar(tmp_path,
+                                                                          monkeypatch):
+    """A model file from elsewhere: thresholds, calibration and p_real from the validation
+    fields (no training fields, never the test field), written into its sidecar."""
+    model = tmp_path / "ens.keras"
+    model.write_bytes(b"")
+    (tmp_path / "ens.json").write_text(json.dumps({"band": "B1", "model": "ensemble"}))
+    held_out = _fake_held_out(tmp_path)
+    monkeypatch.setattr(pretrain, "held_out_fields", lambda *a, **k: held_out)
+    thresholds = {"B1": {"1000": 0.35}, "B2": {"100": 0.4}}
+    monkeypatch.setattr(pretrain, "tune_centre_thresholds",
+                        lambda path, fields, settings: (thresholds, {"val": []}))
+    seen = {}
+
+    def calibrate(path, fields, *, seed):
+        seen["calibration"] = sorted(fields)
+        return {"skipped": "not here"}
+
+    def reliability(path, fields, *, seed):
+        seen["reliability"] = sorted(fields)
+        return {"skipped": "not here", "fields": sorted(fields)}
+
+    monkeypatch.setattr(pretrain, "calibrate_model", calibrate)
+    monkeypatch.setattr(pretrain, "fit_model_reliability", reliability)
+    info = pretrain.tune_model(model, work_dir=tmp_path / "run")
+    assert seen == {"calibration": ["val", "val_B2_100h"],
+                    "reliability": ["val", "val_B2_100h"]}
+    assert info["centre_threshold"] == 0.35 and "test" not in info  # no p_real to check
+    sidecar = json.loads((tmp_path / "ens.json").read_text())
+    assert sidecar["centre_thresholds"] == thresholds and sidecar["centre_threshold"] == 0.35
+    assert sidecar["model"] == "ensemble"  # the rest of the sidecar is kept
+    assert set(info["timings"]) == {"tune_s", "calibrate_s", "reliability_s"}
+
+
+def test_tune_model_refuses_the_shipped_model_and_a_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="is the shipped model.*tune a copy instead"):
+        pretrain.tune_model(PRETRAINED_DIR / "unet_B1.keras", work_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="absent.keras not found"):
+        pretrain.tune_model(tmp_path / "absent.keras", work_dir=tmp_path)
+
+
+def test_cli_pretrain_tune(monkeypatch, tmp_path, capsys):
+    from radioseg_utils.cli import main
+
+    calls = []
+    monkeypatch.setattr(pretrain, "tune_model",
+                        lambda model, **kwargs: calls.append((model, kwargs)) or {"ok": 1})
+    model = tmp_path / "ens.keras"
+    assert main(["pretrain", "--profile", "full", "--tune", str(model), "--work-dir",
+                 str(tmp_path / "run")]) == 0
+    assert calls[0][0] == model and calls[0][1]["settings"] == pretrain.PRETRAIN_PROFILES[
+        "full"][0]
+    assert json.loads(capsys.readouterr().out) == {"ok": 1}
+    for extra, message in ((["--until", "train"], "--tune trains nothing"),
+                           (["--compare", str(model)], "--compare and --tune are separate"),
+                           (["--reliability-only"], "--tune and --reliability-only are")):
+        assert main(["pretrain", "--tune", str(model), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
+    assert len(calls) == 1

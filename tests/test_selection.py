@@ -433,6 +433,18 @@ def test_data_check_ensemble_records_average_the_starts_they_name(name, record):
 
 
 @pytest.mark.datacheck
+def test_data_check_ensemble_was_tuned_on_validation_fields_only():
+    """`radioseg pretrain --tune`: thresholds, calibration and p_real from the validation
+    fields (no training fields, never the test field); p_real checked on the test field."""
+    info = json.loads((RESULTS / "cpu_ensemble" / "tune.json").read_text())
+    validation = set(info["trials"])
+    assert "test" not in validation and not any(n.startswith("train") for n in validation)
+    assert set(info["calibration"]["fields"]) == set(info["reliability"]["fields"]) == validation
+    assert info["centre_threshold"] == info["centre_thresholds"]["B1"]["1000"]
+    assert info["test"]["largest_gap"] <= info["test"]["tolerance"] and info["test"]["calibrated"]
+
+
+@pytest.mark.datacheck
 def test_data_check_tta_record_compares_the_shipped_model_with_itself():
     info = json.loads((RESULTS / "cpu_tta" / "compare.json").read_text())
     assert info["candidate_tta"] and info["candidate"] == info["incumbent"] == "unet_B1.keras"

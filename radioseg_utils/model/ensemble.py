@@ -79,10 +79,10 @@ def save_ensemble(paths: Sequence[str | os.PathLike], target: str | os.PathLike,
 
     The sidecar keeps what the members share (:data:`SHARED_KEYS`) and lists each member
     under ``members`` (its file name and :data:`_MEMBER_KEYS`). Thresholds, calibration
-    and per-source reliability are not copied: they belong to one model's map. Until
-    they are fitted for the ensemble, prediction uses the default centre threshold and
-    applies neither (the catalogue says so); ``radioseg pretrain --compare`` tunes the
-    thresholds of each model it compares, for the comparison only.
+    and per-source reliability are not copied: they belong to one model's map.
+    :func:`radioseg_utils.workflows.pretrain.tune_model` (``radioseg pretrain --tune``)
+    fits them for the ensemble; until then prediction uses the default centre threshold
+    and applies neither (the catalogue says so).
 
     Parameters
     ----------

@@ -57,7 +57,7 @@ __all__ = ["DEFAULT_CONFIG", "FULL_TRAIN_FIELDS", "PRETRAIN_PROFILES", "TRAINED_
            "LevelScan", "threshold_levels", "chosen_threshold", "tune_centre_threshold",
            "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
            "validation_name", "validation_fields", "held_out_fields", "prepare", "reliability_path",
-           "fit_model_reliability", "add_reliability"]
+           "fit_model_reliability", "add_reliability", "tune_and_fit", "tune_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -633,6 +633,110 @@ def add_reliability(model: str | Path | None = None, *,
     return info
 
 
+def tune_and_fit(model_path: str | Path, held_out: dict, settings: PretrainSettings, *,
+                 calibration_fields: dict) -> dict[str, Any]:
+    """Tune a model's centre thresholds, then fit its calibration and ``p_real``, in place.
+
+    The thresholds are tuned on every validation field (:func:`tune_centre_thresholds`)
+    and written into the sidecar; :func:`calibrate_model` fits on ``calibration_fields``
+    and the validation fields, :func:`fit_model_reliability` on the validation fields
+    only. The test field of ``held_out`` is never used.
+
+    Parameters
+    ----------
+    model_path : path
+        The ``.keras`` model with its sidecar; its sidecar and companion files change.
+    held_out : dict
+        :func:`held_out_fields`.
+    settings : PretrainSettings
+        The recipe whose validation fields these are (its band and integration name the
+        main threshold).
+    calibration_fields : dict
+        Further fields to calibrate on, e.g. the training fields (``{}``: none).
+
+    Returns
+    -------
+    dict
+        ``centre_threshold``, ``centre_thresholds``, ``trials``, ``calibration``,
+        ``reliability`` (provenance, or ``{"skipped": reason}``) and ``timings`` (s).
+    """
+    timings = {}
+    t0 = time.perf_counter()
+    thresholds, trials = tune_centre_thresholds(model_path, held_out, settings)
+    threshold = thresholds[settings.band][str(settings.integration)]
+    sidecar = read_sidecar(model_path)
+    sidecar["centre_threshold"] = threshold
+    sidecar["centre_thresholds"] = thresholds
+    write_sidecar(model_path, sidecar)
+    timings["tune_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    calibration = calibrate_model(model_path,
+                                  {**calibration_fields, **validation_fields(held_out)},
+                                  seed=settings.seed)
+    timings["calibrate_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    reliability = fit_model_reliability(model_path, validation_fields(held_out),
+                                        seed=settings.seed)
+    timings["reliability_s"] = time.perf_counter() - t0
+    return {"centre_threshold": threshold, "centre_thresholds": thresholds, "trials": trials,
+            "calibration": calibration, "reliability": reliability, "timings": timings}
+
+
+def tune_model(model: str | Path, *, settings: PretrainSettings = PretrainSettings(),
+               work_dir: str | Path | None = None, n_workers: int = 1,
+               evaluate: bool = True) -> dict[str, Any]:
+    """Make a model file trained or assembled elsewhere ready to predict (no training).
+
+    An ensemble (:mod:`radioseg_utils.model.ensemble`) or a model from another machine has
+    no tuned centre thresholds, calibration or ``p_real``. :func:`tune_and_fit` fits
+    them on the validation fields of ``settings`` (simulated into ``work_dir`` unless
+    they are there; no training fields), writes them beside the model and names them in
+    its sidecar; the test field only checks ``p_real``.
+
+    Parameters
+    ----------
+    model : path
+        The ``.keras`` model with its sidecar; not the shipped model, which
+        :func:`train_default_model` tunes with its training fields.
+    settings : PretrainSettings
+        The recipe whose validation and test fields are used.
+    work_dir : path, optional
+        Run folder of the fields (default ``generated_dir() / "pretrain"``).
+    n_workers : int
+        Processes for simulating fields.
+    evaluate : bool
+        Check ``p_real`` on the test field (``test`` in the result).
+
+    Returns
+    -------
+    dict
+        What :func:`tune_and_fit` returns, plus ``test`` with ``evaluate``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the model is missing.
+    ValueError
+        If ``model`` is the shipped model.
+    """
+    from radioseg_utils.workflows import pipeline
+
+    model = Path(model)
+    if not model.is_file():
+        raise FileNotFoundError(f"model {model} not found")
+    shipped = PRETRAINED_DIR / f"unet_{settings.band}.keras"
+    if shipped.is_file() and model.resolve() == shipped.resolve():
+        raise ValueError(f"{model} is the shipped model, tuned by `radioseg pretrain` with "
+                         "its training fields; tune a copy instead")
+    layout = pipeline.RunLayout.from_parameter(work_dir or generated_dir() / "pretrain")
+    held_out = held_out_fields(settings, layout, n_workers=n_workers)
+    info = tune_and_fit(model, held_out, settings, calibration_fields={})
+    if evaluate and "skipped" not in info["reliability"]:
+        _, catalogue, real = _model_detections(model, held_out["test"])
+        info["test"] = _p_real_check(catalogue, real)
+    return info
+
+
 def _simulated_training_field(layout, name: str, band: str, hours: int, size: int,
                               settings: PretrainSettings, n_workers: int):
     """One training field with the recipe's close pairs, simulated unless it is there."""
@@ -874,22 +978,10 @@ def train_default_model(
     if until == "train":
         return _write_trained(model_path, Path(out_dir), settings=settings, config=config,
                               fields=train, datasets=datasets, timings=timings)
-    t0 = time.perf_counter()
-    thresholds, trials = tune_centre_thresholds(model_path, held_out, settings)
-    threshold = thresholds[settings.band][str(settings.integration)]
-    sidecar = read_sidecar(model_path)
-    sidecar["centre_threshold"] = threshold
-    sidecar["centre_thresholds"] = thresholds
-    write_sidecar(model_path, sidecar)
-    timings["tune_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    calibration = calibrate_model(model_path, {**train, **validation_fields(held_out)},
-                                  seed=settings.seed)
-    timings["calibrate_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    reliability = fit_model_reliability(model_path, validation_fields(held_out),
-                                        seed=settings.seed)
-    timings["reliability_s"] = time.perf_counter() - t0
+    fitted = tune_and_fit(model_path, held_out, settings, calibration_fields=train)
+    threshold, thresholds = fitted["centre_threshold"], fitted["centre_thresholds"]
+    calibration, reliability = fitted["calibration"], fitted["reliability"]
+    timings.update(fitted["timings"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"unet_{settings.band}.keras"
@@ -916,7 +1008,8 @@ def train_default_model(
         "training_log": log.read_text().splitlines() if log.is_file() else [],
         "centre_threshold": {"chosen": threshold, "per_band_integration": thresholds,
                              "target_strict_reliability": TARGET_RELIABILITY,
-                             "fields": "val and val_<band>_<h>h (held out)", "trials": trials},
+                             "fields": "val and val_<band>_<h>h (held out)",
+                             "trials": fitted["trials"]},
         "calibration": calibration,
         "reliability": reliability,
         "sidecar": read_sidecar(target),
