@@ -370,6 +370,23 @@ def test_replayed_model_runs_the_network_once_per_batch():
         replay(np.ones((3, 4, 4, 1), np.float32))
 
 
+def _record_fitted_fields(monkeypatch) -> dict[str, list[str]]:
+    """Replace the calibration and p_real fits by stubs that record the fields each got."""
+    seen = {}
+
+    def calibrate(path, fields, *, seed):
+        seen["calibration"] = list(fields)
+        return {"skipped": "not here"}
+
+    def reliability(path, fields, *, seed):
+        seen["reliability"] = list(fields)
+        return {"skipped": "not here", "fields": list(fields)}
+
+    monkeypatch.setattr(pretrain, "calibrate_model", calibrate)
+    monkeypatch.setattr(pretrain, "fit_model_reliability", reliability)
+    return seen
+
+
 def test_pretrain_fits_p_real_on_validation_fields_never_on_test(tmp_path, monkeypatch):
     """The reliability step of train_default_model gets every held-out field but the test
     field; the test field only scores."""
@@ -389,18 +406,7 @@ def test_pretrain_fits_p_real_on_validation_fields_never_on_test(tmp_path, monke
                                                               held_out, {}, model, {}))
     monkeypatch.setattr(pretrain, "tune_centre_thresholds",
                         lambda *a, **k: ({"B1": {"1000": 0.3}}, {}))
-    seen = {}
-
-    def calibrate(path, fields, *, seed):
-        seen["calibration"] = list(fields)
-        return {"skipped": "not here"}
-
-    def reliability(path, fields, *, seed):
-        seen["reliability"] = list(fields)
-        return {"skipped": "not here", "fields": list(fields)}
-
-    monkeypatch.setattr(pretrain, "calibrate_model", calibrate)
-    monkeypatch.setattr(pretrain, "fit_model_reliability", reliability)
+    seen = _record_fitted_fields(monkeypatch)
     monkeypatch.setattr(pretrain, "save_inference_copy", lambda src, dst: dst.write_bytes(b""))
     manifest = pretrain.train_default_model(work_dir=tmp_path / "run", out_dir=tmp_path / "out",
                                             evaluate=False)
@@ -431,18 +437,7 @@ def test_tune_model_fits_on_validation_fields_only_and_writes_the_sidecar(tmp_pa
     thresholds = {"B1": {"1000": 0.35}, "B2": {"100": 0.4}}
     monkeypatch.setattr(pretrain, "tune_centre_thresholds",
                         lambda path, fields, settings: (thresholds, {"val": []}))
-    seen = {}
-
-    def calibrate(path, fields, *, seed):
-        seen["calibration"] = sorted(fields)
-        return {"skipped": "not here"}
-
-    def reliability(path, fields, *, seed):
-        seen["reliability"] = sorted(fields)
-        return {"skipped": "not here", "fields": sorted(fields)}
-
-    monkeypatch.setattr(pretrain, "calibrate_model", calibrate)
-    monkeypatch.setattr(pretrain, "fit_model_reliability", reliability)
+    seen = _record_fitted_fields(monkeypatch)
     info = pretrain.tune_model(model, work_dir=tmp_path / "run")
     assert seen == {"calibration": ["val", "val_B2_100h"],
                     "reliability": ["val", "val_B2_100h"]}
