@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from radioseg_utils.cli import EXIT_OK, EXIT_USAGE, main
 from radioseg_utils.core.bands import get_band
 from radioseg_utils.core.paths import OutputExistsError
+from radioseg_utils.inference.config import PredictConfig, resolve_config
 from radioseg_utils.model.architectures import build_unet
 from radioseg_utils.model.ensemble import SHARED_KEYS, build_ensemble, save_ensemble
 from radioseg_utils.model.files import (
@@ -19,6 +21,7 @@ from radioseg_utils.model.files import (
     save_model,
     sidecar_path,
 )
+from radioseg_utils.postprocess.centres import DEFAULT_CENTRE_THRESHOLD
 
 META = {"band": "B1", "bands": ["B1", "B2"], "normalisation": "asinh", "integration": 1000,
         "outputs": ["mask", "centre"], "tile_size": 32}
@@ -57,7 +60,8 @@ def test_build_ensemble_refuses_one_member_or_other_shapes():
         build_ensemble([build_unet(depth=1, base_filters=2, name="a"), two_outputs])
 
 
-def test_saved_ensemble_loads_predicts_the_mean_and_lists_its_members(tmp_path, members):
+def test_saved_ensemble_loads_predicts_the_mean_and_lists_its_members(tmp_path, members,
+                                                                      caplog):
     path = save_ensemble(members, tmp_path / "ens.keras")
     ensemble, meta = load_model(path, expect_band="B2", expect_normalisation="asinh")
     assert meta["model"] == "ensemble"
@@ -68,6 +72,14 @@ def test_saved_ensemble_loads_predicts_the_mean_and_lists_its_members(tmp_path, 
     x = _batch(1)
     expected = np.mean([np.asarray(load_model(p)[0](x)) for p in members], axis=0)
     np.testing.assert_allclose(np.asarray(ensemble(x)), expected, atol=1e-6)
+    with caplog.at_level(logging.INFO, logger="radioseg_utils.inference.config"):
+        untuned = resolve_config(path, PredictConfig(), band="B1", noise=1e-6)
+    assert untuned.centre_threshold == DEFAULT_CENTRE_THRESHOLD
+    assert "ens.keras has no tuned centre threshold" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="radioseg_utils.inference.config"):
+        resolve_config(members[0], PredictConfig(), band="B1", noise=1e-6)  # tuned: 0.3
+    assert "no tuned centre threshold" not in caplog.text
     net, normalisation = load_segmenter(path, "B1")  # what predict reads
     assert normalisation == "asinh"
     np.testing.assert_allclose(np.asarray(net(x)), expected, atol=1e-5)
@@ -134,7 +146,6 @@ def test_an_ensemble_tuned_by_pretrain_predicts_at_its_own_threshold(tmp_path, m
     ensemble's sidecar and predictions on an image of that band and depth use them."""
     import dataclasses
 
-    from radioseg_utils.inference.config import PredictConfig, resolve_config
     from radioseg_utils.workflows import pretrain
 
     settings = dataclasses.replace(pretrain.PretrainSettings(), seed=5, val_size=256,

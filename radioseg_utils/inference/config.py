@@ -6,6 +6,7 @@ and the segmenter (model plus tile normaliser) that the in-memory and streamed p
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -42,6 +43,8 @@ __all__ = [
     "tuned_centre_threshold",
     "resolve_config",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 #: Image rows assembled at a time when the probability map is written.
@@ -277,11 +280,16 @@ def resolve_config(model, config: PredictConfig, *, band: str | Band | None = No
     model), or None for a callable or a sidecar without one; elsewhere they become 1 and
     None. A ``reliability`` of ``"model"`` becomes the file named by the sidecar's
     ``reliability`` on every image (None without one). ``components`` None becomes
-    ``not sdc1``. Values already set are kept.
+    ``not sdc1``. Values already set are kept. A model file whose sidecar has no tuned
+    centre threshold is said so in the log (INFO), with the default it gets.
     """
     sidecar = read_sidecar(model)
     corrections = config.corrections == "sdc1" or (config.corrections == "auto" and sdc1)
     if config.centre_threshold is None:
+        if isinstance(model, (str, Path)) and "centre_threshold" not in sidecar:
+            logger.info("%s has no tuned centre threshold: the default %.2f is used "
+                        "(`radioseg pretrain --tune` tunes one)", Path(model).name,
+                        DEFAULT_CENTRE_THRESHOLD)
         config = replace(config, centre_threshold=tuned_centre_threshold(
             sidecar, band, noise if sdc1 else None))
     if config.flux_scale is None:
