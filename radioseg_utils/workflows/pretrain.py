@@ -581,6 +581,12 @@ def _p_real_check(catalogue, real) -> dict[str, Any]:
             "tolerance": P_REAL_TOLERANCE, "deciles": table.round(4).to_dict("records")}
 
 
+def _p_real_on_test(model: Path, held_out: dict) -> dict[str, Any]:
+    """:func:`_p_real_check` of the model's catalogue of the test field."""
+    _, catalogue, real = _model_detections(model, held_out["test"])
+    return _p_real_check(catalogue, real)
+
+
 def add_reliability(model: str | Path | None = None, *,
                     settings: PretrainSettings = PretrainSettings(),
                     work_dir: str | Path | None = None, n_workers: int = 1,
@@ -621,8 +627,7 @@ def add_reliability(model: str | Path | None = None, *,
     held_out = held_out_fields(settings, layout, n_workers=n_workers)
     info = fit_model_reliability(model, validation_fields(held_out), seed=settings.seed)
     if evaluate and "skipped" not in info:
-        _, catalogue, real = _model_detections(model, held_out["test"])
-        info["test"] = _p_real_check(catalogue, real)
+        info["test"] = _p_real_on_test(model, held_out)
     manifest_path = model.parent / "MANIFEST.json"
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
@@ -732,8 +737,7 @@ def tune_model(model: str | Path, *, settings: PretrainSettings = PretrainSettin
     held_out = held_out_fields(settings, layout, n_workers=n_workers)
     info = tune_and_fit(model, held_out, settings, calibration_fields={})
     if evaluate and "skipped" not in info["reliability"]:
-        _, catalogue, real = _model_detections(model, held_out["test"])
-        info["test"] = _p_real_check(catalogue, real)
+        info["test"] = _p_real_on_test(model, held_out)
     return info
 
 
