@@ -323,6 +323,14 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
                         help="no p_real column (by default the catalogue gets the calibrated "
                              "probability that each detection is real, when the model has a "
                              "reliability file)")
+    parser.add_argument("--min-p-real", type=float, default=None, metavar="Q",
+                        help="keep only the sources whose p_real is at least Q (0..1) in every "
+                             "output (catalogue metadata PREALMIN)")
+    parser.add_argument("--selection", choices=("reliability", "score"), default="reliability",
+                        help="reliability (default): the model's tuned centre threshold, 96%% "
+                             "strict reliability on its validation fields; score: the centre "
+                             "threshold and p_real cut that gave the highest SDC1 score there "
+                             "(more faint sources, more false ones)")
     parser.add_argument("--components", action=argparse.BooleanOptionalAction, default=None,
                         help="also list the sources' Gaussian components (Aegean's and "
                              "PyBDSF's unit) in <stem>_comp.ecsv/.fits (default: for images "
@@ -363,13 +371,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
         path = denoise_file(path, out_dir / f"{path.stem}_{args.denoise}.fits", args.denoise)
     options = {k: getattr(args, k) for k in ("threshold", "min_area", "tile", "overlap", "batch_size",
-                                             "centre_threshold", "flux_scale")
+                                             "centre_threshold", "flux_scale", "min_p_real")
                if getattr(args, k) is not None}
     if args.value is not None:
         options["threshold_kwargs"] = {"value": args.value}
     config = PredictConfig(split_blends=args.split_blends, tta=args.tta,
                            calibration=args.calibration, corrections=args.corrections,
-                           reliability=args.reliability, components=args.components, **options)
+                           reliability=args.reliability, components=args.components,
+                           selection=args.selection, **options)
     result = predict_image(path, args.model or DEFAULT_MODEL, out_dir=out_dir,
                            config=config, primary_beam=beam,
                            overwrite=args.overwrite, resume=args.resume,
@@ -481,7 +490,8 @@ def _add_pretrain(subparsers: argparse._SubParsersAction) -> None:
                         help="no training: fit the per-source reliability (p_real) of the "
                              "model unet_<band>.keras already in --out on the validation "
                              "fields (simulated into --work-dir unless there), check it on "
-                             "the test field, name it in the sidecar and the manifest")
+                             "the test field, name it in the sidecar and the manifest, and "
+                             "choose the score selection (predict --selection score) with it")
     parser.add_argument("--tune", type=Path, default=None, metavar="MODEL",
                         help="no training: tune the centre thresholds and fit the size and "
                              "flux calibration and p_real of MODEL (an ensemble, a model "

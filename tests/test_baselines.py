@@ -264,7 +264,7 @@ def test_bad_inputs(call, error, message):
 
 
 def test_finders_registry_share_a_signature(field):
-    assert set(FINDERS) == {"pybdsf", "aegean", "photutils", "peaks", "unet"}
+    assert set(FINDERS) == {"pybdsf", "aegean", "photutils", "peaks", "unet", "unet_score"}
     result = FINDERS["peaks"](field[0], noise=BAND.noise(1000))
     assert isinstance(result, FinderResult) and result.finder == "peaks"
 

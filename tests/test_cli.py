@@ -111,6 +111,34 @@ def test_predict_options_reach_the_config(tmp_path, monkeypatch):
     assert seen["config"].calibration is None and seen["config"].reliability == "model"
     assert main(["predict", str(image), "--out", str(tmp_path), "--no-reliability"]) == 0
     assert seen["config"].reliability is None and seen["config"].calibration == "model"
+    assert main(["predict", str(image), "--out", str(tmp_path), "--selection", "score",
+                 "--min-p-real", "0.7"]) == 0
+    assert (seen["config"].selection, seen["config"].min_p_real) == ("score", 0.7)
+
+
+def test_predict_score_selection_and_a_bad_cut_with_the_shipped_model(tmp_path, capsys,
+                                                                     tiny_image):
+    """--selection score takes the shipped sidecar's B1 choice; a cut outside [0, 1] or one
+    without p_real is a one-line error before anything is written."""
+    from astropy.table import Table
+
+    from radioseg_utils.model.files import DEFAULT_MODEL, read_sidecar
+
+    chosen = read_sidecar(DEFAULT_MODEL)["score_selection"]["bands"]["B1"]
+    assert main(["predict", str(tiny_image), "--out", str(tmp_path / "s"), "--selection",
+                 "score"]) == EXIT_OK
+    meta = Table.read(tmp_path / "s" / "tiny_cat.ecsv", format="ascii.ecsv").meta
+    assert meta["CENTRE"] == chosen["centre_threshold"]
+    assert meta.get("PREALMIN") == chosen["min_p_real"]
+    capsys.readouterr()
+    for argv, message in (
+            (["--min-p-real", "1.5"], "min_p_real must lie in [0, 1], got 1.5"),
+            (["--min-p-real", "0.5", "--no-reliability"],
+             "a p_real cut (0.5) needs p_real, and this run has none (no reliability file, "
+             "or a centre threshold below its range)")):
+        assert main(["predict", str(tiny_image), "--out", str(tmp_path / "bad"), *argv]) == EXIT_USAGE
+        assert capsys.readouterr().err == f"radioseg: error: {message}\n"
+        assert not (tmp_path / "bad").exists()
 
 
 def test_predict_takes_a_primary_beam_by_its_registry_name(tmp_path, monkeypatch, sdc1_dir):

@@ -226,6 +226,33 @@ def test_unet_finder_wiring(field, tiny_unet):
     assert evs[0].result.labels.tolist() == result.labels.tolist()
 
 
+def test_unet_score_finder_is_the_unet_with_the_sidecars_score_selection(field, tiny_unet,
+                                                                          tmp_path, rng):
+    import json
+    import shutil
+
+    from radioseg_utils.baselines import FINDERS
+    from radioseg_utils.inference.config import PredictConfig
+    from radioseg_utils.postprocess.reliability import RELIABILITY_FEATURES, fit_reliability
+
+    sky = field[0]
+    model = tmp_path / "tiny.keras"
+    shutil.copy(tiny_unet, model)
+    x = rng.normal(size=(2000, len(RELIABILITY_FEATURES)))
+    fit_reliability([x], [rng.random(2000) < 1 / (1 + np.exp(-x[:, 0]))], ["val"],
+                    meta={"name": "tiny.reliability.npz"}).save(tmp_path / "tiny.reliability.npz")
+    sidecar = json.loads(tiny_unet.with_suffix(".json").read_text())
+    cut = {"centre_threshold": 0.3, "min_p_real": 0.5}
+    sidecar.update(reliability="tiny.reliability.npz", score_selection={"bands": {"B1": cut}})
+    model.with_suffix(".json").write_text(json.dumps(sidecar))
+    result = FINDERS["unet_score"](sky, model=model)
+    assert result.finder == "unet_score"
+    same = run_unet(sky, model=model, config=PredictConfig(**cut))
+    assert result.catalogue["p_real"].tolist() == same.catalogue["p_real"].tolist()
+    assert np.all(np.asarray(result.catalogue["p_real"]) >= 0.5)
+    assert len(result.catalogue) < len(run_unet(sky, model=model).catalogue)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [

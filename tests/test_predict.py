@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -196,3 +198,69 @@ def test_p_real_column_in_every_catalogue_output(image_path, tmp_path, rng):
         pr.predict_image(image_path, snr_model, out_dir=tmp_path / "bad", noise=NOISE,
                          config=bad, progress=False)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_p_real_cut_drops_sources_from_every_output_and_keeps_the_rest_whole(image_path,
+                                                                               tmp_path, rng):
+    from radioseg_utils.postprocess.reliability import RELIABILITY_FEATURES, fit_reliability
+
+    x = rng.normal(size=(3000, len(RELIABILITY_FEATURES)))
+    real = rng.random(3000) < 1 / (1 + np.exp(-2 * x[:, 0]))
+    path = fit_reliability([x], [real], ["val"], meta={"name": "r.npz"}).save(tmp_path / "r.npz")
+    config = PredictConfig(tile=64, overlap=16, reliability=str(path), components=True)
+    full = pr.predict_image(image_path, snr_model, out_dir=tmp_path / "all", noise=NOISE,
+                            config=config, progress=False)
+    p = np.asarray(full.catalogue["p_real"])
+    assert len(np.unique(p)) == len(SOURCES)
+    cut = float(np.sort(p)[1])  # keeps all but the least likely source
+    kept = dataclasses.replace(config, min_p_real=cut)
+    result = pr.predict_image(image_path, snr_model, out_dir=tmp_path / "cut", noise=NOISE,
+                              config=kept, progress=False)
+    cat = result.catalogue
+    assert len(cat) == len(SOURCES) - 1 and cat["id"].tolist() == [1, 2, 3]
+    assert np.all(np.asarray(cat["p_real"]) >= cut)
+    before = full.catalogue[p >= cut]
+    np.testing.assert_allclose(cat["flux"], before["flux"])
+    # the segmentation map: each kept source keeps its pixels under its new id
+    seg_all = np.squeeze(fits.getdata(full.paths["segmentation"])).astype(int)
+    seg_cut = np.squeeze(fits.getdata(result.paths["segmentation"])).astype(int)
+    for new, old in zip(cat["id"], before["id"]):
+        np.testing.assert_array_equal(seg_cut == new, seg_all == old)
+    assert set(np.unique(seg_cut)) == {0, 1, 2, 3}
+    # every other output holds the same sources, and says what was cut
+    ecsv = Table.read(result.paths["ecsv"], format="ascii.ecsv")
+    assert len(ecsv) == 3 and ecsv.meta["PREALMIN"] == pytest.approx(cut)
+    assert Table.read(result.paths["fits"]).meta["PREALMIN"] == pytest.approx(cut)
+    assert len(read_submission(result.paths["submission"])) == 3
+    assert result.paths["regions"].read_text().count("ellipse(") == 3
+    comps = Table.read(result.paths["components_ecsv"], format="ascii.ecsv")
+    comps_all = Table.read(full.paths["components_ecsv"], format="ascii.ecsv")
+    assert set(comps["source_id"]) == {1, 2, 3}
+    assert len(comps) == np.isin(comps_all["source_id"], before["id"]).sum()
+    assert comps["component"].tolist() == list(range(1, len(comps) + 1))
+    # in memory: the same sources and labels
+    memory = pr.segment(read_image(image_path), snr_model, noise=NOISE, config=kept)
+    np.testing.assert_allclose(memory.catalogue["flux"], cat["flux"])
+    np.testing.assert_array_equal(memory.labels, seg_cut)
+    assert memory.catalogue.meta["PREALMIN"] == pytest.approx(cut)
+    # a cut without p_real is refused before any work, in one line
+    with pytest.raises(ValueError, match="a p_real cut .* needs p_real"):
+        pr.predict_image(image_path, snr_model, out_dir=tmp_path / "none", noise=NOISE,
+                         config=PredictConfig(tile=64, overlap=16, min_p_real=0.5),
+                         progress=False)
+    assert not (tmp_path / "none").exists()
+
+
+def test_keep_sources_renumbers_labels_rows_and_components():
+    from radioseg_utils.postprocess import blocks as bl
+
+    core = np.array([[1, 1, 0, 2], [3, 0, 2, 2]])
+    cat = Table({"id": [1, 2, 3], "flux": [1.0, 2.0, 3.0]})
+    comps = Table({"source_id": [1, 2, 2, 3], "flux": [1.0, 1.5, 0.5, 3.0]})
+    labels, kept, parts = bl.keep_sources(core, cat, np.array([False, True, True]), comps)
+    np.testing.assert_array_equal(labels, [[0, 0, 0, 1], [2, 0, 1, 1]])
+    assert kept["id"].tolist() == [1, 2] and kept["flux"].tolist() == [2.0, 3.0]
+    assert parts["source_id"].tolist() == [1, 1, 2] and parts["flux"].tolist() == [1.5, 0.5, 3.0]
+    assert bl.keep_sources(core, cat, np.ones(3, bool))[2] is None
+    with pytest.raises(ValueError, match=r"keep has shape \(2,\); the catalogue has 3 rows"):
+        bl.keep_sources(core, cat, np.ones(2, bool))

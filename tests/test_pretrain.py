@@ -169,6 +169,37 @@ def test_data_check_shipped_p_real_fitted_on_validation_and_calibrated_on_test()
     check = record.get("test") or manifest["held_out_scores"]["unet"]["p_real"]
     assert check["calibrated"] and check["largest_gap"] <= check["tolerance"]
     assert len(check["deciles"]) == 10
+    # fitted from a centre threshold below every tuned one, and calibrated there too
+    floor = record["centre_threshold_min"]
+    tuned = [v for table in meta["centre_thresholds"].values() for v in table.values()]
+    assert floor == pretrain.p_real_floor(meta) and floor < min(tuned)
+    low = record["test_floor"]
+    assert low["centre_threshold_min"] == floor and low["calibrated"] and len(low["deciles"]) == 10
+
+
+@pytest.mark.datacheck
+def test_data_check_shipped_score_selection_follows_from_its_validation_scores():
+    """Per band, the sidecar's score selection is the candidate that scored highest over
+    that band's validation fields, and those fields are the p_real fit's (never test)."""
+    manifest = json.loads((PRETRAINED_DIR / "MANIFEST.json").read_text())
+    _, meta = load_model(PRETRAINED_DIR / manifest["model"])
+    chosen = meta["score_selection"]
+    assert chosen["fields"] == manifest["reliability"]["fields"]
+    assert set(chosen["bands"]) == {"B1", "B2", "B5"}
+    floor = manifest["reliability"]["centre_threshold_min"]
+    for band, totals in chosen["pooled"].items():
+        best = max(totals, key=lambda key: (totals[key], key == pretrain.TUNED))
+        expected = ({"centre_threshold": None, "min_p_real": None} if best == pretrain.TUNED
+                    else {"centre_threshold": floor, "min_p_real": float(best)})
+        assert chosen["bands"][band] == expected, band
+        # per field, the scores add up to the pooled ones
+        per_field = manifest["reliability"]["score_selection"]["scores"]
+        assert sum(per_field[name]["reliability"] for name in per_field
+                   if name in _fields_of_band(manifest, band)) == pytest.approx(totals["reliability"])
+
+
+def _fields_of_band(manifest: dict, band: str) -> list[str]:
+    return [name for name, field in manifest["fields"].items() if field["band"] == band]
 
 
 @pytest.mark.datacheck
@@ -474,3 +505,83 @@ def test_cli_pretrain_tune(monkeypatch, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1
     assert len(calls) == 1
+
+
+def test_p_real_is_fitted_from_the_floor_or_the_lowest_tuned_threshold():
+    assert pretrain.p_real_floor({}) == pretrain.P_REAL_FLOOR
+    assert pretrain.p_real_floor({"centre_threshold": 0.4,
+                                  "centre_thresholds": {"B1": {"8": 0.45}}}) == pretrain.P_REAL_FLOOR
+    assert pretrain.p_real_floor({"centre_threshold": 0.4,
+                                  "centre_thresholds": {"B5": {"8": 0.15}}}) == 0.15
+
+
+def test_score_selection_is_chosen_per_band_on_validation_fields(tmp_path, monkeypatch, rng):
+    """Each band gets the p_real cut whose detections score highest over its fields, or the
+    tuned catalogue where that scores higher; nothing is fitted on a test field."""
+    import numpy as np
+    from astropy.table import Table
+
+    import radioseg_utils.baselines as baselines
+    import radioseg_utils.workflows.pipeline as pipeline
+    from radioseg_utils.baselines.result import FinderResult
+    from radioseg_utils.core.bands import get_band
+    from radioseg_utils.postprocess.reliability import CENTRE_THRESHOLD_MIN, fit_reliability
+
+    k = 7
+    x = rng.normal(size=(500, k))
+    fit_reliability([x], [rng.random(500) < 0.5], ["val"],
+                    meta={"name": "m.reliability.npz", CENTRE_THRESHOLD_MIN: 0.25}
+                    ).save(tmp_path / "m.reliability.npz")
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"")
+    (tmp_path / "m.json").write_text(json.dumps({"reliability": "m.reliability.npz",
+                                                 "centre_threshold": 0.4}))
+
+    class Field:
+        def __init__(self, band):
+            self.band = band
+
+        def saved_parameters(self):
+            return {"integration": 100}
+
+    # per band: p_real and truth of the deep catalogue's rows, and the tuned catalogue's score
+    rows = {"B1": ([0.1, 0.35, 0.35, 0.6, 0.9], [False, True, True, True, True], 2.0),
+            "B5": ([0.1, 0.5, 0.7], [False, False, False], 0.0)}
+    calls = []
+
+    def run_unet(sky, *, model, config=None, primary_beam=None):
+        calls.append(None if config is None else config.centre_threshold)
+        p, real, tuned = rows[sky.band.name]
+        cat = Table({"p_real": p, "real": real} if config is not None else
+                    {"p_real": [1.0], "real": [True], "tuned": [tuned]})
+        return FinderResult(cat, np.zeros((2, 2), np.int32), 0.0, 0.0, "unet")
+
+    def score(result, **kwargs):
+        cat = result.catalogue
+        if "tuned" in cat.colnames:
+            return float(cat["tuned"][0])
+        return float(np.sum(np.where(cat["real"], 1.0, -1.0)))
+
+    monkeypatch.setattr(baselines, "run_unet", run_unet)
+    monkeypatch.setattr(pipeline, "load_field",
+                        lambda files: (type("Sky", (), {"band": get_band(files.band)})(), None))
+    monkeypatch.setattr(pretrain, "_sdc1_score", score)
+    fields = {"val": Field("B1"), "val_B1_8h": Field("B1"), "val_B5_8h": Field("B5")}
+    chosen = pretrain.tune_score_selection(model, fields)
+    # B1: p >= 0.2 (or 0.3) keeps the four real rows: 4 per field, against 2 tuned
+    assert chosen["bands"]["B1"] == {"centre_threshold": 0.25, "min_p_real": 0.2}
+    assert chosen["pooled"]["B1"]["0.2"] == 8.0 and chosen["pooled"]["B1"]["reliability"] == 4.0
+    # B5: every cut keeps false rows or nothing; the tuned catalogue wins the tie with an
+    # empty one, as the selection that changes nothing
+    assert chosen["pooled"]["B5"]["0.9"] == chosen["pooled"]["B5"]["reliability"] == 0.0
+    assert chosen["bands"]["B5"] == {"centre_threshold": None, "min_p_real": None}
+    assert set(calls) == {0.25, None}  # the deep catalogue at the reliability file's floor
+    sidecar = json.loads((tmp_path / "m.json").read_text())
+    assert sidecar["score_selection"]["bands"] == chosen["bands"]
+    assert sidecar["score_selection"]["fields"] == ["val", "val_B1_8h", "val_B5_8h"]
+    assert "scores" not in sidecar["score_selection"] and set(chosen["scores"]) == set(fields)
+    with pytest.raises(ValueError, match="test field"):
+        pretrain.tune_score_selection(model, {"test": Field("B1")})
+    (tmp_path / "m.json").write_text(json.dumps({}))
+    with pytest.raises(ValueError, match="m.keras has no reliability file"):
+        pretrain.tune_score_selection(model, fields)

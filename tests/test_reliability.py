@@ -154,9 +154,9 @@ def test_reliability_diagram_checks_its_input_and_plots():
 
 
 # --------------------------------------------------------------------------- in predict
-def _fitted_file(rng, path):
+def _fitted_file(rng, path, **meta):
     x, _, real = _sample(rng, 3000)
-    return rel.fit_reliability([x], [real], ["val"], meta={"name": path.name}).save(path)
+    return rel.fit_reliability([x], [real], ["val"], meta={"name": path.name, **meta}).save(path)
 
 
 def test_resolve_config_takes_the_reliability_file_from_the_sidecar(tmp_path, rng):
@@ -170,3 +170,67 @@ def test_resolve_config_takes_the_reliability_file_from_the_sidecar(tmp_path, rn
     (tmp_path / "m.json").write_text(json.dumps({"reliability": "gone.npz"}))
     with pytest.raises(FileNotFoundError, match="reliability file .*gone.npz named by the sidecar"):
         resolve_config(tmp_path / "m.keras", PredictConfig())
+
+
+def _model_with(tmp_path, rng, sidecar: dict, **meta):
+    _fitted_file(rng, tmp_path / "m.reliability.npz", **meta)
+    (tmp_path / "m.keras").write_bytes(b"")
+    (tmp_path / "m.json").write_text(json.dumps({"reliability": "m.reliability.npz", **sidecar}))
+    return tmp_path / "m.keras"
+
+
+def test_p_real_is_given_only_from_the_centre_threshold_it_was_fitted_at(tmp_path, rng, caplog):
+    model = _model_with(tmp_path, rng, {"centre_threshold": 0.4},
+                        **{rel.CENTRE_THRESHOLD_MIN: 0.25})
+    assert rel.load_reliability(tmp_path / "m.reliability.npz").centre_threshold_min == 0.25
+    for level in (None, 0.25, 0.3):  # the tuned level, the floor, above it
+        config = resolve_config(model, PredictConfig(centre_threshold=level))
+        assert config.reliability == str(tmp_path / "m.reliability.npz"), level
+    with caplog.at_level("WARNING"):
+        below = resolve_config(model, PredictConfig(centre_threshold=0.2))
+    assert below.reliability is None  # an extrapolation is not given as a probability
+    assert "no p_real column: m.reliability.npz is calibrated for centre thresholds from 0.25" \
+        in caplog.text
+    with pytest.raises(ValueError, match=r"a p_real cut \(0.5\) needs p_real"):
+        resolve_config(model, PredictConfig(centre_threshold=0.2, min_p_real=0.5))
+    # a file that does not say where it holds is used as before
+    (tmp_path / "old").mkdir()
+    old = _model_with(tmp_path / "old", rng, {})
+    assert rel.load_reliability(old.with_name("m.reliability.npz")).centre_threshold_min is None
+    assert resolve_config(old, PredictConfig(centre_threshold=0.1)).reliability is not None
+
+
+def test_the_score_selection_fills_in_the_threshold_and_cut_of_the_sidecar(tmp_path, rng):
+    chosen = {"bands": {"B1": {"centre_threshold": 0.25, "min_p_real": 0.3},
+                        "B5": {"centre_threshold": None, "min_p_real": None}}}
+    model = _model_with(tmp_path, rng, {"centre_threshold": 0.4, "score_selection": chosen},
+                        **{rel.CENTRE_THRESHOLD_MIN: 0.25})
+    plain = resolve_config(model, PredictConfig(), band="B1")
+    assert (plain.centre_threshold, plain.min_p_real) == (0.4, None)
+    score = resolve_config(model, PredictConfig(selection="score"), band="B1")
+    assert (score.centre_threshold, score.min_p_real) == (0.25, 0.3)
+    assert score.reliability is not None
+    # where the tuned catalogue scored highest, the score selection is the tuned one
+    b5 = resolve_config(model, PredictConfig(selection="score"), band="B5")
+    assert (b5.centre_threshold, b5.min_p_real) == (0.4, None)
+    mine = resolve_config(model, PredictConfig(selection="score", centre_threshold=0.5,
+                                               min_p_real=0.0), band="B1")
+    assert (mine.centre_threshold, mine.min_p_real) == (0.5, 0.0)  # given values are kept
+    with pytest.raises(ValueError, match=r"m.keras has no score selection for band B2; it has "
+                                         r"one for \['B1', 'B5'\]"):
+        resolve_config(model, PredictConfig(selection="score"), band="B2")
+    with pytest.raises(ValueError, match="the score selection is chosen for the SDC1 score of "
+                                         "SDC1 images, and this image is not one"):
+        resolve_config(model, PredictConfig(selection="score"), band="B1", sdc1=False)
+    forced = resolve_config(model, PredictConfig(selection="score", corrections="sdc1"),
+                            band="B1", sdc1=False)
+    assert (forced.centre_threshold, forced.min_p_real) == (0.25, 0.3)
+    with pytest.raises(ValueError, match="unknown selection 'purity'"):
+        resolve_config(model, PredictConfig(selection="purity"))
+    with pytest.raises(ValueError, match=r"min_p_real must lie in \[0, 1\], got 1.5"):
+        resolve_config(model, PredictConfig(min_p_real=1.5))
+    (tmp_path / "m.json").write_text(json.dumps({"reliability": "m.reliability.npz"}))
+    with pytest.raises(ValueError, match="m.keras has no score selection in its sidecar"):
+        resolve_config(model, PredictConfig(selection="score"), band="B1")
+    with pytest.raises(ValueError, match="this model has no score selection"):
+        resolve_config(lambda x: x, PredictConfig(selection="score"), band="B1")

@@ -7,17 +7,20 @@ on the image grid and a catalogue in the schema of
 :data:`radioseg_utils.io.catalogue.CATALOGUE_COLUMNS`, so the same matching, metrics and
 scoring code evaluates all of them.
 
-============  =========================================================================
-name          finder
-============  =========================================================================
-``pybdsf``    :func:`run_pybdsf`: PyBDSF with the SDC1 baseline settings, in a subprocess
-``aegean``    :func:`run_aegean`: Aegean with BANE and Aegean's default settings, in a
-              subprocess
-``photutils`` :func:`run_photutils`: background, beam-matched filter, segmentation and
-              deblending (the Python analogue of ProFound)
-``peaks``     :func:`run_peaks`: local maxima above 4 sigma, the floor to beat
-``unet``      :func:`run_unet`: the U-Net of :mod:`radioseg_utils.inference.predict`
-============  =========================================================================
+==============  =========================================================================
+name            finder
+==============  =========================================================================
+``pybdsf``      :func:`run_pybdsf`: PyBDSF with the SDC1 baseline settings, in a subprocess
+``aegean``      :func:`run_aegean`: Aegean with BANE and Aegean's default settings, in a
+                subprocess
+``photutils``   :func:`run_photutils`: background, beam-matched filter, segmentation and
+                deblending (the Python analogue of ProFound)
+``peaks``       :func:`run_peaks`: local maxima above 4 sigma, the floor to beat
+``unet``        :func:`run_unet`: the U-Net of :mod:`radioseg_utils.inference.predict`
+``unet_score``  the same with the model's score selection (``selection="score"`` of
+                :class:`~radioseg_utils.inference.config.PredictConfig`: the detections
+                and ``p_real`` cut with the highest SDC1 score on its validation fields)
+==============  =========================================================================
 
 :func:`run_unet` (and with it TensorFlow) is imported on first use, so importing this
 package stays light: the PyBDSF and Aegean worker processes import it and start in about
@@ -29,6 +32,7 @@ them with the same metrics.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -79,6 +83,16 @@ def _unet(image: Any, **options: Any) -> FinderResult:
     return run_unet(image, **options)
 
 
+def _unet_score(image: Any, **options: Any) -> FinderResult:
+    """The ``unet_score`` entry of :data:`FINDERS`: :func:`run_unet` with the model's score
+    selection."""
+    from radioseg_utils.baselines.unet import run_unet
+    from radioseg_utils.inference.config import PredictConfig
+
+    result = run_unet(image, config=PredictConfig(selection="score"), **options)
+    return dataclasses.replace(result, finder="unet_score")
+
+
 #: Finder name -> callable ``(image, *, noise=None, primary_beam=None, **options) -> FinderResult``.
 FINDERS: dict[str, Callable[..., FinderResult]] = {
     "pybdsf": run_pybdsf,
@@ -86,4 +100,5 @@ FINDERS: dict[str, Callable[..., FinderResult]] = {
     "photutils": run_photutils,
     "peaks": run_peaks,
     "unet": _unet,
+    "unet_score": _unet_score,
 }

@@ -28,6 +28,7 @@ from radioseg_utils.postprocess.components import (
     DEFAULT_MIN_DISTANCE,
 )
 from radioseg_utils.postprocess.measure import ClassRule
+from radioseg_utils.postprocess.reliability import load_reliability
 from radioseg_utils.simulation.simulate import FLUX_SCALE
 
 __all__ = [
@@ -42,6 +43,9 @@ __all__ = [
     "image_noise",
     "tuned_centre_threshold",
     "resolve_config",
+    "SELECTIONS",
+    "SCORE_SELECTION",
+    "p_real_cut",
 ]
 
 logger = logging.getLogger(__name__)
@@ -68,6 +72,11 @@ BLOCK_MARGIN: int = 128
 
 #: Side of the central box the image noise is estimated in, in pixels.
 NOISE_BOX: int = 2048
+
+#: The values of :attr:`PredictConfig.selection`.
+SELECTIONS: tuple[str, ...] = ("reliability", "score")
+#: Sidecar key of the centre threshold and ``p_real`` cut of the ``"score"`` selection.
+SCORE_SELECTION: str = "score_selection"
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,22 @@ class PredictConfig:
         ``PREAL`` say which). It is calibrated on the model's simulated SDC1 validation
         fields; on an image outside the training domain (metadata ``DOMAIN``) it ranks the
         detections but its values are not checked.
+    min_p_real : float, optional
+        Keep only the sources with ``p_real`` at least this (0..1): the others leave the
+        catalogue, the segmentation map, the components and every other output (metadata
+        ``PREALMIN``). It needs ``p_real`` (a reliability file valid at the run's centre
+        threshold). None (default) keeps every detection.
+    selection : str
+        Which detections a catalogue holds when the centre threshold and ``min_p_real``
+        are left to their defaults: ``"reliability"`` (default), the model's tuned centre
+        threshold (the lowest with 96 % strict reliability on its validation fields);
+        ``"score"``, the centre threshold and ``p_real`` cut that gave the highest SDC1
+        score on those fields of the image's band (``score_selection`` of the sidecar,
+        :func:`radioseg_utils.workflows.pretrain.tune_score_selection`): more faint
+        sources and lower reliability where that scores higher, the tuned threshold where
+        it does not. It fills in the centre threshold and, unless given, ``min_p_real``
+        when no ``centre_threshold`` is given; it is refused for an image the SDC1
+        corrections do not apply to (``corrections``), whose score it was not chosen for.
     components : bool, optional
         Also list the Gaussian components of the sources
         (:mod:`radioseg_utils.postprocess.decompose`; Aegean's and PyBDSF's unit) in
@@ -154,6 +179,8 @@ class PredictConfig:
     calibration: str | None = "model"
     corrections: str = "auto"
     reliability: str | None = "model"
+    min_p_real: float | None = None
+    selection: str = "reliability"
     components: bool | None = None
 
     def __post_init__(self) -> None:
@@ -279,12 +306,16 @@ def resolve_config(model, config: PredictConfig, *, band: str | Band | None = No
     ``"model"`` the path of the file named by the sidecar's ``calibration`` (beside the
     model), or None for a callable or a sidecar without one; elsewhere they become 1 and
     None. A ``reliability`` of ``"model"`` becomes the file named by the sidecar's
-    ``reliability`` on every image (None without one). ``components`` None becomes
+    ``reliability`` on every image (None without one), and None, said in the log
+    (WARNING), where the centre threshold lies below the lowest one that file was fitted
+    at (its ``p_real`` would be an extrapolation there). ``components`` None becomes
     ``not sdc1``. Values already set are kept. A model file whose sidecar has no tuned
     centre threshold is said so in the log (INFO), with the default it gets.
     """
     sidecar = read_sidecar(model)
     corrections = config.corrections == "sdc1" or (config.corrections == "auto" and sdc1)
+    config = _selected(model, sidecar, config, None if band is None else get_band(band),
+                       sdc1=corrections)
     if config.centre_threshold is None:
         if isinstance(model, (str, Path)) and "centre_threshold" not in sidecar:
             logger.info("%s has no tuned centre threshold: the default %.2f is used "
@@ -305,7 +336,52 @@ def resolve_config(model, config: PredictConfig, *, band: str | Band | None = No
                 raise FileNotFoundError(f"{key} file {path} named by the sidecar of {model} "
                                         "not found")
             config = replace(config, **{key: None if path is None else str(path)})
+    if config.reliability is not None:
+        floor = load_reliability(config.reliability).centre_threshold_min
+        if floor is not None and config.centre_threshold < floor - 1e-9:
+            logger.warning("no p_real column: %s is calibrated for centre thresholds from "
+                           "%.2f up, and this run detects from %.2f", Path(config.reliability).name,
+                           floor, config.centre_threshold)
+            config = replace(config, reliability=None)
+    if config.min_p_real is not None and config.reliability is None:
+        raise ValueError(f"a p_real cut ({config.min_p_real:g}) needs p_real, and this run has "
+                         "none (no reliability file, or a centre threshold below its range)")
     return config
+
+
+def _selected(model, sidecar: dict, config: PredictConfig, band: Band | None, *,
+              sdc1: bool) -> PredictConfig:
+    """``config`` with the centre threshold and ``p_real`` cut of its ``selection`` for an
+    image of ``band`` filled in where they are None (see :class:`PredictConfig`); the score
+    selection is for images the SDC1 corrections apply to (``sdc1``), as SDC1 scores them."""
+    if config.selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {config.selection!r}; expected one of {SELECTIONS}")
+    if config.min_p_real is not None and not 0.0 <= config.min_p_real <= 1.0:
+        raise ValueError(f"min_p_real must lie in [0, 1], got {config.min_p_real}")
+    if config.selection == "reliability" or config.centre_threshold is not None:
+        return config  # a centre threshold given (or already filled in) is kept, as it is
+    if not sdc1:
+        raise ValueError("the score selection is chosen for the SDC1 score of SDC1 images, and "
+                         "this image is not one (--corrections sdc1 treats it as one)")
+    name = Path(model).name if isinstance(model, (str, Path)) else "this model"
+    bands = sidecar.get(SCORE_SELECTION, {}).get("bands", {})
+    if not bands:
+        raise ValueError(f"{name} has no score selection in its sidecar "
+                         "(`radioseg pretrain --reliability-only` or `--tune` chooses one)")
+    if band is None or band.name not in bands:
+        raise ValueError(f"{name} has no score selection for band "
+                         f"{getattr(band, 'name', band)}; it has one for {sorted(bands)}")
+    chosen = bands[band.name]
+    return replace(config, centre_threshold=chosen["centre_threshold"],
+                   min_p_real=(chosen["min_p_real"] if config.min_p_real is None
+                               else config.min_p_real))
+
+
+def p_real_cut(catalogue: Table, config: PredictConfig) -> np.ndarray | None:
+    """Which rows of a finished catalogue ``config.min_p_real`` keeps (None: all)."""
+    if config.min_p_real is None:
+        return None
+    return np.asarray(catalogue["p_real"], float) >= config.min_p_real
 
 
 def tile_normaliser(normalisation: str | None, noise: float):

@@ -85,6 +85,7 @@ from radioseg_utils.inference.config import (
     Segmentation,
     central_noise_box,
     image_noise,
+    p_real_cut,
     resolve_config,
     segmenter,
     tile_normaliser,
@@ -155,12 +156,16 @@ def _catalogue_meta(*, band, noise, background, config, value, normalisation,
                     plan: Conditioning, problems: list[str], primary_beam: bool) -> dict:
     """Catalogue metadata; short upper-case keys, as they become FITS header cards.
     ``PREAL`` names the reliability file that gave ``p_real``, or says ``none`` (no
-    ``p_real`` column)."""
+    ``p_real`` column); ``PREALMIN``, present with a cut, the least ``p_real`` kept;
+    ``CENTRE`` the centre-map level of a detection (models with a centre head)."""
     preal = "none" if config.reliability in (None, "model") else Path(config.reliability).name
+    cut = {} if config.min_p_real is None else {"PREALMIN": float(config.min_p_real)}
+    if config.centre_threshold is not None:
+        cut["CENTRE"] = float(config.centre_threshold)
     return {"BAND": band.name, "NOISE": float(noise), "BACKGRND": float(background),
             "THRESH": config.threshold, "THRVALUE": str(value), "NORM": str(normalisation),
             **plan.meta(config, primary_beam=primary_beam),
-            "DOMAIN": "; ".join(problems) or "inside", "PREAL": preal}
+            "DOMAIN": "; ".join(problems) or "inside", "PREAL": preal, **cut}
 
 
 def _component_meta(meta: dict) -> dict:
@@ -443,6 +448,9 @@ def segment(
         tables.append(cat)
         offset += len(cat)
     catalogue = _finisher(config, sky.band, plan)(bl.stack_blocks(tables))
+    keep = p_real_cut(catalogue, config)
+    if keep is not None:
+        labels, catalogue, _ = bl.keep_sources(labels, catalogue, keep)
     catalogue.meta.update(_catalogue_meta(band=sky.band, noise=level_rms, background=level_bkg,
                                           config=config, value=value,
                                           normalisation=normalisation, plan=plan,

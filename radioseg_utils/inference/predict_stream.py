@@ -43,6 +43,7 @@ from radioseg_utils.inference.config import (
     ASSEMBLE_ROWS,
     THRESHOLD_SAMPLE_PIXELS,
     PredictConfig,
+    p_real_cut,
     segmenter,
     tile_normaliser,
 )
@@ -216,7 +217,8 @@ def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
         Where the sources go.
     finish : callable
         Applied to each block's table before it is written (e.g. the parameter
-        calibration).
+        calibration); then the ``p_real`` cut of ``job.config`` (:func:`p_real_cut`) drops
+        sources from the block's labels, table and components.
     components : CatalogueStream, optional
         Where the sources' Gaussian components go (stored by the blocks when
         ``job.config.components``), numbered ``1..`` across blocks.
@@ -233,13 +235,18 @@ def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
     header["HISTORY"] = f"radioseg predict: threshold {job.config.threshold} = {job.threshold}"
     with FitsStream(job.folder / "seg.fits", header, job.shape) as stream:
         for block in tqdm(blocks, desc="merge", unit="block", disable=not progress):
-            core, cat = bl.offset_ids(folder.load_array(f"blocks/{block.name}.npz"),
-                                      folder.load_table(f"blocks/{block.name}.parquet"), offset)
+            core = folder.load_array(f"blocks/{block.name}.npz")
+            cat = finish(folder.load_table(f"blocks/{block.name}.parquet"))
+            parts = (None if components is None
+                     else folder.load_table(f"blocks/{block.name}_comp.parquet"))
+            keep = p_real_cut(cat, job.config)
+            if keep is not None:
+                core, cat, parts = bl.keep_sources(core, cat, keep, parts)
+            core, cat = bl.offset_ids(core, cat, offset)
             stream.write(block.core[0], block.core[2], core.astype(np.float32))
-            catalogue.append(finish(cat))
+            catalogue.append(cat)
             if components is not None:
-                parts = bl.offset_components(folder.load_table(f"blocks/{block.name}_comp.parquet"),
-                                             offset, n_components + 1)
+                parts = bl.offset_components(parts, offset, n_components + 1)
                 components.append(parts)
                 n_components += len(parts)
             offset += len(cat)

@@ -11,6 +11,10 @@ pixels) read with a ``margin`` on each side (:func:`catalogue_blocks`):
    whole, so tile and block borders neither duplicate nor split them;
 3. :func:`offset_ids` gives the blocks consecutive ids in block order.
 
+Where only some finished sources are wanted (a cut on ``p_real``), :func:`keep_sources`
+drops the others from a block's labels, catalogue and components, numbering the kept
+ones ``1..m`` again before the ids are offset.
+
 Where the Gaussian components of the sources are listed
 (:mod:`radioseg_utils.postprocess.decompose`), :func:`own_components` keeps those of the
 owned sources and :func:`offset_components` numbers them on across blocks.
@@ -45,7 +49,7 @@ from radioseg_utils.postprocess.threshold import (
 )
 
 __all__ = ["Block", "catalogue_blocks", "segment_block", "owned", "own_core", "own_components",
-           "offset_ids", "offset_components", "stack_blocks", "sample_step", "band_sample",
+           "keep_sources", "offset_ids", "offset_components", "stack_blocks", "sample_step", "band_sample",
            "threshold_from_sample"]
 
 
@@ -242,6 +246,42 @@ def _owned_ids(labels: np.ndarray, catalogue: Table, keep: np.ndarray) -> np.nda
     lut = np.zeros(int(labels.max(initial=0)) + 1, np.int32)
     lut[np.asarray(catalogue["label"], dtype=np.int64)[keep]] = np.arange(1, keep.sum() + 1)
     return lut
+
+
+def keep_sources(core: np.ndarray, catalogue: Table, keep: np.ndarray,
+                 components: Table | None = None) -> tuple[np.ndarray, Table, Table | None]:
+    """Only the sources ``keep`` of a block, renumbered ``1..m`` in catalogue order.
+
+    Parameters
+    ----------
+    core : ndarray of int
+        Labels of the block: row ``k`` of ``catalogue`` is ``k + 1`` (as :func:`own_core`
+        returns them, or the labels of a whole image with its catalogue).
+    catalogue : astropy.table.Table
+        Its sources, with ``id`` = ``1..n``.
+    keep : ndarray of bool, shape (n,)
+        The sources kept.
+    components : astropy.table.Table, optional
+        Their components (:func:`own_components`, ``source_id`` in ``1..n``).
+
+    Returns
+    -------
+    core, catalogue, components
+        The labels of the kept sources (0 elsewhere), their rows with ``id`` = ``1..m``,
+        and their components with ``source_id`` renumbered (None without components).
+    """
+    keep = np.asarray(keep, bool)
+    if keep.shape != (len(catalogue),):
+        raise ValueError(f"keep has shape {keep.shape}; the catalogue has {len(catalogue)} rows")
+    lut = np.zeros(len(catalogue) + 1, np.int32)
+    lut[1:][keep] = np.arange(1, keep.sum() + 1)
+    kept = catalogue[keep]
+    kept["id"] = np.arange(1, len(kept) + 1, dtype=np.int32)
+    if components is not None:
+        source = lut[np.asarray(components["source_id"], dtype=np.int64)]
+        components = components[source > 0]
+        components["source_id"] = source[source > 0].astype(np.int64)
+    return lut[core], kept, components
 
 
 def offset_ids(core: np.ndarray, catalogue: Table, offset: int) -> tuple[np.ndarray, Table]:

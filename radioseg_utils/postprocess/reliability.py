@@ -52,10 +52,13 @@ from scipy.spatial import cKDTree
 
 from radioseg_utils.io.catalogue import set_column
 
-__all__ = ["NEIGHBOUR_CAP_BEAMS", "RELIABILITY_FEATURES", "ReliabilityModel", "detection_columns",
+__all__ = ["CENTRE_THRESHOLD_MIN", "NEIGHBOUR_CAP_BEAMS", "RELIABILITY_FEATURES", "ReliabilityModel", "detection_columns",
            "fit_reliability", "load_reliability", "neighbour_distance", "refuse_test_fields",
            "reliability_features"]
 
+#: Key of a reliability model's ``meta``: the lowest centre threshold of the detections it
+#: was fitted on. ``p_real`` is valid at that threshold and above it, not below.
+CENTRE_THRESHOLD_MIN: str = "centre_threshold_min"
 #: Largest distance (restoring-beam FWHMs) searched for a brighter neighbour; a detection
 #: without one that close has ``neighbour_dist`` NaN and counts as this far.
 NEIGHBOUR_CAP_BEAMS: float = 5.0
@@ -265,7 +268,8 @@ class ReliabilityModel:
         Isotonic map from the regression's score to the probability (linear between the
         knots, constant beyond them).
     meta : dict
-        Provenance (fields, counts, seed, folds, penalty, file name).
+        Provenance (fields, counts, seed, folds, penalty, file name, and
+        :data:`CENTRE_THRESHOLD_MIN`).
     """
 
     mean: np.ndarray
@@ -274,6 +278,14 @@ class ReliabilityModel:
     knots_score: np.ndarray
     knots_p: np.ndarray
     meta: dict = field(default_factory=dict)
+
+    @property
+    def centre_threshold_min(self) -> float | None:
+        """The lowest centre threshold of the detections this model was fitted on (None
+        for a file that does not say): ``p_real`` of detections found below it is an
+        extrapolation."""
+        value = self.meta.get(CENTRE_THRESHOLD_MIN)
+        return None if value is None else float(value)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Logistic-regression score (log-odds before recalibration) of a feature matrix."""

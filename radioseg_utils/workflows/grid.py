@@ -250,11 +250,11 @@ def _finder_options(finders: Sequence[str],
     if unknown:
         raise ValueError(f"unknown finder(s) {unknown}; expected names in {list(FINDERS)}")
     options = {name: dict((finder_options or {}).get(name, {})) for name in finders}
-    if "unet" in options:
-        model = options["unet"].setdefault("model", DEFAULT_MODEL)
+    for name in {"unet", "unet_score"} & set(options):
+        model = options[name].setdefault("model", DEFAULT_MODEL)
         if isinstance(model, (str, Path)) and not Path(model).is_file():
             raise FileNotFoundError(f"U-Net model file {model} not found")
-        options["unet"]["model"] = Path(model) if isinstance(model, str) else model
+        options[name]["model"] = Path(model) if isinstance(model, str) else model
     for name, values in options.items():  # fail now, not after the first field
         _cache_key(name, values, {})
     return options

@@ -34,6 +34,7 @@ The command is ``radioseg pretrain`` (about 50 minutes on 2 CPU cores).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -46,14 +47,17 @@ from typing import Any
 import numpy as np
 
 from radioseg_utils.core.paths import PRETRAINED_DIR, generated_dir
+from radioseg_utils.inference.config import SCORE_SELECTION
 from radioseg_utils.inference.tiling import call_model
 from radioseg_utils.model.config import TrainConfig
 from radioseg_utils.model.files import read_sidecar, save_inference_copy, write_sidecar
+from radioseg_utils.postprocess.reliability import CENTRE_THRESHOLD_MIN
 from radioseg_utils.simulation.simulate import PAIR_SIGMA
 
 __all__ = ["DEFAULT_CONFIG", "FULL_TRAIN_FIELDS", "PRETRAIN_PROFILES", "TRAINED_RECORD",
            "training_field_names", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
-           "TARGET_RELIABILITY", "PretrainSettings", "train_default_model",
+           "TARGET_RELIABILITY", "P_REAL_FLOOR", "p_real_floor",
+           "P_REAL_CUTS", "tune_score_selection", "PretrainSettings", "train_default_model",
            "LevelScan", "threshold_levels", "chosen_threshold", "tune_centre_threshold",
            "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
            "validation_name", "validation_fields", "held_out_fields", "prepare", "reliability_path",
@@ -80,6 +84,14 @@ VALIDATION_FIELDS: tuple[tuple[str, int, int], ...] = (
 THRESHOLD_GRID: tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
 #: Strict reliability the tuned threshold must reach on the validation field.
 TARGET_RELIABILITY: float = 0.96
+#: Centre threshold at which ``p_real`` is fitted (or the model's lowest tuned one, if
+#: lower): below its tuned level a model finds fainter sources and more noise peaks, and
+#: ``p_real`` is valid for every threshold from this one up.
+P_REAL_FLOOR: float = 0.25
+#: ``p_real`` cuts tried by :func:`tune_score_selection`.
+P_REAL_CUTS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: Name of the model's own catalogue (tuned thresholds, no cut) among those candidates.
+TUNED: str = "reliability"
 
 
 def field_name(band: str, integration: int, index: int, repeat: int = 0) -> str:
@@ -486,8 +498,10 @@ def validation_fields(held_out: dict) -> dict:
     return {name: files for name, files in held_out.items() if name != "test"}
 
 
-def _model_detections(model_path: Path, files, *, reliability: bool = True):
-    """The model's catalogue of a field and which detections are real (strict matching)."""
+def _model_detections(model_path: Path, files, *, reliability: bool = True,
+                      centre_threshold: float | None = None):
+    """The model's catalogue of a field (at its tuned centre threshold, or at
+    ``centre_threshold``) and which detections are real (strict matching)."""
     from radioseg_utils.baselines import run_unet
     from radioseg_utils.evaluation.evaluate import labelled_detections
     from radioseg_utils.inference.config import PredictConfig
@@ -496,7 +510,8 @@ def _model_detections(model_path: Path, files, *, reliability: bool = True):
 
     sky, truth = load_field(files)
     gain = Attenuation(None, FLUX_SCALE)  # the simulated images carry the SDC1 flux scale
-    config = PredictConfig() if reliability else PredictConfig(reliability=None)
+    config = PredictConfig(centre_threshold=centre_threshold,
+                           reliability="model" if reliability else None)
     catalogue = run_unet(sky, model=model_path, config=config, primary_beam=gain).catalogue
     real = labelled_detections(catalogue, truth, sky,
                                integration=files.saved_parameters()["integration"],
@@ -504,17 +519,29 @@ def _model_detections(model_path: Path, files, *, reliability: bool = True):
     return sky, catalogue, real
 
 
+def p_real_floor(sidecar: dict) -> float:
+    """The centre threshold ``p_real`` is fitted at: :data:`P_REAL_FLOOR`, or the lowest
+    centre threshold the sidecar holds if that is lower."""
+    tuned = [float(v) for table in sidecar.get("centre_thresholds", {}).values()
+             for v in table.values()]
+    if "centre_threshold" in sidecar:
+        tuned.append(float(sidecar["centre_threshold"]))
+    return min([P_REAL_FLOOR, *tuned])
+
+
 def fit_model_reliability(model_path: str | Path, fields: dict, *, seed: int) -> dict[str, Any]:
     """Fit the per-source reliability ``p_real`` of a model on validation fields.
 
-    The model (tuned centre threshold, calibration, no reliability) finds the sources of
-    each field; each detection is real when it matches a true source of S/N >= 3
+    The model (calibration, no reliability) finds the sources of each field at the
+    centre threshold :func:`p_real_floor`, below its tuned levels, so that ``p_real`` holds
+    for every threshold a user may choose from there up (``predict`` gives no ``p_real``
+    below it); each detection is real when it matches a true source of S/N >= 3
     (:func:`radioseg_utils.evaluation.evaluate.labelled_detections`, the strict reliability
     of :func:`radioseg_utils.evaluation.evaluate.evaluate_finder`), and
     :func:`radioseg_utils.postprocess.reliability.fit_reliability` learns the probability of
     that from the detection's features. The result is saved as :func:`reliability_path`
     and named in the sidecar (``reliability``), so that predictions carry ``p_real`` from
-    then on.
+    then on; :func:`tune_score_selection` then chooses the model's score selection with it.
 
     Parameters
     ----------
@@ -529,9 +556,11 @@ def fit_model_reliability(model_path: str | Path, fields: dict, *, seed: int) ->
     Returns
     -------
     dict
-        The model's provenance (fields, counts, seed), or ``{"skipped": reason, "fields":
-        names}`` when the model gave too few real or false detections to fit one (then
-        nothing is written and the sidecar names no reliability file).
+        The model's provenance (fields, counts, seed, ``centre_threshold_min``) with what
+        :func:`tune_score_selection` returns under ``score_selection``, or ``{"skipped":
+        reason, "fields": names}`` when the model gave too few real or false detections to
+        fit one (then nothing is written and the sidecar names neither a reliability file
+        nor a score selection).
 
     Raises
     ------
@@ -546,18 +575,22 @@ def fit_model_reliability(model_path: str | Path, fields: dict, *, seed: int) ->
 
     model_path = Path(model_path)
     refuse_test_fields(list(fields))  # before any work
+    sidecar = read_sidecar(model_path)
+    floor = p_real_floor(sidecar)
     features, labels = [], []
     for files in fields.values():
-        sky, catalogue, real = _model_detections(model_path, files, reliability=False)
+        sky, catalogue, real = _model_detections(model_path, files, reliability=False,
+                                                 centre_threshold=floor)
         features.append(reliability_features(catalogue, sky.band.beam_fwhm_arcsec))
         labels.append(real)
     path = reliability_path(model_path)
-    sidecar = read_sidecar(model_path)
     sidecar.pop("reliability", None)
+    sidecar.pop(SCORE_SELECTION, None)  # chosen with p_real: chosen again after it
     path.unlink(missing_ok=True)
     try:
         model = fit_reliability(features, labels, list(fields), seed=seed,
-                                meta={"name": path.name, "model": model_path.name})
+                                meta={"name": path.name, "model": model_path.name,
+                                      CENTRE_THRESHOLD_MIN: floor})
     except ValueError as exc:
         logger.warning("no reliability model for %s: %s", model_path, exc)
         write_sidecar(model_path, sidecar)
@@ -565,7 +598,101 @@ def fit_model_reliability(model_path: str | Path, fields: dict, *, seed: int) ->
     model.save(path)
     sidecar["reliability"] = path.name
     write_sidecar(model_path, sidecar)
-    return model.meta
+    return {**model.meta, SCORE_SELECTION: tune_score_selection(model_path, fields)}
+
+
+def _sdc1_score(result, *, truth, sky, integration: int, primary_beam) -> float:
+    """The official SDC1 score of a finder's result on a simulated field."""
+    from radioseg_utils.evaluation.evaluate import evaluate_finder
+
+    return float(evaluate_finder(result, truth, sky, integration=integration,
+                                 primary_beam=primary_beam, pixels=False).summary()["sdc1_score"])
+
+
+def tune_score_selection(model_path: str | Path, fields: dict, *,
+                         cuts: tuple[float, ...] = P_REAL_CUTS) -> dict[str, Any]:
+    """Choose, per band, the detections of the ``"score"`` selection on validation fields.
+
+    The model finds the sources of every field at the lowest centre threshold its
+    ``p_real`` holds for (``centre_threshold_min`` of its reliability file); each cut of
+    ``cuts`` keeps the rows with ``p_real`` at least that, and the official SDC1 score of
+    what is kept is summed over the fields of each band. The model's own catalogue (tuned
+    thresholds, no cut, ``"reliability"``) is scored too and competes: in a band where it
+    scores highest (nearly empty fields, where every noise peak costs a point), the score
+    selection is the tuned one. The choice per band is written into the sidecar
+    (:data:`~radioseg_utils.inference.config.SCORE_SELECTION`), so that ``radioseg predict
+    --selection score`` uses it.
+
+    Parameters
+    ----------
+    model_path : path
+        The ``.keras`` model with its sidecar, tuned thresholds and reliability file.
+    fields : dict
+        Name -> :class:`~radioseg_utils.workflows.pipeline.FieldFiles` of validation fields;
+        a field named ``test`` is refused.
+    cuts : tuple of float
+        The cuts tried.
+
+    Returns
+    -------
+    dict
+        ``bands`` (per band, ``centre_threshold`` and ``min_p_real``, both None where the
+        tuned catalogue won), ``fields`` and ``pooled`` (per band, the summed score of
+        every candidate), which the sidecar gets, and ``scores`` (per field).
+
+    Raises
+    ------
+    ValueError
+        If a field is a test field or the model has no reliability file.
+    """
+    from radioseg_utils.baselines import run_unet
+    from radioseg_utils.inference.config import PredictConfig
+    from radioseg_utils.model.files import companion_file
+    from radioseg_utils.postprocess.reliability import load_reliability, refuse_test_fields
+    from radioseg_utils.simulation.simulate import FLUX_SCALE, Attenuation
+    from radioseg_utils.workflows.pipeline import load_field
+
+    model_path = Path(model_path)
+    refuse_test_fields(list(fields))
+    sidecar = read_sidecar(model_path)
+    reliability = companion_file(model_path, sidecar, "reliability")
+    if reliability is None:
+        raise ValueError(f"{model_path.name} has no reliability file: fit p_real first")
+    floor = load_reliability(reliability).centre_threshold_min
+    gain = Attenuation(None, FLUX_SCALE)
+    scores: dict[str, dict[str, float]] = {}
+    pooled: dict[str, dict[str, float]] = {}
+    for name, files in fields.items():
+        sky, truth = load_field(files)
+        score = functools.partial(_sdc1_score, truth=truth, sky=sky, primary_beam=gain,
+                                  integration=files.saved_parameters()["integration"])
+        deep = run_unet(sky, model=model_path, config=PredictConfig(centre_threshold=floor),
+                        primary_beam=gain)
+        p_real = np.asarray(deep.catalogue["p_real"], float)
+        scores[name] = {f"{cut:g}": score(replace(deep, catalogue=deep.catalogue[p_real >= cut]))
+                        for cut in cuts}
+        scores[name][TUNED] = score(run_unet(sky, model=model_path, primary_beam=gain))
+        band = pooled.setdefault(sky.band.name, dict.fromkeys(scores[name], 0.0))
+        for key, value in scores[name].items():
+            band[key] += value
+    chosen = {"bands": {band: _score_choice(totals, floor) for band, totals in pooled.items()},
+              "fields": list(fields), "pooled": pooled, "scores": scores}
+    sidecar[SCORE_SELECTION] = {key: chosen[key] for key in ("bands", "fields", "pooled")}
+    write_sidecar(model_path, sidecar)
+    for band, totals in pooled.items():
+        logger.info("score selection of %s in %s: %s, SDC1 score %.1f over its validation fields "
+                    "(%.1f at the tuned thresholds)", model_path.name, band,
+                    chosen["bands"][band], max(totals.values()), totals[TUNED])
+    return chosen
+
+
+def _score_choice(totals: dict[str, float], floor: float) -> dict[str, float | None]:
+    """The centre threshold and ``p_real`` cut of the candidate with the highest total
+    (both None for the tuned catalogue, :data:`TUNED`, which wins a tie)."""
+    best = max(totals, key=lambda key: (totals[key], key == TUNED))
+    if best == TUNED:
+        return {"centre_threshold": None, "min_p_real": None}
+    return {"centre_threshold": floor, "min_p_real": float(best)}
 
 
 def _p_real_check(catalogue, real) -> dict[str, Any]:
@@ -581,10 +708,20 @@ def _p_real_check(catalogue, real) -> dict[str, Any]:
             "tolerance": P_REAL_TOLERANCE, "deciles": table.round(4).to_dict("records")}
 
 
-def _p_real_on_test(model: Path, held_out: dict) -> dict[str, Any]:
-    """:func:`_p_real_check` of the model's catalogue of the test field."""
+def _p_real_on_test(model: Path, held_out: dict) -> dict[str, dict[str, Any]]:
+    """:func:`_p_real_check` of the model's catalogues of the test field: ``test`` at its
+    tuned threshold, ``test_floor`` at the lowest threshold ``p_real`` holds for."""
+    from radioseg_utils.model.files import companion_file
+    from radioseg_utils.postprocess.reliability import load_reliability
+
     _, catalogue, real = _model_detections(model, held_out["test"])
-    return _p_real_check(catalogue, real)
+    checks = {"test": _p_real_check(catalogue, real)}
+    path = companion_file(model, read_sidecar(model), "reliability")
+    floor = load_reliability(path).centre_threshold_min
+    if floor is not None:
+        _, catalogue, real = _model_detections(model, held_out["test"], centre_threshold=floor)
+        checks["test_floor"] = {CENTRE_THRESHOLD_MIN: floor, **_p_real_check(catalogue, real)}
+    return checks
 
 
 def add_reliability(model: str | Path | None = None, *,
@@ -596,7 +733,10 @@ def add_reliability(model: str | Path | None = None, *,
     The validation and test fields of ``settings`` are simulated into ``work_dir`` unless
     they are there (a ``radioseg pretrain`` work folder of the same seed has them);
     :func:`fit_model_reliability` fits on the validation fields only, writes the file
-    beside the model and names it in its sidecar; the test field only shows the result.
+    beside the model and names it in its sidecar, and :func:`tune_score_selection`
+    chooses the score selection with it on the same fields; the test field only shows
+    the result (``test`` at the tuned thresholds, ``test_floor`` at the lowest threshold
+    ``p_real`` holds for).
     A ``MANIFEST.json`` beside the model that describes it gets the provenance under
     ``reliability``.
 
@@ -616,7 +756,8 @@ def add_reliability(model: str | Path | None = None, *,
     Returns
     -------
     dict
-        What :func:`fit_model_reliability` returns, plus ``test`` with ``evaluate``.
+        What :func:`fit_model_reliability` returns, plus ``test`` and ``test_floor`` with
+        ``evaluate``.
     """
     from radioseg_utils.workflows import pipeline
 
@@ -627,7 +768,7 @@ def add_reliability(model: str | Path | None = None, *,
     held_out = held_out_fields(settings, layout, n_workers=n_workers)
     info = fit_model_reliability(model, validation_fields(held_out), seed=settings.seed)
     if evaluate and "skipped" not in info:
-        info["test"] = _p_real_on_test(model, held_out)
+        info.update(_p_real_on_test(model, held_out))
     manifest_path = model.parent / "MANIFEST.json"
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
@@ -710,12 +851,12 @@ def tune_model(model: str | Path, *, settings: PretrainSettings = PretrainSettin
     n_workers : int
         Processes for simulating fields.
     evaluate : bool
-        Check ``p_real`` on the test field (``test`` in the result).
+        Check ``p_real`` on the test field (``test`` and ``test_floor`` in the result).
 
     Returns
     -------
     dict
-        What :func:`tune_and_fit` returns, plus ``test`` with ``evaluate``.
+        What :func:`tune_and_fit` returns, plus ``test`` and ``test_floor`` with ``evaluate``.
 
     Raises
     ------
@@ -737,7 +878,7 @@ def tune_model(model: str | Path, *, settings: PretrainSettings = PretrainSettin
     held_out = held_out_fields(settings, layout, n_workers=n_workers)
     info = tune_and_fit(model, held_out, settings, calibration_fields={})
     if evaluate and "skipped" not in info["reliability"]:
-        info["test"] = _p_real_on_test(model, held_out)
+        info.update(_p_real_on_test(model, held_out))
     return info
 
 
