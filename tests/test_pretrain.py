@@ -585,3 +585,8 @@ def test_score_selection_is_chosen_per_band_on_validation_fields(tmp_path, monke
     (tmp_path / "m.json").write_text(json.dumps({}))
     with pytest.raises(ValueError, match="m.keras has no reliability file"):
         pretrain.tune_score_selection(model, fields)
+    fit_reliability([x], [rng.random(500) < 0.5], ["val"], meta={"name": "old.npz"}
+                    ).save(tmp_path / "old.npz")
+    (tmp_path / "m.json").write_text(json.dumps({"reliability": "old.npz"}))
+    with pytest.raises(ValueError, match="old.npz does not say from which centre threshold"):
+        pretrain.tune_score_selection(model, fields)

@@ -57,7 +57,7 @@ from radioseg_utils.simulation.simulate import PAIR_SIGMA
 __all__ = ["DEFAULT_CONFIG", "FULL_TRAIN_FIELDS", "PRETRAIN_PROFILES", "TRAINED_RECORD",
            "training_field_names", "PRETRAINED_DIR", "TRAIN_FIELDS", "VALIDATION_FIELDS", "THRESHOLD_GRID",
            "TARGET_RELIABILITY", "P_REAL_FLOOR", "p_real_floor",
-           "P_REAL_CUTS", "tune_score_selection", "PretrainSettings", "train_default_model",
+           "P_REAL_CUTS", "TUNED", "tune_score_selection", "PretrainSettings", "train_default_model",
            "LevelScan", "threshold_levels", "chosen_threshold", "tune_centre_threshold",
            "tune_centre_thresholds", "calibrate_model", "calibration_path", "field_name",
            "validation_name", "validation_fields", "held_out_fields", "prepare", "reliability_path",
@@ -643,7 +643,8 @@ def tune_score_selection(model_path: str | Path, fields: dict, *,
     Raises
     ------
     ValueError
-        If a field is a test field or the model has no reliability file.
+        If a field is a test field, or the model has no reliability file or one that does
+        not record its centre threshold.
     """
     from radioseg_utils.baselines import run_unet
     from radioseg_utils.inference.config import PredictConfig
@@ -659,6 +660,9 @@ def tune_score_selection(model_path: str | Path, fields: dict, *,
     if reliability is None:
         raise ValueError(f"{model_path.name} has no reliability file: fit p_real first")
     floor = load_reliability(reliability).centre_threshold_min
+    if floor is None:
+        raise ValueError(f"{reliability.name} does not say from which centre threshold it "
+                         "holds: fit p_real again (`radioseg pretrain --reliability-only`)")
     gain = Attenuation(None, FLUX_SCALE)
     scores: dict[str, dict[str, float]] = {}
     pooled: dict[str, dict[str, float]] = {}
