@@ -254,6 +254,19 @@ def test_importing_the_model_layer_starts_tensorflow_quietly():
         assert noise not in done.stderr
 
 
+def test_predict_choices_are_the_configs():
+    """The literal choices of --selection and --corrections (the CLI imports no TensorFlow to
+    parse) are the values PredictConfig takes."""
+    from radioseg_utils.inference.conditioning import CORRECTIONS
+    from radioseg_utils.inference.config import SELECTIONS
+
+    commands = next(a.choices for a in build_parser()._actions
+                    if isinstance(a.choices, dict) and "predict" in a.choices)
+    options = {a.dest: a.choices for a in commands["predict"]._actions}
+    assert tuple(options["selection"]) == SELECTIONS
+    assert tuple(options["corrections"]) == CORRECTIONS
+
+
 def test_pretrain_profile_choices_are_the_recipes():
     """Each recipe in PRETRAIN_PROFILES is offered by the CLI, and nothing else."""
     from radioseg_utils.workflows.pretrain import PRETRAIN_PROFILES

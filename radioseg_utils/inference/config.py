@@ -377,11 +377,12 @@ def _selected(model, sidecar: dict, config: PredictConfig, band: Band | None, *,
                                else config.min_p_real))
 
 
-def p_real_cut(catalogue: Table, config: PredictConfig) -> np.ndarray | None:
-    """Which rows of a finished catalogue ``config.min_p_real`` keeps (None: all)."""
-    if config.min_p_real is None:
+def p_real_cut(catalogue: Table, min_p_real: float | None) -> np.ndarray | None:
+    """Which rows of a finished catalogue a cut at ``min_p_real`` keeps: those with
+    ``p_real >= min_p_real`` (None: no cut, all)."""
+    if min_p_real is None:
         return None
-    return np.asarray(catalogue["p_real"], float) >= config.min_p_real
+    return np.asarray(catalogue["p_real"], float) >= min_p_real
 
 
 def tile_normaliser(normalisation: str | None, noise: float):

@@ -448,7 +448,7 @@ def segment(
         tables.append(cat)
         offset += len(cat)
     catalogue = _finisher(config, sky.band, plan)(bl.stack_blocks(tables))
-    keep = p_real_cut(catalogue, config)
+    keep = p_real_cut(catalogue, config.min_p_real)
     if keep is not None:
         labels, catalogue, _ = bl.keep_sources(labels, catalogue, keep)
     catalogue.meta.update(_catalogue_meta(band=sky.band, noise=level_rms, background=level_bkg,

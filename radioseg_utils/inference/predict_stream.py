@@ -239,7 +239,7 @@ def merge_blocks(job: StreamJob, blocks: list[bl.Block], header: fits.Header,
             cat = finish(folder.load_table(f"blocks/{block.name}.parquet"))
             parts = (None if components is None
                      else folder.load_table(f"blocks/{block.name}_comp.parquet"))
-            keep = p_real_cut(cat, job.config)
+            keep = p_real_cut(cat, job.config.min_p_real)
             if keep is not None:
                 core, cat, parts = bl.keep_sources(core, cat, keep, parts)
             core, cat = bl.offset_ids(core, cat, offset)

@@ -647,7 +647,7 @@ def tune_score_selection(model_path: str | Path, fields: dict, *,
         not record its centre threshold.
     """
     from radioseg_utils.baselines import run_unet
-    from radioseg_utils.inference.config import PredictConfig
+    from radioseg_utils.inference.config import PredictConfig, p_real_cut
     from radioseg_utils.model.files import companion_file
     from radioseg_utils.postprocess.reliability import load_reliability, refuse_test_fields
     from radioseg_utils.simulation.simulate import FLUX_SCALE, Attenuation
@@ -672,9 +672,8 @@ def tune_score_selection(model_path: str | Path, fields: dict, *,
                                   integration=files.saved_parameters()["integration"])
         deep = run_unet(sky, model=model_path, config=PredictConfig(centre_threshold=floor),
                         primary_beam=gain)
-        p_real = np.asarray(deep.catalogue["p_real"], float)
-        scores[name] = {f"{cut:g}": score(replace(deep, catalogue=deep.catalogue[p_real >= cut]))
-                        for cut in cuts}
+        scores[name] = {f"{cut:g}": score(replace(deep, catalogue=deep.catalogue[
+                            p_real_cut(deep.catalogue, cut)])) for cut in cuts}
         scores[name][TUNED] = score(run_unet(sky, model=model_path, primary_beam=gain))
         band = pooled.setdefault(sky.band.name, dict.fromkeys(scores[name], 0.0))
         for key, value in scores[name].items():
